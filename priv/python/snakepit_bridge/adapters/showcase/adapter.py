@@ -1,0 +1,151 @@
+"""ShowcaseAdapter: small tools that exercise every path of the bridge.
+
+Used by ``snakepit demo``, the test suites and the benchmarks. Each tool is a
+minimal, honest example of one feature: plain calls, async calls, streaming,
+binary data, errors, memory held by the worker, crashes, identity, and calls
+back into the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+from typing import Any, AsyncIterator, Optional
+
+from ...base_adapter import BaseAdapter, tool
+from ...payloads import Binary
+
+_ERRORS: dict[str, type[BaseException]] = {
+    "value": ValueError,
+    "key": KeyError,
+    "type": TypeError,
+    "runtime": RuntimeError,
+    "zero_division": ZeroDivisionError,
+    "not_implemented": NotImplementedError,
+    "permission": PermissionError,
+    "file_not_found": FileNotFoundError,
+    "index": IndexError,
+    "attribute": AttributeError,
+    "timeout": TimeoutError,
+}
+
+
+class ShowcaseAdapter(BaseAdapter):
+    """Reference adapter; one instance per worker process."""
+
+    def __init__(self) -> None:
+        self._held: list[bytearray] = []
+        self._lock = threading.Lock()
+        self._streams: list[dict[str, Any]] = []
+        self.started_at = time.time()
+
+    @tool(description="Answers pong; the cheapest round trip")
+    def ping(self) -> str:
+        return "pong"
+
+    @tool(description="Returns its arguments unchanged, as a map")
+    def echo(self, **kwargs: Any) -> dict[str, Any]:
+        return kwargs
+
+    @tool(description="Adds two numbers")
+    def add(self, a: float, b: float) -> float:
+        return a + b
+
+    @tool(description="Sleeps ms milliseconds without blocking the worker (async)")
+    async def sleep(self, ms: int) -> dict[str, Any]:
+        await asyncio.sleep(ms / 1000)
+        return {"slept_ms": ms}
+
+    @tool(description="Streams n chunks {index: i}, delay_ms apart")
+    async def stream_count(self, n: int, delay_ms: int = 0) -> AsyncIterator[dict[str, int]]:
+        record = {"n": n, "produced": 0, "closed": False, "completed": False}
+        with self._lock:
+            self._streams.append(record)
+        try:
+            for i in range(n):
+                if delay_ms:
+                    await asyncio.sleep(delay_ms / 1000)
+                record["produced"] = i + 1
+                yield {"index": i}
+            record["completed"] = True
+        finally:
+            record["closed"] = True
+
+    @tool(description="What stream_count calls did: produced, closed, completed (newest last)")
+    def stream_stats(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._streams]
+
+    @tool(description="Returns the bytes of binary parameter data unchanged, in binary_result")
+    def echo_binary(self, data: bytes, note: Optional[str] = None) -> Binary:
+        return Binary(data, {"size": len(data), "note": note} if note else {"size": len(data)})
+
+    @tool(description="Raises the Python exception named by kind (value, key, type, runtime, ...)")
+    def raise_error(self, kind: str = "value", message: str = "boom") -> None:
+        exc = _ERRORS.get(kind)
+        if exc is None:
+            raise ValueError(f"unknown error kind {kind!r}; kinds: {', '.join(sorted(_ERRORS))}")
+        raise exc(message)
+
+    @tool(description="Allocates and holds n MiB (touched, so RSS grows); returns the total held")
+    def allocate_mb(self, n: int) -> dict[str, int]:
+        if n < 0:
+            raise ValueError("n must not be negative")
+        block = bytearray(n * 1024 * 1024)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        with self._lock:
+            self._held.append(block)
+            held = sum(len(b) for b in self._held) // (1024 * 1024)
+        return {"held_mb": held}
+
+    @tool(description="Releases what allocate_mb holds")
+    def free_memory(self) -> dict[str, int]:
+        with self._lock:
+            self._held.clear()
+        return {"held_mb": 0}
+
+    @tool(description="Ends the worker process at once with exit code code (a crash)")
+    def crash(self, code: int = 1) -> None:
+        sys.stderr.flush()
+        os._exit(code)
+
+    @tool(description="Identity of this worker process")
+    def whoami(self, env_keys: Optional[list[str]] = None) -> dict[str, Any]:
+        ctx = self.session_context
+        keys = env_keys or []
+        return {
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "pgid": os.getpgid(0),
+            "worker_id": _flag("--snakepit-worker-id") or os.environ.get("SNAKEPIT_WORKER_ID", ""),
+            "run_id": _flag("--snakepit-run-id"),
+            "instance_name": _flag("--snakepit-instance-name"),
+            "adapter": f"{type(self).__module__}.{type(self).__qualname__}",
+            "argv": list(sys.argv),
+            "env": {k: os.environ[k] for k in keys if k in os.environ},
+            "python": sys.version.split()[0],
+            "session_id": ctx.session_id if ctx is not None else "",
+            "thread": threading.current_thread().name,
+            "uptime_s": round(time.time() - self.started_at, 3),
+        }
+
+    @tool(description="Calls the host tool named tool with args and returns its result")
+    def call_host(self, tool: str, args: Optional[dict[str, Any]] = None) -> Any:
+        ctx = self.session_context
+        if ctx is None:
+            raise RuntimeError("call_host needs a session context")
+        return ctx.call_host_tool(tool, **(args or {}))
+
+
+def _flag(name: str) -> str:
+    argv = sys.argv
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return ""

@@ -1,0 +1,259 @@
+"""Turning an ExecuteToolRequest into a running tool.
+
+:class:`Dispatcher` decodes parameters (JSON in ``Any``) and
+``binary_parameters``, resolves and binds the tool, and runs it where it
+belongs: coroutines on the event loop, sync functions in the worker's thread
+pool (or on the loop thread when thread-sensitive), and generators pulled one
+item at a time so a slow consumer holds the producer back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections.abc
+import concurrent.futures
+import contextvars
+import inspect
+import pickle
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Optional
+
+from . import serialization
+from .base_adapter import BaseAdapter, ToolInfo, overrides_execute_tool
+from .errors import InvalidArgumentError, StreamingMismatchError
+
+TRUTHY = frozenset({"1", "true", "yes", "on"})
+_END = object()
+
+# Argument keys upstream uses to name the Python function a generic tool wraps;
+# SNAKEPIT_THREAD_SENSITIVE entries are matched against them too.
+_MODULE_KEYS = ("module_path", "python_module", "library")
+_FUNCTION_KEYS = ("function", "method")
+
+
+@dataclass
+class Call:
+    """One prepared tool call."""
+
+    tool_name: str
+    arguments: dict[str, Any]
+    metadata: dict[str, str]
+    session_id: str
+    info: Optional[ToolInfo]  # None when the adapter dispatches itself
+    context: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def function_name(self) -> str:
+        """The Python function behind the tool (the tool name if unknown)."""
+        return self.info.function_name if self.info else self.tool_name
+
+
+def parse_thread_sensitive(spec: str) -> frozenset[str]:
+    """Parses SNAKEPIT_THREAD_SENSITIVE: a comma list of modules or module.function."""
+    return frozenset(s.strip() for s in spec.split(",") if s.strip())
+
+
+class Dispatcher:
+    """Runs an adapter's tools; one per worker process."""
+
+    def __init__(
+        self,
+        adapter: BaseAdapter,
+        *,
+        thread_sensitive: frozenset[str] = frozenset(),
+        max_threads: int = 32,
+    ) -> None:
+        self.adapter = adapter
+        self.legacy = overrides_execute_tool(adapter)
+        self.thread_sensitive_spec = thread_sensitive
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_threads, thread_name_prefix="snakepit-tool"
+        )
+
+    # -- preparation -------------------------------------------------------------
+    def prepare(self, request: Any, context: Any = None) -> Call:
+        """Decodes and validates a request; raises ToolNotFoundError / InvalidArgumentError."""
+        metadata = dict(request.metadata)
+        try:
+            arguments = serialization.decode_params(request.parameters)
+        except serialization.EncodingError as exc:
+            raise InvalidArgumentError(str(exc)) from exc
+        for name, data in request.binary_parameters.items():
+            if name in arguments:
+                raise InvalidArgumentError(
+                    f"parameter {name!r} is given both in parameters and in binary_parameters"
+                )
+            arguments[name] = _binary_value(name, bytes(data), metadata)
+        info: Optional[ToolInfo] = None
+        if not self.legacy:
+            info = self.adapter.resolve(request.tool_name)
+            arguments = self.adapter.bind(info, arguments)
+        return Call(
+            tool_name=request.tool_name,
+            arguments=arguments,
+            metadata=metadata,
+            session_id=request.session_id,
+            info=info,
+            context=context,
+        )
+
+    def is_thread_sensitive(self, call: Call) -> bool:
+        """Whether a sync tool must run on the event-loop (main) thread."""
+        if call.metadata.get("thread_sensitive", "").strip().lower() in TRUTHY:
+            return True
+        if call.info is not None and call.info.thread_sensitive:
+            return True
+        spec = self.thread_sensitive_spec
+        if not spec:
+            return False
+        modules = {type(self.adapter).__module__}
+        modules.update(str(call.arguments[k]) for k in _MODULE_KEYS if call.arguments.get(k))
+        functions = {call.function_name}
+        functions.update(str(call.arguments[k]) for k in _FUNCTION_KEYS if call.arguments.get(k))
+        if modules & spec:
+            return True
+        return any(f"{m}.{f}" in spec for m in modules for f in functions)
+
+    # -- running ---------------------------------------------------------------------
+    async def _call_sync(self, call: Call, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.is_thread_sensitive(call):
+            return fn(*args, **kwargs)
+        ctx = contextvars.copy_context()
+        future = self.executor.submit(ctx.run, fn, *args, **kwargs)
+        return await asyncio.wrap_future(future)
+
+    async def _invoke(self, call: Call) -> Any:
+        """Calls the tool; returns its raw result (value, iterator or async iterator)."""
+        if self.legacy:
+            fn: Callable[..., Any] = self.adapter.execute_tool
+            kwargs = {"tool_name": call.tool_name, "arguments": call.arguments, "context": call.context}
+        else:
+            assert call.info is not None
+            fn = self.adapter.function(call.info)
+            kwargs = call.arguments
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+            result = fn(**kwargs)  # creating a coroutine/generator runs no user code yet
+        else:
+            result = await self._call_sync(call, fn, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def run_unary(self, call: Call) -> Any:
+        """Runs a non-streaming call and returns the tool's value."""
+        if call.info is not None and call.info.supports_streaming and call.info.is_generator:
+            raise StreamingMismatchError(
+                f"tool {call.tool_name!r} streams; call it with ExecuteStreamingTool"
+            )
+        result = await self._invoke(call)
+        if _is_stream(result):
+            await _close_quietly(result)
+            raise StreamingMismatchError(
+                f"tool {call.tool_name!r} returned a stream; call it with ExecuteStreamingTool"
+            )
+        return result
+
+    async def run_stream(self, call: Call) -> AsyncIterator[Any]:
+        """Runs a call and yields its items one at a time; closes the producer on exit.
+
+        A non-streaming tool yields its single value.
+        """
+        result = await self._invoke(call)
+        if hasattr(result, "__aiter__"):
+            agen = result.__aiter__()
+            try:
+                async for item in agen:
+                    yield item
+            finally:
+                await _close_quietly(agen)
+            return
+        if _is_stream(result) or (
+            call.info is not None and call.info.supports_streaming and isinstance(result, (list, tuple))
+        ):
+            puller = _SyncPuller(iter(result), self, call)
+            try:
+                while True:
+                    item = await puller.next()
+                    if item is _END:
+                        return
+                    yield item
+            finally:
+                await puller.close()
+            return
+        yield result
+
+    def shutdown(self) -> None:
+        """Stops taking work in the thread pool (running threads are not waited for)."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _binary_value(name: str, data: bytes, metadata: dict[str, str]) -> Any:
+    fmt = metadata.get(f"binary_format:{name}", "").strip().lower()
+    if fmt in ("", "raw", "bytes"):
+        return data
+    if fmt == "pickle":
+        try:
+            return pickle.loads(data)  # noqa: S301 - opt-in per parameter by the caller
+        except Exception as exc:  # noqa: BLE001
+            raise InvalidArgumentError(f"binary parameter {name!r} is not a valid pickle: {exc}") from exc
+    raise InvalidArgumentError(f"binary parameter {name!r}: unknown binary_format {fmt!r}")
+
+
+def _is_stream(value: Any) -> bool:
+    return inspect.isasyncgen(value) or isinstance(value, collections.abc.Iterator)
+
+
+async def _close_quietly(it: Any) -> None:
+    aclose = getattr(it, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except (RuntimeError, StopAsyncIteration):
+            pass
+        return
+    close = getattr(it, "close", None)
+    if close is not None:
+        try:
+            close()
+        except (RuntimeError, ValueError):
+            pass
+
+
+class _SyncPuller:
+    """Pulls a sync iterator one item at a time, in the tool thread pool.
+
+    If the consumer goes away while a ``next()`` runs in a thread, the
+    generator is closed in that thread as soon as ``next()`` returns (a
+    running generator cannot be closed from outside).
+    """
+
+    def __init__(self, it: Any, dispatcher: Dispatcher, call: Call) -> None:
+        self._it = it
+        self._in_loop = dispatcher.is_thread_sensitive(call)
+        self._executor = dispatcher.executor
+        self._ctx = contextvars.copy_context()
+        self._inflight: Optional[concurrent.futures.Future[Any]] = None
+
+    async def next(self) -> Any:
+        if self._in_loop:
+            return next(self._it, _END)
+        self._inflight = self._executor.submit(self._ctx.run, next, self._it, _END)
+        return await asyncio.wrap_future(self._inflight)
+
+    async def close(self) -> None:
+        close = getattr(self._it, "close", None)
+        if close is None:
+            return
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            inflight.add_done_callback(lambda _f: _close_sync(close))
+            return
+        _close_sync(close)
+
+
+def _close_sync(close: Callable[[], Any]) -> None:
+    try:
+        close()
+    except (RuntimeError, ValueError):
+        pass

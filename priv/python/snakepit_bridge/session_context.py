@@ -1,0 +1,220 @@
+"""The host connection and the per-call session context.
+
+:class:`HostClient` owns the channels to the host's BridgeService (the
+``--elixir-address``) and adds the instance token and worker id to every
+call as gRPC metadata (``x-snakepit-instance-token``,
+``x-snakepit-worker-id``). :class:`SessionContext` is what a tool sees:
+the session id, the request metadata, and :meth:`SessionContext.call_host_tool`
+to run a tool registered on the host. Parameters are encoded exactly as the
+host encodes its own (JSON in ``Any.value``), so values round-trip.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any, Optional
+
+import grpc
+
+from . import serialization
+from . import snakepit_bridge_pb2 as pb2
+from . import snakepit_bridge_pb2_grpc as pb2_grpc
+from .errors import HostToolError
+
+log = logging.getLogger(__name__)
+
+TOKEN_HEADER = "x-snakepit-instance-token"
+WORKER_HEADER = "x-snakepit-worker-id"
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """gRPC channel/server options for the bridge's message size limit."""
+    return [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+    ]
+
+
+class HostClient:
+    """Channels (sync and asyncio) to the host, created lazily, closed together."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        token: str = "",
+        worker_id: str = "",
+        max_message_bytes: int = 100 * 1024 * 1024,
+    ) -> None:
+        self.address = address
+        self.metadata: tuple[tuple[str, str], ...] = tuple(
+            (k, v) for k, v in ((TOKEN_HEADER, token), (WORKER_HEADER, worker_id)) if v
+        )
+        self._options = channel_options(max_message_bytes)
+        self._lock = threading.Lock()
+        self._sync_channel: Optional[grpc.Channel] = None
+        self._aio_channel: Optional[grpc.aio.Channel] = None
+
+    @property
+    def stub(self) -> pb2_grpc.BridgeServiceStub:
+        """A blocking stub (for tools running in threads)."""
+        with self._lock:
+            if self._sync_channel is None:
+                self._sync_channel = grpc.insecure_channel(self.address, options=self._options)
+            return pb2_grpc.BridgeServiceStub(self._sync_channel)
+
+    @property
+    def aio_stub(self) -> pb2_grpc.BridgeServiceStub:
+        """An asyncio stub; must be used from the worker's event loop."""
+        with self._lock:
+            if self._aio_channel is None:
+                self._aio_channel = grpc.aio.insecure_channel(self.address, options=self._options)
+            return pb2_grpc.BridgeServiceStub(self._aio_channel)
+
+    async def close(self) -> None:
+        """Closes both channels."""
+        with self._lock:
+            sync_channel, aio_channel = self._sync_channel, self._aio_channel
+            self._sync_channel = self._aio_channel = None
+        if sync_channel is not None:
+            sync_channel.close()
+        if aio_channel is not None:
+            await aio_channel.close()
+
+
+def _check_params(tool_name: str, kwargs: dict[str, Any]) -> None:
+    for key, value in kwargs.items():
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"host tool {tool_name!r}: parameter {key!r} is bytes; ExecuteElixirTool "
+                "carries JSON parameters only (encode binary data, e.g. base64)"
+            )
+
+
+def _decode_result(tool_name: str, resp: Any) -> Any:
+    if not resp.success:
+        message = resp.error_message or "host tool failed"
+        details: Any = None
+        try:
+            details = json.loads(message)
+            if isinstance(details, dict) and details.get("message"):
+                message = str(details["message"])
+        except ValueError:
+            pass
+        raise HostToolError(f"host tool {tool_name!r} failed: {message}", tool_name=tool_name,
+                            details=details)
+    if resp.binary_result:
+        return bytes(resp.binary_result)
+    if not resp.HasField("result"):
+        return None
+    return serialization.decode_any(resp.result)
+
+
+class SessionContext:
+    """The session a tool call runs in, and the way back to the host.
+
+    ``SessionContext(stub, session_id, request_metadata)`` is upstream's
+    constructor; ``host`` (a :class:`HostClient`) adds the token metadata and
+    the asyncio stub.
+    """
+
+    def __init__(
+        self,
+        stub: Any,
+        session_id: str,
+        request_metadata: Optional[dict[str, str]] = None,
+        *,
+        host: Optional[HostClient] = None,
+    ) -> None:
+        self.stub = stub
+        self.session_id = session_id
+        self.request_metadata = dict(request_metadata or {})
+        self._host = host
+        self._host_tools: Optional[dict[str, pb2.ToolSpec]] = None
+
+    @property
+    def _call_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._host.metadata if self._host is not None else ()
+
+    def _require_stub(self) -> Any:
+        if self.stub is None:
+            raise HostToolError("no host connection: the worker was started without --elixir-address")
+        return self.stub
+
+    @property
+    def host_tools(self) -> dict[str, pb2.ToolSpec]:
+        """Tools the host exposes, by name (fetched once with GetExposedElixirTools)."""
+        if self._host_tools is None:
+            resp = self._require_stub().GetExposedElixirTools(
+                pb2.GetExposedElixirToolsRequest(session_id=self.session_id),
+                metadata=self._call_metadata,
+            )
+            self._host_tools = {t.name: t for t in resp.tools}
+        return self._host_tools
+
+    elixir_tools = host_tools
+
+    def _request(self, tool_name: str, kwargs: dict[str, Any]) -> pb2.ExecuteElixirToolRequest:
+        _check_params(tool_name, kwargs)
+        return pb2.ExecuteElixirToolRequest(
+            session_id=self.session_id,
+            tool_name=tool_name,
+            parameters=serialization.encode_params(kwargs),
+            metadata={k: v for k, v in self.request_metadata.items() if k == "correlation_id"},
+        )
+
+    def call_host_tool(self, tool_name: str, /, *, _timeout: Optional[float] = None,
+                       **kwargs: Any) -> Any:
+        """Runs a host tool and returns its decoded result (blocking).
+
+        Keyword arguments are the tool's parameters; ``_timeout`` (seconds) bounds
+        the call. Raises :class:`HostToolError` with the host's error text when it fails.
+        """
+        request = self._request(tool_name, kwargs)
+        try:
+            resp = self._require_stub().ExecuteElixirTool(
+                request, timeout=_timeout, metadata=self._call_metadata
+            )
+        except grpc.RpcError as exc:
+            raise HostToolError(f"host tool {tool_name!r}: {exc.code().name}: {exc.details()}",
+                                tool_name=tool_name) from exc
+        return _decode_result(tool_name, resp)
+
+    call_elixir_tool = call_host_tool
+
+    async def acall_host_tool(self, tool_name: str, /, *, _timeout: Optional[float] = None,
+                              **kwargs: Any) -> Any:
+        """Like :meth:`call_host_tool`, for async tools (does not block the loop)."""
+        if self._host is None:
+            raise HostToolError("no host connection: the worker was started without --elixir-address")
+        request = self._request(tool_name, kwargs)
+        try:
+            resp = await self._host.aio_stub.ExecuteElixirTool(
+                request, timeout=_timeout, metadata=self._call_metadata
+            )
+        except grpc.RpcError as exc:
+            raise HostToolError(f"host tool {tool_name!r}: {exc.code().name}: {exc.details()}",
+                                tool_name=tool_name) from exc
+        return _decode_result(tool_name, resp)
+
+    def cleanup(self) -> bool:
+        """Asks the host to clean the session up (best effort); True on success."""
+        if self.stub is None:
+            return False
+        try:
+            resp = self.stub.CleanupSession(
+                pb2.CleanupSessionRequest(session_id=self.session_id),
+                metadata=self._call_metadata,
+            )
+            return bool(resp.success)
+        except grpc.RpcError as exc:
+            log.debug("CleanupSession(%s) failed: %s", self.session_id, exc)
+            return False
+
+    def __enter__(self) -> "SessionContext":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.cleanup()

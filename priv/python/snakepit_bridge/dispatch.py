@@ -59,7 +59,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        adapter: BaseAdapter,
+        adapter: Any,
         *,
         thread_sensitive: frozenset[str] = frozenset(),
         max_threads: int = 32,

@@ -185,10 +185,14 @@ class Stopper:
         self.event.set()
 
 
-async def _maybe_await(value: Any) -> Any:
-    if asyncio.iscoroutine(value):
-        return await value
-    return value
+async def _call_hook(adapter: Any, name: str) -> None:
+    """Calls the adapter's optional initialize/cleanup hook, sync or async."""
+    hook = getattr(adapter, name, None)
+    if hook is None:
+        return
+    result = hook()
+    if asyncio.iscoroutine(result):
+        await result
 
 
 async def _wait_for_host(host: HostClient, timeout_ms: int) -> None:
@@ -260,7 +264,7 @@ async def serve(args: argparse.Namespace) -> int:
         host = HostClient(args.elixir_address, token=args.instance_token, worker_id=worker_id,
                           max_message_bytes=max_bytes)
     hb_config = heartbeat_config(args)
-    adapter: Optional[BaseAdapter] = None
+    adapter: Any = None
     dispatcher: Optional[Dispatcher] = None
     server: Optional[grpc.aio.Server] = None
     tasks: list[asyncio.Task[Any]] = []
@@ -270,7 +274,7 @@ async def serve(args: argparse.Namespace) -> int:
         cls = load_adapter_class(args.adapter)
         adapter = cls()
         try:
-            await _maybe_await(adapter.initialize())
+            await _call_hook(adapter, "initialize")
         except Exception as exc:  # noqa: BLE001
             raise StartupError(f"{args.adapter}.initialize() failed: {type(exc).__name__}: {exc}") from exc
         dispatcher = Dispatcher(
@@ -283,7 +287,7 @@ async def serve(args: argparse.Namespace) -> int:
         pb2_grpc.add_BridgeServiceServicer_to_server(WorkerServicer(dispatcher, host, worker_id), server)
         address = _bind(server, args)
         await server.start()
-        if host is not None:
+        if host is not None and isinstance(adapter, BaseAdapter):
             await _register_tools(adapter, host, worker_id)
             if hb_config.enabled:
                 client = HeartbeatClient(
@@ -310,7 +314,7 @@ async def serve(args: argparse.Namespace) -> int:
             await server.stop(args.shutdown_grace_ms / 1000)
         if adapter is not None:
             try:
-                await _maybe_await(adapter.cleanup())
+                await _call_hook(adapter, "cleanup")
             except Exception:  # noqa: BLE001
                 log.exception("adapter cleanup failed")
         if dispatcher is not None:

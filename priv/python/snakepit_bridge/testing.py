@@ -84,9 +84,9 @@ class WorkerProcess:
                 break
             time.sleep(0.02)
         self.stop()
-        raise WorkerStartError(
-            f"worker not ready (exit code {self.proc.returncode}); output:\n{self.output()}"
-        )
+        output = self.output()
+        self._tmp.cleanup()
+        raise WorkerStartError(f"worker not ready (exit code {self.proc.returncode}); output:\n{output}")
 
     @property
     def stub(self) -> pb2_grpc.BridgeServiceStub:
@@ -96,7 +96,8 @@ class WorkerProcess:
 
     def output(self) -> str:
         """Everything the worker wrote to stdout and stderr so far."""
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return Path(self.log_path).read_text(encoding="utf-8", errors="replace")
 
     def wait_exit(self, timeout: float) -> Optional[int]:

@@ -1,0 +1,32 @@
+# snakepit-go: `make demo` runs the demo, `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+PYTEST_ARGS ?= -q
+
+.PHONY: setup test test-go test-python lint demo proto health
+
+setup:
+	@scripts/setup.sh
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+test-python:
+	@py=$$(scripts/find-python.sh) && cd priv/python && $$py -m pytest $(PYTEST_ARGS) tests
+
+test: setup lint test-go test-python
+
+health:
+	@py=$$(scripts/find-python.sh) && $$py priv/python/grpc_server.py --health-check \
+	  --adapter snakepit_bridge.adapters.showcase.ShowcaseAdapter
+
+demo: setup health
+	@py=$$(scripts/find-python.sh) && $$py priv/python/examples/demo.py
+
+proto:
+	scripts/gen-proto.sh

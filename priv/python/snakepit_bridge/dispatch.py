@@ -15,11 +15,11 @@ import concurrent.futures
 import contextvars
 import inspect
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Optional
 
 from . import serialization
-from .base_adapter import BaseAdapter, ToolInfo, overrides_execute_tool
+from .base_adapter import ToolInfo, overrides_execute_tool
 from .errors import InvalidArgumentError, StreamingMismatchError
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
@@ -41,7 +41,6 @@ class Call:
     session_id: str
     info: Optional[ToolInfo]  # None when the adapter dispatches itself
     context: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def function_name(self) -> str:

@@ -52,9 +52,10 @@ class StartupError(Exception):
     """The worker cannot start; the message says why (exit code 1)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(threaded: bool = False) -> argparse.ArgumentParser:
     """The worker's command line (upstream's flags plus ours)."""
-    p = argparse.ArgumentParser(prog="grpc_server.py", description="Snakepit Python worker")
+    prog = "grpc_server_threaded.py" if threaded else "grpc_server.py"
+    p = argparse.ArgumentParser(prog=prog, description="Snakepit Python worker")
     p.add_argument("--adapter", help="adapter class as pkg.module.Class")
     p.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
     p.add_argument("--host", default="127.0.0.1", help="TCP address to bind (default loopback)")
@@ -75,8 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
                    default=os.environ.get("SNAKEPIT_WORKER_ID", ""))
     p.add_argument("--lifeline", choices=("auto", "stdin", "none"), default="auto",
                    help="exit on stdin EOF: auto = when stdin is a pipe or socket")
-    p.add_argument("--max-threads", type=int, default=int(os.environ.get("SNAKEPIT_MAX_THREADS", "32")),
-                   help="threads for sync tools")
+    if threaded:
+        p.add_argument("--max-workers", dest="max_threads", type=int, default=10,
+                       help="concurrent calls (threads for sync tools); the host's capacity for this worker")
+    else:
+        p.add_argument("--max-threads", type=int, default=int(os.environ.get("SNAKEPIT_MAX_THREADS", "32")),
+                       help="threads for sync tools")
     p.add_argument("--shutdown-grace-ms", type=int, default=2000)
     p.add_argument("--health-check", action="store_true",
                    help="import and instantiate the adapter, list its tools, exit 0 or 1")
@@ -91,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--heartbeat-dependent", dest="hb_dependent", action="store_true", default=None)
     dep.add_argument("--heartbeat-independent", dest="hb_dependent", action="store_false")
     return p
+
+
+def check_thread_safe(cls: type, path: str) -> None:
+    """The thread profile runs calls concurrently in one process: the adapter must say it can."""
+    if getattr(cls, "__thread_safe__", False) is not True:
+        raise StartupError(
+            f"adapter {path!r} is not marked __thread_safe__ = True; the thread profile runs its tools "
+            "concurrently in one process (use grpc_server.py, the process profile, instead)"
+        )
 
 
 def load_adapter_class(path: str) -> type:
@@ -250,7 +264,7 @@ def _bind(server: grpc.aio.Server, args: argparse.Namespace) -> str:
     return str(port)
 
 
-async def serve(args: argparse.Namespace) -> int:
+async def serve(args: argparse.Namespace, threaded: bool = False) -> int:
     """Runs the worker until asked to stop; returns the exit code."""
     loop = asyncio.get_running_loop()
     stopper = Stopper()
@@ -272,6 +286,8 @@ async def serve(args: argparse.Namespace) -> int:
         if host is not None:
             await _wait_for_host(host, args.host_connect_timeout_ms)
         cls = load_adapter_class(args.adapter)
+        if threaded:
+            check_thread_safe(cls, args.adapter)
         adapter = cls()
         try:
             await _call_hook(adapter, "initialize")
@@ -323,10 +339,12 @@ async def serve(args: argparse.Namespace) -> int:
             await host.close()
 
 
-def health_check(adapter_path: str) -> int:
+def health_check(adapter_path: str, threaded: bool = False) -> int:
     """Imports and instantiates the adapter and logs its tools; returns the exit code."""
     try:
         cls = load_adapter_class(adapter_path)
+        if threaded:
+            check_thread_safe(cls, adapter_path)
         adapter = cls()
         tools = adapter.get_tools() if isinstance(adapter, BaseAdapter) else []
     except StartupError as exc:
@@ -341,13 +359,13 @@ def health_check(adapter_path: str) -> int:
     return EXIT_OK
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point of grpc_server.py; returns the process exit code."""
-    parser = build_parser()
+def main(argv: Optional[list[str]] = None, threaded: bool = False) -> int:
+    """Entry point of grpc_server.py (threaded: grpc_server_threaded.py); returns the exit code."""
+    parser = build_parser(threaded)
     args = parser.parse_args(argv)
     if args.health_check:
         configure_logging(default_level="info")
-        return health_check(args.adapter or DEFAULT_ADAPTER)
+        return health_check(args.adapter or DEFAULT_ADAPTER, threaded)
     configure_logging(worker_id=args.worker_id)
     if not args.adapter:
         parser.error("--adapter is required (pkg.module.Class)")
@@ -357,15 +375,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(str(exc))
     _become_group_leader()
     try:
-        return asyncio.run(serve(args))
+        return asyncio.run(serve(args, threaded))
     except StartupError as exc:
         log.error("worker failed to start: %s", exc)
         return EXIT_STARTUP
 
 
-def run_main() -> None:
+def run_main(threaded: bool = False) -> None:
     """Runs main and exits without waiting for tool threads still running."""
-    code = main()
+    code = main(threaded=threaded)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

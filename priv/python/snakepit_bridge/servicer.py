@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator, Optional
 import grpc
 from google.protobuf import timestamp_pb2
 
-from . import serialization
+from . import serialization, telemetry
 from . import snakepit_bridge_pb2 as pb2
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
 from .base_adapter import current_context_var
@@ -87,9 +87,21 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
             )
         finally:
             current_context_var().reset(token)
-        response.execution_time_ms = int((time.monotonic() - started) * 1000)
+        elapsed = time.monotonic() - started
+        response.execution_time_ms = int(elapsed * 1000)
         response.metadata["worker_id"] = self.worker_id
+        self._emit_call(request, "unary", response.success, elapsed)
         return response
+
+    def _emit_call(self, request: pb2.ExecuteToolRequest, call_type: str, ok: bool, elapsed: float) -> None:
+        if not telemetry.hub.attached:
+            return
+        telemetry.emit(
+            f"tool.execution.{'stop' if ok else 'exception'}",
+            {"duration_ms": elapsed * 1000},
+            {"tool_name": request.tool_name, "worker_id": self.worker_id, "call_type": call_type},
+            correlation_id=request.metadata.get("correlation_id", ""),
+        )
 
     async def ExecuteStreamingTool(
         self, request: pb2.ExecuteToolRequest, context: Any
@@ -119,7 +131,9 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
                         "execution_time_ms": str(int((time.monotonic() - started) * 1000)),
                     },
                 )
+            self._emit_call(request, "stream", True, time.monotonic() - started)
         except Exception as exc:  # noqa: BLE001 - every tool failure becomes a status
+            self._emit_call(request, "stream", False, time.monotonic() - started)
             code = grpc.StatusCode.INTERNAL
             for cls, mapped in _STREAM_STATUS.items():
                 if isinstance(exc, cls):
@@ -128,6 +142,11 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
             await context.abort(code, payload)
         finally:
             current_context_var().reset(token)
+
+    async def StreamTelemetry(self, request_iterator: Any, context: Any) -> AsyncIterator[pb2.TelemetryEvent]:
+        await context.send_initial_metadata(())
+        async for event in telemetry.hub.stream(request_iterator):
+            yield event
 
     # -- forwarded to the host ----------------------------------------------------
     async def _forward(self, method: str, request: Any, context: Any) -> Any:

@@ -24,6 +24,7 @@ from .session_context import channel_options
 
 PYTHON_DIR = Path(__file__).resolve().parent.parent
 SERVER_SCRIPT = PYTHON_DIR / "grpc_server.py"
+THREADED_SERVER_SCRIPT = PYTHON_DIR / "grpc_server_threaded.py"
 
 
 class WorkerStartError(RuntimeError):
@@ -43,11 +44,13 @@ class WorkerProcess:
         python: str = sys.executable,
         ready_timeout: float = 20.0,
         stdin_pipe: bool = True,
+        threaded: bool = False,
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="snakepit-worker-")
         self.ready_file = os.path.join(self._tmp.name, "ready")
         self.socket_path = os.path.join(self._tmp.name, "worker.sock") if unix_socket else ""
-        args = [python, "-u", str(SERVER_SCRIPT), "--adapter", adapter, "--port", "0"]
+        script = THREADED_SERVER_SCRIPT if threaded else SERVER_SCRIPT
+        args = [python, "-u", str(script), "--adapter", adapter, "--port", "0"]
         if unix_socket:
             args += ["--listen", f"unix:{self.socket_path}"]
         args += list(extra_args or [])

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any, Iterator, Optional
 
-from snakepit_bridge import BaseAdapter, Binary, StreamChunk, tool
+from snakepit_bridge import BaseAdapter, Binary, StreamChunk, telemetry, tool
 
 
 class Opaque:
@@ -153,6 +153,10 @@ class EdgeAdapter(BaseAdapter):
         return await self.session_context.acall_host_tool(tool_name, payload=payload)
 
     @tool
+    def emit_event(self, name: str, value: float = 1.0) -> bool:
+        return telemetry.emit(name, {"value": value}, {"source": "edge"})
+
+    @tool
     def host_tools(self) -> list[str]:
         return sorted(self.session_context.host_tools)
 
@@ -173,3 +177,21 @@ class SecretiveAdapter(BaseAdapter):
 
     def __init__(self) -> None:
         raise RuntimeError("cannot construct")
+
+
+class ThreadSafeEdge(EdgeAdapter):
+    """EdgeAdapter declared thread-safe, with a rendezvous of sync calls."""
+
+    __thread_safe__ = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._barriers: dict[str, threading.Barrier] = {}
+        self._barrier_lock = threading.Lock()
+
+    @tool
+    def sync_rendezvous(self, group: str, peers: int) -> int:
+        """Returns only when `peers` sync calls of the group run at once (in threads)."""
+        with self._barrier_lock:
+            barrier = self._barriers.setdefault(group, threading.Barrier(peers, timeout=10))
+        return barrier.wait() + 1

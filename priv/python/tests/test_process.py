@@ -179,3 +179,28 @@ def test_crash_ends_the_process_with_its_code(worker):
         call(worker.stub, "crash", code=3)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert worker.wait_exit(5) == 3
+
+
+def test_thread_profile_runs_sync_calls_concurrently():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with start_worker("bridge_test_adapters.ThreadSafeEdge", threaded=True, extra_args=["--max-workers", "4"]) as w:
+        with ThreadPoolExecutor(4) as pool:
+            ranks = sorted(pool.map(lambda _: call(w.stub, "sync_rendezvous", group="t", peers=4), range(4)))
+        assert ranks == [1, 2, 3, 4]
+        assert call(w.stub, "thread_name").startswith("snakepit-tool")
+        assert any(str(arg).endswith("grpc_server_threaded.py") for arg in w.proc.args)
+
+
+def test_thread_profile_refuses_adapters_not_marked_thread_safe():
+    with pytest.raises(WorkerStartError, match="(?s)exit code 1.*not marked __thread_safe__"):
+        start_worker(EDGE, threaded=True).wait_ready()
+    from snakepit_bridge.testing import THREADED_SERVER_SCRIPT
+
+    res = subprocess.run([sys.executable, str(THREADED_SERVER_SCRIPT), "--health-check", "--adapter", EDGE],
+                         capture_output=True, text=True, timeout=30,
+                         env=dict(os.environ, PYTHONPATH=f"{TESTS_DIR}{os.pathsep}{PYTHON_DIR}"))
+    assert res.returncode == 1 and "__thread_safe__" in res.stderr
+    res = subprocess.run([sys.executable, str(THREADED_SERVER_SCRIPT), "--health-check"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0  # the showcase adapter is thread-safe

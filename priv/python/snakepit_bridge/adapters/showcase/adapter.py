@@ -34,7 +34,13 @@ _ERRORS: dict[str, type[BaseException]] = {
 
 
 class ShowcaseAdapter(BaseAdapter):
-    """Reference adapter; one instance per worker process."""
+    """Reference adapter; one instance per worker process.
+
+    Thread-safe (state is guarded by a lock), so it also runs under the thread
+    profile (grpc_server_threaded.py).
+    """
+
+    __thread_safe__ = True
 
     def __init__(self) -> None:
         self._held: list[bytearray] = []

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/snakepit-go/snakepit/internal/pyenv"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
 )
 
@@ -62,7 +63,7 @@ type pyWorker struct {
 // it. The process group is killed and reaped in t.Cleanup.
 func startWorker(t *testing.T, opts workerOptions) *pyWorker {
 	t.Helper()
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	script := filepath.Join(root, "priv", "python", "grpc_server.py")
 	_, err := os.Stat(script)
 	require.NoError(t, err, "the Python worker server is missing")
@@ -221,21 +222,6 @@ func sanitize(name string) string {
 		}
 		return '_'
 	}, name)
-}
-
-// repoRoot walks up from the test's working directory to go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, dir, parent, "no go.mod above %s", dir)
-		dir = parent
-	}
 }
 
 // syncBuffer is a bytes.Buffer safe for the two output-copying goroutines

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 // generatedFiles are the files scripts/gen-proto.sh writes, relative to the
@@ -38,7 +40,7 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 		}
 	}
 
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -159,22 +161,6 @@ func lineAt(lines [][]byte, i int) string {
 		return fmt.Sprintf("%q...", line[:maxLen])
 	}
 	return fmt.Sprintf("%q", lines[i])
-}
-
-// repoRoot walks up from the test's working directory to the directory
-// holding go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, dir, parent, "no go.mod above the test's working directory")
-		dir = parent
-	}
 }
 
 func writeFile(t *testing.T, path, body string) {

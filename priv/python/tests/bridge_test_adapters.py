@@ -37,6 +37,7 @@ class EdgeAdapter(BaseAdapter):
         self.produced: dict[str, int] = {}
         self.closed: dict[str, bool] = {}
         self._waiters: dict[str, list[asyncio.Event]] = {}
+        self._gates: dict[str, threading.Event] = {}
 
     def initialize(self) -> None:
         self.init_calls += 1
@@ -74,9 +75,15 @@ class EdgeAdapter(BaseAdapter):
         return len(waiters)
 
     @tool
-    def blocking_sleep(self, ms: int) -> int:
-        time.sleep(ms / 1000)
-        return ms
+    def block(self, name: str) -> str:
+        """Blocks its thread until release(name) is called (or 20 s pass)."""
+        event = self._gates.setdefault(name, threading.Event())
+        return "released" if event.wait(timeout=20) else "timed out"
+
+    @tool
+    def release(self, name: str) -> bool:
+        self._gates.setdefault(name, threading.Event()).set()
+        return True
 
     @tool
     def count_sync(self, name: str, n: int, size: int = 0, delay_ms: int = 0) -> Iterator[Any]:

@@ -162,12 +162,14 @@ def test_async_tools_run_concurrently(edge_worker):
 
 
 def test_sync_tools_do_not_block_the_server(edge_worker):
-    with ThreadPoolExecutor(2) as pool:
-        slow = pool.submit(call, edge_worker.stub, "blocking_sleep", ms=1500)
-        # While a sync tool sleeps in its thread, Ping is still answered.
-        assert edge_worker.stub.Ping(pb2.PingRequest(message="x"), timeout=1).message.endswith("x")
-        assert not slow.done()
-        assert slow.result() == 1500
+    with ThreadPoolExecutor(1) as pool:
+        blocked = pool.submit(call, edge_worker.stub, "block", name="gate1")
+        # While a sync tool blocks its thread, Ping and other sync tools are still answered.
+        assert edge_worker.stub.Ping(pb2.PingRequest(message="x"), timeout=5).message.endswith("x")
+        assert call(edge_worker.stub, "thread_name").startswith("snakepit-tool")
+        assert not blocked.done()
+        assert call(edge_worker.stub, "release", name="gate1") is True
+        assert blocked.result(timeout=10) == "released"
 
 
 def test_initialize_runs_once_per_process(edge_worker):

@@ -28,7 +28,7 @@ if missing_tools; then
     python3 -m pip install -r priv/python/requirements.txt
     command -v protoc >/dev/null || echo "setup: protoc not found; install it to run make proto" >&2
   else
-    echo "setup: neither apt-get nor python3 found; install Python 3.9+ with grpcio and protobuf" >&2
+    echo "setup: neither apt-get nor python3 found; install Python 3.10+ with grpcio and protobuf" >&2
     exit 1
   fi
 fi

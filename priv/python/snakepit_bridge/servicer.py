@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -113,13 +114,15 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
         started = time.monotonic()
         try:
             call = self.dispatcher.prepare(request, context=current_context_var().get())
-            async for item in self.dispatcher.run_stream(call):
-                sent += 1
-                chunk = encode_chunk(request.tool_name, sent, item)
-                final_sent = chunk.is_final
-                yield chunk
-                if final_sent:
-                    break
+            # aclosing: if this handler is closed (client gone), the tool's generator is closed too.
+            async with contextlib.aclosing(self.dispatcher.run_stream(call)) as items:
+                async for item in items:
+                    sent += 1
+                    chunk = encode_chunk(request.tool_name, sent, item)
+                    final_sent = chunk.is_final
+                    yield chunk
+                    if final_sent:
+                        break
             if not final_sent:
                 sent += 1
                 yield pb2.ToolChunk(
@@ -141,7 +144,8 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
             payload = error_json(exc, self._error_context(request, call, "stream"))
             await context.abort(code, payload)
         finally:
-            current_context_var().reset(token)
+            with contextlib.suppress(ValueError):  # closed from another context (finalizer): nothing to reset
+                current_context_var().reset(token)
 
     async def StreamTelemetry(self, request_iterator: Any, context: Any) -> AsyncIterator[pb2.TelemetryEvent]:
         await context.send_initial_metadata(())

@@ -56,28 +56,33 @@ class HostClient:
         self._lock = threading.Lock()
         self._sync_channel: Optional[grpc.Channel] = None
         self._aio_channel: Optional[grpc.aio.Channel] = None
+        self._stub: Optional[pb2_grpc.BridgeServiceStub] = None
+        self._aio_stub: Optional[pb2_grpc.BridgeServiceStub] = None
 
     @property
     def stub(self) -> pb2_grpc.BridgeServiceStub:
         """A blocking stub (for tools running in threads)."""
         with self._lock:
-            if self._sync_channel is None:
+            if self._stub is None:
                 self._sync_channel = grpc.insecure_channel(self.address, options=self._options)
-            return pb2_grpc.BridgeServiceStub(self._sync_channel)
+                self._stub = pb2_grpc.BridgeServiceStub(self._sync_channel)
+            return self._stub
 
     @property
     def aio_stub(self) -> pb2_grpc.BridgeServiceStub:
         """An asyncio stub; must be used from the worker's event loop."""
         with self._lock:
-            if self._aio_channel is None:
+            if self._aio_stub is None:
                 self._aio_channel = grpc.aio.insecure_channel(self.address, options=self._options)
-            return pb2_grpc.BridgeServiceStub(self._aio_channel)
+                self._aio_stub = pb2_grpc.BridgeServiceStub(self._aio_channel)
+            return self._aio_stub
 
     async def close(self) -> None:
         """Closes both channels."""
         with self._lock:
             sync_channel, aio_channel = self._sync_channel, self._aio_channel
             self._sync_channel = self._aio_channel = None
+            self._stub = self._aio_stub = None
         if sync_channel is not None:
             sync_channel.close()
         if aio_channel is not None:

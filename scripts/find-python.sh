@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Prints the path of a Python interpreter that can import grpc and google.protobuf.
+# Prints the path of a Python 3.10+ interpreter that can import grpc and google.protobuf.
 # Order: $SNAKEPIT_PYTHON (an error if it cannot), python3 on PATH, /usr/bin/python3.
 # (internal/pyenv implements the same rule for the Go host.)
 set -uo pipefail
-probe() { "$1" -c 'import grpc, google.protobuf' >/dev/null 2>&1; }
+probe() { "$1" -c 'import sys, grpc, google.protobuf; assert sys.version_info >= (3, 10)' >/dev/null 2>&1; }
 
 if [ -n "${SNAKEPIT_PYTHON:-}" ]; then
   if probe "$SNAKEPIT_PYTHON"; then echo "$SNAKEPIT_PYTHON"; exit 0; fi

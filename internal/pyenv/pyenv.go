@@ -33,8 +33,8 @@ const ProbeTimeout = 5 * time.Second
 // interpreter can import grpc and google.protobuf.
 var ErrNotFound = errors.New("no Python interpreter with grpc and google.protobuf found")
 
-// probeScript imports what the workers need and prints the version.
-const probeScript = `import sys, grpc, google.protobuf; print("%d.%d.%d" % sys.version_info[:3])`
+// probeScript checks the version, imports what the workers need and prints the version.
+const probeScript = `import sys, grpc, google.protobuf; assert sys.version_info >= (3, 10), "Python 3.10+ is needed"; print("%d.%d.%d" % sys.version_info[:3])`
 
 var versionRE = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
 

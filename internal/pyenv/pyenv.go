@@ -1,5 +1,5 @@
-// Package pyenv finds the Python interpreter that runs the workers: one that
-// can import grpc and google.protobuf. The candidates, in order, are the
+// Package pyenv finds the Python interpreter that runs the workers: a Python
+// 3.10+ that can import grpc and google.protobuf. The candidates, in order, are the
 // interpreter named by $SNAKEPIT_PYTHON (when set, it is the only candidate:
 // a broken override is an error, never a silent fallback), python3 on $PATH,
 // and /usr/bin/python3. Each candidate is probed by running it.

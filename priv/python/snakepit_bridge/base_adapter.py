@@ -236,19 +236,19 @@ class BaseAdapter:
             )
         return out
 
+    def registration(self, session_id: str, worker_id: str) -> pb2.RegisterToolsRequest:
+        """The RegisterTools request announcing this adapter's tools to the host."""
+        return pb2.RegisterToolsRequest(
+            session_id=session_id, tools=self.get_tools(), worker_id=worker_id or f"python-{id(self)}"
+        )
+
     def register_with_session(self, session_id: str, stub: Any, worker_id: str = "") -> list[str]:
         """Registers the adapter's tools with the host; returns the host's tool ids.
 
         Upstream API. A ``duplicate_tool`` answer counts as success.
         """
-        resp = stub.RegisterTools(
-            pb2.RegisterToolsRequest(
-                session_id=session_id,
-                tools=self.get_tools(),
-                worker_id=worker_id or f"python-{id(self)}",
-            )
-        )
-        if not resp.success and "duplicate_tool" not in resp.error_message:
+        resp = stub.RegisterTools(self.registration(session_id, worker_id))
+        if not registration_accepted(resp):
             raise RuntimeError(f"RegisterTools failed: {resp.error_message}")
         return list(resp.tool_ids.values())
 
@@ -296,6 +296,11 @@ class BaseAdapter:
             self.set_session_context(context)
         info = self.resolve(tool_name)
         return self.function(info)(**self.bind(info, arguments))
+
+
+def registration_accepted(resp: pb2.RegisterToolsResponse) -> bool:
+    """Whether the host took a registration (an answer of ``duplicate_tool`` counts)."""
+    return resp.success or "duplicate_tool" in resp.error_message
 
 
 def overrides_execute_tool(adapter: BaseAdapter) -> bool:

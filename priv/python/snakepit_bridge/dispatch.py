@@ -38,7 +38,6 @@ class Call:
     tool_name: str
     arguments: dict[str, Any]
     metadata: dict[str, str]
-    session_id: str
     info: Optional[ToolInfo]  # None when the adapter dispatches itself
     context: Any = None
 
@@ -92,7 +91,6 @@ class Dispatcher:
             tool_name=request.tool_name,
             arguments=arguments,
             metadata=metadata,
-            session_id=request.session_id,
             info=info,
             context=context,
         )
@@ -140,11 +138,10 @@ class Dispatcher:
         return result
 
     async def run_unary(self, call: Call) -> Any:
-        """Runs a non-streaming call and returns the tool's value."""
-        if call.info is not None and call.info.supports_streaming and call.info.is_generator:
-            raise StreamingMismatchError(
-                f"tool {call.tool_name!r} streams; call it with ExecuteStreamingTool"
-            )
+        """Runs a non-streaming call and returns the tool's value.
+
+        A generator tool is only created, never run, before it is refused.
+        """
         result = await self._invoke(call)
         if _is_stream(result):
             await _close_quietly(result)
@@ -213,10 +210,7 @@ async def _close_quietly(it: Any) -> None:
         return
     close = getattr(it, "close", None)
     if close is not None:
-        try:
-            close()
-        except (RuntimeError, ValueError):
-            pass
+        _close_sync(close)
 
 
 class _SyncPuller:

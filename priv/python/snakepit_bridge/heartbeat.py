@@ -15,7 +15,7 @@ import logging
 import os
 import random
 from dataclasses import dataclass, fields, replace
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Callable, Optional
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -79,7 +79,7 @@ class HeartbeatClient:
         stub: Any,
         session_id: str,
         config: HeartbeatConfig,
-        on_lost: Callable[[], Awaitable[None] | None],
+        on_lost: Callable[[], None],
         metadata: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self._stub = stub
@@ -118,9 +118,7 @@ class HeartbeatClient:
             if not ok and self.missed >= cfg.max_missed_heartbeats:
                 if cfg.dependent:
                     log.error("host missed %d heartbeats; dependent worker shuts down", self.missed)
-                    result = self._on_lost()
-                    if asyncio.iscoroutine(result):
-                        await result
+                    self._on_lost()
                     return
                 log.warning("host missed %d heartbeats; independent worker keeps running", self.missed)
             jitter = random.uniform(0, cfg.jitter_ms) if cfg.jitter_ms else 0

@@ -35,7 +35,7 @@ import grpc
 from . import __version__
 from . import snakepit_bridge_pb2 as pb2
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
-from .base_adapter import BaseAdapter
+from .base_adapter import BaseAdapter, registration_accepted
 from .dispatch import TRUTHY, Dispatcher, parse_thread_sensitive
 from .heartbeat import EXIT_HEARTBEAT_LOST, HeartbeatClient, HeartbeatConfig
 from .logging_config import configure_logging
@@ -228,14 +228,15 @@ async def _wait_for_host(host: HostClient, timeout_ms: int) -> None:
 
 
 async def _register_tools(adapter: BaseAdapter, host: HostClient, worker_id: str) -> None:
-    request = pb2.RegisterToolsRequest(session_id="", tools=adapter.get_tools(), worker_id=worker_id)
     try:
-        resp = await host.aio_stub.RegisterTools(request, timeout=5.0, metadata=host.metadata)
+        resp = await host.aio_stub.RegisterTools(
+            adapter.registration("", worker_id), timeout=5.0, metadata=host.metadata
+        )
     except grpc.RpcError as exc:
         level = logging.DEBUG if exc.code() == grpc.StatusCode.UNIMPLEMENTED else logging.WARNING
         log.log(level, "RegisterTools: %s: %s", exc.code().name, exc.details())
         return
-    if not resp.success and "duplicate_tool" not in resp.error_message:
+    if not registration_accepted(resp):
         log.warning("host refused the tool registration: %s", resp.error_message)
 
 

@@ -75,9 +75,10 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
     async def ExecuteTool(self, request: pb2.ExecuteToolRequest, context: Any) -> pb2.ExecuteToolResponse:
         started = time.monotonic()
         call: Optional[Call] = None
-        token = current_context_var().set(self._context_for(request))
+        session = self._context_for(request)
+        token = current_context_var().set(session)
         try:
-            call = self.dispatcher.prepare(request, context=current_context_var().get())
+            call = self.dispatcher.prepare(request, context=session)
             value = await self.dispatcher.run_unary(call)
             response = encode_result(value)
         except Exception as exc:  # noqa: BLE001 - every tool failure becomes a payload
@@ -108,12 +109,13 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
         self, request: pb2.ExecuteToolRequest, context: Any
     ) -> AsyncIterator[pb2.ToolChunk]:
         call: Optional[Call] = None
-        token = current_context_var().set(self._context_for(request))
+        session = self._context_for(request)
+        token = current_context_var().set(session)
         sent = 0
         final_sent = False
         started = time.monotonic()
         try:
-            call = self.dispatcher.prepare(request, context=current_context_var().get())
+            call = self.dispatcher.prepare(request, context=session)
             # aclosing: if this handler is closed (client gone), the tool's generator is closed too.
             async with contextlib.aclosing(self.dispatcher.run_stream(call)) as items:
                 async for item in items:
@@ -137,10 +139,8 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
             self._emit_call(request, "stream", True, time.monotonic() - started)
         except Exception as exc:  # noqa: BLE001 - every tool failure becomes a status
             self._emit_call(request, "stream", False, time.monotonic() - started)
-            code = grpc.StatusCode.INTERNAL
-            for cls, mapped in _STREAM_STATUS.items():
-                if isinstance(exc, cls):
-                    code = mapped
+            code = next((c for cls, c in _STREAM_STATUS.items() if isinstance(exc, cls)),
+                        grpc.StatusCode.INTERNAL)
             payload = error_json(exc, self._error_context(request, call, "stream"))
             await context.abort(code, payload)
         finally:

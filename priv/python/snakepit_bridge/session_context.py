@@ -98,6 +98,14 @@ def _check_params(tool_name: str, kwargs: dict[str, Any]) -> None:
             )
 
 
+def _no_host() -> HostToolError:
+    return HostToolError("no host connection: the worker was started without --elixir-address")
+
+
+def _rpc_failure(tool_name: str, exc: grpc.RpcError) -> HostToolError:
+    return HostToolError(f"host tool {tool_name!r}: {exc.code().name}: {exc.details()}", tool_name=tool_name)
+
+
 def _decode_result(tool_name: str, resp: Any) -> Any:
     if not resp.success:
         message = resp.error_message or "host tool failed"
@@ -145,7 +153,7 @@ class SessionContext:
 
     def _require_stub(self) -> Any:
         if self.stub is None:
-            raise HostToolError("no host connection: the worker was started without --elixir-address")
+            raise _no_host()
         return self.stub
 
     @property
@@ -183,8 +191,7 @@ class SessionContext:
                 request, timeout=_timeout, metadata=self._call_metadata
             )
         except grpc.RpcError as exc:
-            raise HostToolError(f"host tool {tool_name!r}: {exc.code().name}: {exc.details()}",
-                                tool_name=tool_name) from exc
+            raise _rpc_failure(tool_name, exc) from exc
         return _decode_result(tool_name, resp)
 
     call_elixir_tool = call_host_tool
@@ -193,15 +200,14 @@ class SessionContext:
                               **kwargs: Any) -> Any:
         """Like :meth:`call_host_tool`, for async tools (does not block the loop)."""
         if self._host is None:
-            raise HostToolError("no host connection: the worker was started without --elixir-address")
+            raise _no_host()
         request = self._request(tool_name, kwargs)
         try:
             resp = await self._host.aio_stub.ExecuteElixirTool(
                 request, timeout=_timeout, metadata=self._call_metadata
             )
         except grpc.RpcError as exc:
-            raise HostToolError(f"host tool {tool_name!r}: {exc.code().name}: {exc.details()}",
-                                tool_name=tool_name) from exc
+            raise _rpc_failure(tool_name, exc) from exc
         return _decode_result(tool_name, resp)
 
     def cleanup(self) -> bool:

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -64,8 +65,6 @@ def stream_request(tool: str, metadata: Optional[dict[str, str]] = None, **param
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     """Polls predicate until it returns a truthy value or timeout passes (then fails)."""
-    import time
-
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:

@@ -145,3 +145,18 @@ def test_heartbeat_flags_override_env():
     cfg = HeartbeatConfig.from_env('{"enabled": true, "interval_ms": 100, "dependent": true}')
     cfg = cfg.override(interval_ms=7, dependent=False, timeout_ms=None)
     assert (cfg.enabled, cfg.interval_ms, cfg.dependent, cfg.timeout_ms) == (True, 7, False, 10000)
+
+
+def test_register_with_session_upstream_api(host):
+    from snakepit_bridge import snakepit_bridge_pb2_grpc as pb2_grpc
+    from snakepit_bridge.adapters.showcase import ShowcaseAdapter
+    from snakepit_bridge.base_adapter import registration_accepted
+
+    servicer, address = host
+    with grpc.insecure_channel(address) as channel:
+        ids = ShowcaseAdapter().register_with_session("s-1", pb2_grpc.BridgeServiceStub(channel), "w-9")
+    assert "w-9:ping" in ids
+    (request, _), = servicer.received("RegisterTools")
+    assert request.session_id == "s-1" and request.worker_id == "w-9"
+    assert registration_accepted(pb2.RegisterToolsResponse(success=False, error_message="duplicate_tool: ping"))
+    assert not registration_accepted(pb2.RegisterToolsResponse(success=False, error_message="quota"))

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import ToolFailed, call, start_worker
+from snakepit_bridge import serialization
 from snakepit_bridge import snakepit_bridge_pb2 as pb2
 
 
@@ -117,8 +118,6 @@ def test_bytes_result_is_binary_not_str(edge_worker):
     resp = edge_worker.stub.ExecuteTool(pb2.ExecuteToolRequest(
         tool_name="binary_with_meta", parameters={}), timeout=10)
     assert not resp.success  # n is required
-    from snakepit_bridge import serialization
-
     resp = edge_worker.stub.ExecuteTool(pb2.ExecuteToolRequest(
         tool_name="binary_with_meta", parameters=serialization.encode_params({"n": 2})))
     assert resp.binary_result == bytes(range(256)) * 2

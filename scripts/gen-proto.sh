@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the Go and Python code for proto/snakepit_bridge.proto.
+# Regenerates the Go and Python code for proto/snakepit_bridge.proto and the Go
+# code for proto/snakepit_pool.proto (the pool actor's messages).
 #
 #   scripts/gen-proto.sh            write into the repository (what `make proto` does)
 #   scripts/gen-proto.sh OUT_ROOT   write the same files under OUT_ROOT instead
@@ -23,6 +24,7 @@ go build -o "$plugins/protoc-gen-go" google.golang.org/protobuf/cmd/protoc-gen-g
 go build -o "$plugins/protoc-gen-go-grpc" google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
 gen_go="$out/proto/bridgepb"
+mkdir -p "$out/proto/poolpb"
 gen_py="$out/priv/python/snakepit_bridge"
 mkdir -p "$gen_go" "$gen_py"
 
@@ -31,7 +33,7 @@ protoc -I proto \
   --plugin=protoc-gen-go-grpc="$plugins/protoc-gen-go-grpc" \
   --go_out="$out" --go_opt=module=github.com/snakepit-go/snakepit \
   --go-grpc_out="$out" --go-grpc_opt=module=github.com/snakepit-go/snakepit \
-  snakepit_bridge.proto
+  snakepit_bridge.proto snakepit_pool.proto
 
 protoc -I proto \
   --plugin=protoc-gen-grpc_python="$(command -v grpc_python_plugin)" \

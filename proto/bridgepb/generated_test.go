@@ -22,6 +22,7 @@ import (
 var generatedFiles = []string{
 	"proto/bridgepb/snakepit_bridge.pb.go",
 	"proto/bridgepb/snakepit_bridge_grpc.pb.go",
+	"proto/poolpb/snakepit_pool.pb.go",
 	"priv/python/snakepit_bridge/snakepit_bridge_pb2.py",
 	"priv/python/snakepit_bridge/snakepit_bridge_pb2.pyi",
 	"priv/python/snakepit_bridge/snakepit_bridge_pb2_grpc.py",

@@ -1,0 +1,290 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/snakepit-go/snakepit/actors/registry"
+	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/proto/bridgepb"
+)
+
+// Module names this worker implementation in registry metadata.
+const Module = "worker.GRPCWorker"
+
+// Props returns the props of a worker actor for c. Every actor made from
+// them (the first start and every restart) starts a new Python process with
+// the same Config and the next generation number.
+func Props(c Config) *actor.Props {
+	c = c.withDefaults()
+	gen := new(atomic.Uint64)
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &workerActor{cfg: c, gen: gen.Add(1), log: c.Logger.With("worker", c.WorkerID, "pool", c.PoolName)}
+	})
+}
+
+// workerActor owns one Python process (per generation) and its gRPC client.
+type workerActor struct {
+	cfg Config
+	gen uint64
+	log *slog.Logger
+
+	proc      *process
+	startedAt time.Time
+	state     string
+	target    string
+
+	bootCancel context.CancelFunc
+	bootWG     sync.WaitGroup
+	watchWG    sync.WaitGroup
+
+	mu   sync.Mutex // guards conn, which the boot goroutine sets
+	conn *grpc.ClientConn
+
+	exec     *Executor
+	stopping bool
+}
+
+// Receive handles the worker's messages.
+func (w *workerActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		w.start(ctx)
+	case *booted:
+		if m.generation == w.gen {
+			w.onBooted(ctx)
+		}
+	case *bootFailed:
+		if m.generation == w.gen {
+			w.onBootFailed(ctx, m.err)
+		}
+	case *processExited:
+		if m.generation == w.gen && !w.stopping {
+			w.onProcessExited(ctx)
+		}
+	case *GetInfo:
+		ctx.Respond(w.info())
+	case *KillProcess:
+		if w.proc != nil {
+			w.proc.kill()
+		}
+	case *actor.Stopping:
+		w.shutdown(ctx)
+	}
+}
+
+func (w *workerActor) info() *Info {
+	inf := &Info{WorkerID: w.cfg.WorkerID, Generation: w.gen, State: w.state, StartedAt: w.startedAt, Target: w.target}
+	if w.proc != nil {
+		inf.OSPid = w.proc.pid
+	}
+	if w.exec != nil {
+		inf.InFlight = w.exec.InFlight()
+	}
+	return inf
+}
+
+// start spawns the process (fast) in the mailbox, then waits for readiness
+// in a goroutine so the mailbox stays free.
+func (w *workerActor) start(ctx actor.Context) {
+	w.state = "starting"
+	w.startedAt = time.Now()
+	var lineLog func(string)
+	if w.cfg.LogPythonOutput {
+		lineLog = func(line string) { w.log.Debug("python", "line", line) }
+	}
+	proc, err := startProcess(w.cfg, lineLog)
+	if err != nil {
+		w.onBootFailed(ctx, err)
+		return
+	}
+	w.proc = proc
+	self, gen, root := ctx.Self(), w.gen, ctx.ActorSystem().Root
+
+	w.watchWG.Add(1)
+	go func() {
+		defer w.watchWG.Done()
+		<-proc.done
+		root.Send(self, &processExited{generation: gen})
+	}()
+
+	bootCtx, cancel := context.WithTimeout(context.Background(), w.cfg.ReadyTimeout)
+	w.bootCancel = cancel
+	w.bootWG.Add(1)
+	go func() {
+		defer w.bootWG.Done()
+		if err := w.boot(bootCtx, proc); err != nil {
+			root.Send(self, &bootFailed{generation: gen, err: err})
+			return
+		}
+		root.Send(self, &booted{generation: gen})
+	}()
+}
+
+// boot waits for the ready file, dials and pings. It runs in a goroutine
+// and only touches w.conn (under w.mu) and w.target via the message after.
+func (w *workerActor) boot(ctx context.Context, proc *process) error {
+	target, err := proc.waitReady(ctx)
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(target,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)),
+	)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", target, err)
+	}
+	w.mu.Lock()
+	w.conn = conn
+	w.mu.Unlock()
+	client := bridgepb.NewBridgeServiceClient(conn)
+	delay := 20 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = client.Ping(pctx, &bridgepb.PingRequest{Message: "snakepit host"})
+		cancel()
+		if err == nil {
+			w.mu.Lock()
+			w.target = target
+			w.mu.Unlock()
+			return nil
+		}
+		if attempt == 5 || ctx.Err() != nil {
+			return fmt.Errorf("ping %s: %w", target, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ping %s: %w", target, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+}
+
+func (w *workerActor) onBooted(ctx actor.Context) {
+	w.mu.Lock()
+	conn := w.conn
+	w.mu.Unlock()
+	w.state = "ready"
+	proc := w.proc
+	w.exec = newExecutor(executorConfig{
+		workerID: w.cfg.WorkerID, pool: w.cfg.PoolName, generation: w.gen,
+		client: bridgepb.NewBridgeServiceClient(conn), sender: ctx.ActorSystem().Root, poolPID: w.cfg.Pool,
+		exit: func(d time.Duration) (ExitInfo, bool) {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-proc.done:
+				return proc.exit, true
+			case <-t.C:
+				return ExitInfo{}, false
+			}
+		},
+		exitWait: w.cfg.ExitWait,
+	})
+	if w.cfg.Registry != nil {
+		// Registered once per process, from the worker's own start path;
+		// the reply (or a failure) is only logged.
+		ctx.Request(w.cfg.Registry, &registry.Register{Meta: registry.WorkerMeta{
+			WorkerID: w.cfg.WorkerID, PID: ctx.Self(), PoolName: w.cfg.PoolName,
+			PoolIdentifier: w.cfg.PoolIdentifier, WorkerModule: Module, Adapter: w.cfg.Adapter,
+			OSPid: proc.pid, PGID: proc.pgid, StartedAt: w.startedAt, Generation: w.gen,
+		}})
+	}
+	w.log.Debug("worker ready", "os_pid", proc.pid, "generation", w.gen, "target", w.target, "took", time.Since(w.startedAt))
+	if w.cfg.Pool != nil {
+		ctx.Send(w.cfg.Pool, &Ready{
+			WorkerID: w.cfg.WorkerID, PID: ctx.Self(), Generation: w.gen, Capacity: w.cfg.Capacity(),
+			OSPid: proc.pid, Exec: w.exec,
+		})
+	}
+}
+
+func (w *workerActor) onBootFailed(ctx actor.Context, err error) {
+	if w.proc != nil {
+		info := w.proc.stop(w.cfg.StopGrace)
+		if info.Output != "" {
+			err = fmt.Errorf("%w; last output:\n%s", err, info.Output)
+		}
+	}
+	e := sperr.Wrap(sperr.CodeWorkerStartFailed, err, "worker %s did not start: %v", w.cfg.WorkerID, err)
+	e.WorkerID, e.Pool = w.cfg.WorkerID, w.cfg.PoolName
+	w.log.Warn("worker start failed", "generation", w.gen, "error", err)
+	if w.cfg.Pool != nil {
+		ctx.Send(w.cfg.Pool, &StartFailed{WorkerID: w.cfg.WorkerID, Generation: w.gen, Err: e})
+	}
+	if w.gen == 1 {
+		ctx.Stop(ctx.Self()) // a normal exit: the pool decides what a failed first start means
+		return
+	}
+	panic(e) // a replacement that cannot start is a crash: the supervisor's intensity applies
+}
+
+// onProcessExited fails in-flight calls with worker_exit, tells the pool,
+// and crashes so the supervisor restarts the worker with a new process.
+func (w *workerActor) onProcessExited(ctx actor.Context) {
+	info := w.proc.exitInfo()
+	werr := info.Error(w.cfg.PoolName, w.cfg.WorkerID)
+	w.log.Warn("python process exited", "os_pid", info.OSPid, "exit", info.String(), "generation", w.gen)
+	if w.exec != nil {
+		w.exec.Close(werr)
+	}
+	if w.cfg.Pool != nil {
+		ctx.Send(w.cfg.Pool, &Down{WorkerID: w.cfg.WorkerID, Generation: w.gen, Exit: info})
+	}
+	panic(werr)
+}
+
+// shutdown runs on Stopping (a stop, or the stop half of a restart): no new
+// calls, running ones are answered, the process group is terminated.
+func (w *workerActor) shutdown(ctx actor.Context) {
+	w.stopping = true
+	w.state = "stopping"
+	if w.bootCancel != nil {
+		w.bootCancel()
+	}
+	w.bootWG.Wait()
+	var info ExitInfo
+	planned := w.proc != nil && !w.proc.exited()
+	if w.exec != nil {
+		cause := sperr.New(sperr.CodeShutdown, "worker %s is stopping", w.cfg.WorkerID)
+		if !planned {
+			cause = w.proc.exitInfo().Error(w.cfg.PoolName, w.cfg.WorkerID)
+		}
+		cause.WorkerID, cause.Pool = w.cfg.WorkerID, w.cfg.PoolName
+		w.exec.Close(cause)
+	}
+	if w.proc != nil {
+		info = w.proc.stop(w.cfg.StopGrace)
+	}
+	if w.exec != nil && !w.exec.Wait(5*time.Second) {
+		w.log.Warn("calls still running after stop", "in_flight", w.exec.InFlight())
+	}
+	w.mu.Lock()
+	if w.conn != nil {
+		_ = w.conn.Close()
+		w.conn = nil
+	}
+	w.mu.Unlock()
+	w.watchWG.Wait()
+	if w.cfg.Registry != nil {
+		ctx.Send(w.cfg.Registry, &registry.Unregister{WorkerID: w.cfg.WorkerID})
+	}
+	if w.cfg.Pool != nil && planned {
+		ctx.Send(w.cfg.Pool, &Down{WorkerID: w.cfg.WorkerID, Generation: w.gen, Planned: true, Exit: info})
+	}
+}
+
+var errNotReady = errors.New("worker not ready")
+
+var _ = errNotReady

@@ -1,0 +1,137 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Profile is how a worker runs tools: one call at a time in its own process,
+// or many at a time on threads of one process.
+type Profile string
+
+// Profiles.
+const (
+	ProfileProcess Profile = "process" // grpc_server.py, capacity 1
+	ProfileThread  Profile = "thread"  // grpc_server_threaded.py --max-workers N, capacity N
+)
+
+// Transport is how the host reaches the worker's gRPC server.
+type Transport string
+
+// Transports.
+const (
+	TransportUnix Transport = "unix" // a unix socket in the worker's private directory (default on Unix)
+	TransportTCP  Transport = "tcp"  // 127.0.0.1 on a port the worker picks
+)
+
+// Config says how to start one worker. The pool builds it once and every
+// (re)start of the worker uses it unchanged.
+type Config struct {
+	WorkerID       string
+	PoolName       string
+	PoolIdentifier string
+
+	// Python is the interpreter; Script the server (grpc_server.py). When
+	// Profile is thread and ThreadedScript is set, ThreadedScript is used.
+	Python         string
+	Script         string
+	ThreadedScript string
+	// PythonPath entries are prepended to PYTHONPATH (the script's directory
+	// always is).
+	PythonPath []string
+	// Adapter is the adapter class path; AdapterArgs are extra server flags.
+	Adapter     string
+	AdapterArgs []string
+	// AdapterEnv is added to the worker's environment (KEY=VALUE).
+	AdapterEnv []string
+	Profile    Profile
+	Threads    int // thread profile: concurrent calls (capacity)
+	Transport  Transport
+
+	RunID         string
+	InstanceName  string
+	InstanceToken string
+	// HostAddress is the host's bridge server (--elixir-address); empty when
+	// there is none.
+	HostAddress string
+
+	ReadyTimeout time.Duration // process start to ready file (default 30s)
+	StopGrace    time.Duration // SIGTERM to SIGKILL (default 2s)
+	// ExitWait bounds how long a failed call waits for the process's exit
+	// status, so it can report worker_exit (default 2s).
+	ExitWait time.Duration
+
+	// Registry receives the worker's registration (optional).
+	Registry *actor.PID
+	// Pool receives Ready, Down and StartFailed notices (optional).
+	Pool *actor.PID
+
+	Logger *slog.Logger
+	// LogPythonOutput logs each line the worker prints (at debug level).
+	LogPythonOutput bool
+}
+
+// Capacity is how many calls the worker runs at once.
+func (c Config) Capacity() int {
+	if c.Profile == ProfileThread && c.Threads > 0 {
+		return c.Threads
+	}
+	return 1
+}
+
+// script is the server file this worker runs.
+func (c Config) script() string {
+	if c.Profile == ProfileThread && c.ThreadedScript != "" {
+		return c.ThreadedScript
+	}
+	return c.Script
+}
+
+// withDefaults fills zero durations and the transport.
+func (c Config) withDefaults() Config {
+	if c.ReadyTimeout <= 0 {
+		c.ReadyTimeout = 30 * time.Second
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = 2 * time.Second
+	}
+	if c.ExitWait <= 0 {
+		c.ExitWait = 2 * time.Second
+	}
+	if c.Transport == "" {
+		c.Transport = TransportUnix
+	}
+	if c.Profile == "" {
+		c.Profile = ProfileProcess
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	switch {
+	case c.WorkerID == "":
+		return errors.New("worker: WorkerID is required")
+	case c.PoolName == "":
+		return errors.New("worker: PoolName is required")
+	case c.Python == "":
+		return errors.New("worker: Python is required")
+	case c.Script == "" || !filepath.IsAbs(c.Script):
+		return fmt.Errorf("worker: Script must be an absolute path, got %q", c.Script)
+	case c.Profile != "" && c.Profile != ProfileProcess && c.Profile != ProfileThread:
+		return fmt.Errorf("worker: unknown profile %q", c.Profile)
+	case c.Transport != "" && c.Transport != TransportUnix && c.Transport != TransportTCP:
+		return fmt.Errorf("worker: unknown transport %q", c.Transport)
+	case c.Profile == ProfileThread && c.Threads < 1:
+		return errors.New("worker: the thread profile needs Threads ≥ 1")
+	}
+	return nil
+}

@@ -1,0 +1,323 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/snakepit-go/snakepit/internal/jsonany"
+	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/proto/bridgepb"
+	"github.com/snakepit-go/snakepit/proto/poolpb"
+)
+
+// ErrClosed is returned by Executor.Submit once the worker has stopped taking
+// calls; the pool then routes the call elsewhere.
+var ErrClosed = errors.New("worker: executor closed")
+
+// Call is one request handed to a worker by its pool.
+type Call struct {
+	// Key is the pool's id of the request (echoed in CallDone).
+	Key uint64
+	Req *poolpb.Execute
+	// ReplyTo receives the terminal Result, or the Chunks of a stream.
+	ReplyTo *actor.PID
+}
+
+// CallDone tells the pool a call has been answered and its slot is free.
+type CallDone struct {
+	WorkerID   string
+	Generation uint64
+	Key        uint64
+	// Err is the error the caller got (nil on success).
+	Err *sperr.Error
+}
+
+// Sender delivers a message to a PID; in production it is the actor
+// system's root context.
+type Sender interface {
+	Send(pid *actor.PID, msg any)
+}
+
+// Executor is the non-blocking request queue inside a worker: every call
+// runs in its own goroutine against the worker's gRPC client, so the worker
+// actor's mailbox stays free. The goroutine of a call is the only sender of
+// that call's replies, which is what makes "exactly one terminal reply" hold
+// when the process dies, the caller cancels, or the worker stops.
+//
+// An Executor belongs to one generation of a worker (one OS process); the
+// worker closes it when that process ends.
+type Executor struct {
+	workerID   string
+	pool       string
+	generation uint64
+	client     bridgepb.BridgeServiceClient
+	sender     Sender
+	poolPID    *actor.PID
+	// exit returns the process's exit once it is known within the wait, so a
+	// call that failed because the process died reports worker_exit.
+	exit     func(wait time.Duration) (ExitInfo, bool)
+	exitWait time.Duration
+
+	mu     sync.Mutex
+	calls  map[uint64]context.CancelCauseFunc
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// executorConfig gathers what an Executor needs.
+type executorConfig struct {
+	workerID, pool string
+	generation     uint64
+	client         bridgepb.BridgeServiceClient
+	sender         Sender
+	poolPID        *actor.PID
+	exit           func(time.Duration) (ExitInfo, bool)
+	exitWait       time.Duration
+}
+
+func newExecutor(c executorConfig) *Executor {
+	return &Executor{
+		workerID: c.workerID, pool: c.pool, generation: c.generation, client: c.client,
+		sender: c.sender, poolPID: c.poolPID, exit: c.exit, exitWait: c.exitWait,
+		calls: map[uint64]context.CancelCauseFunc{},
+	}
+}
+
+// WorkerID names the worker the executor belongs to.
+func (x *Executor) WorkerID() string { return x.workerID }
+
+// Generation is the worker start this executor belongs to.
+func (x *Executor) Generation() uint64 { return x.generation }
+
+// InFlight is the number of calls running.
+func (x *Executor) InFlight() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.calls)
+}
+
+// Submit starts c in its own goroutine. It fails with ErrClosed (and sends
+// nothing) once the executor is closed; otherwise c gets exactly one
+// terminal reply and the pool one CallDone.
+func (x *Executor) Submit(c Call) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed {
+		return ErrClosed
+	}
+	if _, dup := x.calls[c.Key]; dup {
+		return errors.New("worker: duplicate call key " + strconv.FormatUint(c.Key, 10))
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	x.calls[c.Key] = cancel
+	x.wg.Add(1)
+	go x.run(ctx, c)
+	return nil
+}
+
+// Cancel cancels a running call; it is answered with a cancelled error.
+func (x *Executor) Cancel(key uint64) bool {
+	x.mu.Lock()
+	cancel, ok := x.calls[key]
+	x.mu.Unlock()
+	if ok {
+		cancel(sperr.New(sperr.CodeCancelled, "call cancelled by the caller"))
+	}
+	return ok
+}
+
+// Close stops taking calls and cancels every running one with cause (each is
+// answered with that error). It does not wait; Wait does.
+func (x *Executor) Close(cause *sperr.Error) {
+	x.mu.Lock()
+	x.closed = true
+	cancels := make([]context.CancelCauseFunc, 0, len(x.calls))
+	for _, c := range x.calls {
+		cancels = append(cancels, c)
+	}
+	x.mu.Unlock()
+	for _, c := range cancels {
+		c(cause)
+	}
+}
+
+// Wait waits up to d for every call goroutine to end; it reports whether
+// they all did.
+func (x *Executor) Wait(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { x.wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (x *Executor) finish(key uint64, err *sperr.Error) {
+	x.mu.Lock()
+	if cancel, ok := x.calls[key]; ok {
+		cancel(nil)
+		delete(x.calls, key)
+	}
+	x.mu.Unlock()
+	if x.poolPID != nil {
+		x.sender.Send(x.poolPID, &CallDone{WorkerID: x.workerID, Generation: x.generation, Key: key, Err: err})
+	}
+}
+
+func (x *Executor) run(ctx context.Context, c Call) {
+	defer x.wg.Done()
+	if dl := c.Req.GetDeadlineUnixNano(); dl > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, dl))
+		defer cancel()
+	}
+	var err *sperr.Error
+	if c.Req.GetStream() {
+		err = x.runStream(ctx, c)
+	} else {
+		err = x.runUnary(ctx, c)
+	}
+	x.finish(c.Key, err)
+}
+
+// request builds the gRPC request; a bad argument object is an error.
+func (x *Executor) request(c Call) (*bridgepb.ExecuteToolRequest, *sperr.Error) {
+	params, err := jsonany.PackArgs(c.Req.GetArgsJson())
+	if err != nil {
+		return nil, x.tag(sperr.Wrap(sperr.CodeInvalidArgument, err, "%v", err))
+	}
+	md := map[string]string{}
+	if id := c.Req.GetCorrelationId(); id != "" {
+		md["correlation_id"] = id
+	}
+	return &bridgepb.ExecuteToolRequest{
+		SessionId:        c.Req.GetSessionId(),
+		ToolName:         c.Req.GetTool(),
+		Parameters:       params,
+		Metadata:         md,
+		Stream:           c.Req.GetStream(),
+		BinaryParameters: c.Req.GetBinaryParameters(),
+	}, nil
+}
+
+func (x *Executor) tag(e *sperr.Error) *sperr.Error {
+	if e.WorkerID == "" {
+		e.WorkerID = x.workerID
+	}
+	if e.Pool == "" {
+		e.Pool = x.pool
+	}
+	return e
+}
+
+// callError explains a failed gRPC call: the cause we cancelled it with, the
+// process's exit when it died, or the gRPC status.
+func (x *Executor) callError(ctx context.Context, err error) *sperr.Error {
+	var cause *sperr.Error
+	if errors.As(context.Cause(ctx), &cause) {
+		return x.tag(cause)
+	}
+	if st, ok := status.FromError(err); ok && (st.Code() == codes.Unavailable || st.Code() == codes.Internal) {
+		if info, ok := x.exit(x.exitWait); ok {
+			e := info.Error(x.pool, x.workerID)
+			e.GRPCCode = st.Code()
+			return e
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
+		e := sperr.Wrap(sperr.CodeDeadlineExceeded, err, "deadline exceeded during the call")
+		e.GRPCCode = codes.DeadlineExceeded
+		return x.tag(e)
+	}
+	return x.tag(sperr.FromGRPC(err))
+}
+
+func (x *Executor) runUnary(ctx context.Context, c Call) *sperr.Error {
+	res := &poolpb.Result{RequestId: c.Req.GetRequestId(), WorkerId: x.workerID}
+	fail := func(e *sperr.Error) *sperr.Error {
+		res.Error = sperr.ToProto(e)
+		x.sender.Send(c.ReplyTo, res)
+		return e
+	}
+	req, e := x.request(c)
+	if e != nil {
+		return fail(e)
+	}
+	resp, err := x.client.ExecuteTool(ctx, req)
+	if err != nil {
+		return fail(x.callError(ctx, err))
+	}
+	if !resp.GetSuccess() {
+		return fail(x.tag(sperr.FromPython(resp.GetErrorMessage())))
+	}
+	res.Metadata = resp.GetMetadata()
+	switch {
+	case resp.GetBinaryResult() != nil || jsonany.IsBinary(resp.GetResult()):
+		res.IsBinary = true
+		res.BinaryResult = resp.GetBinaryResult()
+		if res.BinaryResult == nil {
+			res.BinaryResult = resp.GetResult().GetValue()
+		}
+	default:
+		raw, err := jsonany.Unpack(resp.GetResult())
+		if err != nil {
+			return fail(x.tag(sperr.Wrap(sperr.CodeInternal, err, "result: %v", err)))
+		}
+		res.ResultJson = raw
+	}
+	x.sender.Send(c.ReplyTo, res)
+	return nil
+}
+
+func (x *Executor) runStream(ctx context.Context, c Call) *sperr.Error {
+	final := func(e *sperr.Error) *sperr.Error {
+		x.sender.Send(c.ReplyTo, &poolpb.Chunk{
+			RequestId: c.Req.GetRequestId(), IsFinal: true, Error: sperr.ToProto(e), WorkerId: x.workerID,
+		})
+		return e
+	}
+	req, e := x.request(c)
+	if e != nil {
+		return final(e)
+	}
+	stream, err := x.client.ExecuteStreamingTool(ctx, req)
+	if err != nil {
+		return final(x.callError(ctx, err))
+	}
+	for {
+		ch, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			// The server ended without a final chunk: close the stream for the caller.
+			return final(nil)
+		}
+		if err != nil {
+			return final(x.callError(ctx, err))
+		}
+		msg := &poolpb.Chunk{
+			RequestId: c.Req.GetRequestId(), ChunkId: ch.GetChunkId(), Data: ch.GetData(),
+			IsFinal: ch.GetIsFinal(), Metadata: ch.GetMetadata(), WorkerId: x.workerID,
+		}
+		if ctx.Err() != nil { // cancelled while the chunk was in flight: say why instead
+			return final(x.callError(ctx, ctx.Err()))
+		}
+		x.sender.Send(c.ReplyTo, msg)
+		if ch.GetIsFinal() {
+			return nil
+		}
+	}
+}
+
+var _ proto.Message = (*poolpb.Chunk)(nil)

@@ -1,0 +1,68 @@
+package worker
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Ready tells the pool a worker's Python process answers: calls may be
+// submitted to Exec (until it returns ErrClosed).
+type Ready struct {
+	WorkerID   string
+	PID        *actor.PID
+	Generation uint64
+	Capacity   int
+	OSPid      int
+	Exec       *Executor
+}
+
+// Down tells the pool a worker generation is gone: its executor takes no
+// calls. Planned is true when the host stopped it.
+type Down struct {
+	WorkerID   string
+	Generation uint64
+	Planned    bool
+	Exit       ExitInfo
+}
+
+// StartFailed tells the pool a worker's Python process never became ready.
+// A worker that fails its first start exits normally (it is not restarted;
+// the pool decides); a replacement that fails crashes and is restarted.
+type StartFailed struct {
+	WorkerID   string
+	Generation uint64
+	Err        error
+}
+
+// GetInfo asks a worker for Info (answered from the mailbox even during
+// long calls).
+type GetInfo struct{}
+
+// Info describes a worker.
+type Info struct {
+	WorkerID   string
+	Generation uint64
+	State      string // starting, ready, stopping
+	OSPid      int
+	InFlight   int
+	StartedAt  time.Time
+	Target     string
+}
+
+// KillProcess makes the worker SIGKILL its Python process group, as a crash
+// would (tests and the demo use it; the worker then fails in-flight calls
+// with worker_exit and is restarted).
+type KillProcess struct{}
+
+// processExited is sent by the watcher goroutine of a generation.
+type processExited struct{ generation uint64 }
+
+// booted is sent by the start goroutine when the process answers a ping.
+type booted struct{ generation uint64 }
+
+// bootFailed is sent by the start goroutine when the process did not.
+type bootFailed struct {
+	generation uint64
+	err        error
+}

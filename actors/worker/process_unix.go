@@ -1,0 +1,270 @@
+//go:build unix
+
+package worker
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// outputTail is how much of a worker's output is kept for error messages.
+const outputTail = 8 << 10
+
+// process is one Python worker server in its own process group, with a pipe
+// on its stdin as its lifeline: when the host dies the pipe closes and the
+// server exits.
+type process struct {
+	cmd   *exec.Cmd
+	pid   int
+	pgid  int
+	stdin io.WriteCloser
+	out   *tailBuffer
+	dir   string // private directory: ready file and unix socket
+	ready string // ready file path
+	sock  string // unix socket path, "" for TCP
+
+	done   chan struct{} // closed once reaped; exit is valid then
+	exit   ExitInfo
+	copied sync.WaitGroup // the output copier
+}
+
+// threadLimits keep numeric libraries from starting a thread pool per core
+// in every worker (upstream sets the same; "Cannot fork" under load otherwise).
+var threadLimits = []string{
+	"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1",
+	"NUMEXPR_NUM_THREADS=1", "VECLIB_MAXIMUM_THREADS=1", "GRPC_ENABLE_FORK_SUPPORT=0",
+}
+
+// launchArgs is the worker's command line after the interpreter.
+func launchArgs(c Config, sock string) []string {
+	args := []string{"-u", c.script()}
+	if c.Adapter != "" {
+		args = append(args, "--adapter", c.Adapter)
+	}
+	args = append(args, c.AdapterArgs...)
+	if c.Profile == ProfileThread {
+		args = append(args, "--max-workers", strconv.Itoa(c.Capacity()))
+	}
+	args = append(args, "--port", "0")
+	if sock != "" {
+		args = append(args, "--listen", "unix:"+sock)
+	}
+	if c.HostAddress != "" {
+		args = append(args, "--elixir-address", c.HostAddress)
+	}
+	args = append(args, "--snakepit-run-id", c.RunID)
+	if c.InstanceName != "" {
+		args = append(args, "--snakepit-instance-name", c.InstanceName)
+	}
+	if c.InstanceToken != "" {
+		args = append(args, "--snakepit-instance-token", c.InstanceToken)
+	}
+	return append(args, "--snakepit-worker-id", c.WorkerID, "--lifeline", "stdin")
+}
+
+// launchEnv is the worker's environment: the host's, minus variables the
+// launch contract sets, plus the contract's, thread limits (unless the
+// adapter env sets them) and the adapter env.
+func launchEnv(c Config, readyFile string) []string {
+	set := map[string]bool{}
+	for _, kv := range c.AdapterEnv {
+		k, _, _ := strings.Cut(kv, "=")
+		set[k] = true
+	}
+	pythonPath := append([]string{filepath.Dir(c.script())}, c.PythonPath...)
+	var env []string
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "PYTHONPATH":
+			if v != "" {
+				pythonPath = append(pythonPath, v)
+			}
+		case strings.HasPrefix(k, "SNAKEPIT_READY_FILE"), k == "SNAKEPIT_PROCESS_GROUP", set[k]:
+		default:
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
+		"PYTHONPATH="+strings.Join(pythonPath, string(os.PathListSeparator)),
+		"PYTHONUNBUFFERED=1",
+		"SNAKEPIT_READY_FILE="+readyFile,
+		"SNAKEPIT_PROCESS_GROUP=1",
+	)
+	for _, kv := range threadLimits {
+		if k, _, _ := strings.Cut(kv, "="); !set[k] {
+			env = append(env, kv)
+		}
+	}
+	return append(env, c.AdapterEnv...)
+}
+
+// sanitize keeps a name safe for a file name.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// startProcess spawns the worker server. It does not wait for readiness.
+func startProcess(c Config, lineLog func(string)) (*process, error) {
+	// A short directory: unix socket paths are limited to about 100 bytes.
+	dir, err := os.MkdirTemp("", "spw-"+sanitize(c.WorkerID)+"-")
+	if err != nil {
+		return nil, fmt.Errorf("worker directory: %w", err)
+	}
+	p := &process{dir: dir, ready: filepath.Join(dir, "ready"), out: newTailBuffer(outputTail), done: make(chan struct{})}
+	if c.Transport == TransportUnix {
+		p.sock = filepath.Join(dir, "w.sock")
+	}
+	cmd := exec.Command(c.Python, launchArgs(c, p.sock)...)
+	cmd.Dir = filepath.Dir(c.script())
+	cmd.Env = launchEnv(c, p.ready)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("stdin pipe: %w", err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("output pipe: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, outW
+	if err := cmd.Start(); err != nil {
+		_ = outR.Close()
+		_ = outW.Close()
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("start %s: %w", c.Python, err)
+	}
+	_ = outW.Close() // the child holds its own copy
+	p.cmd, p.pid, p.pgid, p.stdin = cmd, cmd.Process.Pid, cmd.Process.Pid, stdin
+
+	p.copied.Add(1)
+	go func() {
+		defer p.copied.Done()
+		defer outR.Close()
+		sc := bufio.NewScanner(outR)
+		sc.Buffer(make([]byte, 0, 4096), 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			_, _ = p.out.Write(append(line, '\n'))
+			if lineLog != nil {
+				lineLog(string(line))
+			}
+		}
+	}()
+	go func() {
+		err := cmd.Wait()
+		p.copied.Wait() // the output is complete once every writer is gone
+		var ps *os.ProcessState
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			ps = ee.ProcessState
+		} else {
+			ps = cmd.ProcessState
+		}
+		p.exit = exitInfoOf(ps, p.pid, p.out.String())
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// exited reports whether the process has been reaped.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitReady polls the ready file until it names the server's address, the
+// process exits, or ctx ends. It returns the gRPC dial target.
+func (p *process) waitReady(ctx context.Context) (string, error) {
+	delay := 2 * time.Millisecond
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	for {
+		if b, err := os.ReadFile(p.ready); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			content := strings.TrimSpace(string(b))
+			if strings.HasPrefix(content, "unix:") {
+				return "unix://" + strings.TrimPrefix(content, "unix:"), nil
+			}
+			if _, err := strconv.Atoi(content); err != nil {
+				return "", fmt.Errorf("ready file holds %q, not a port", content)
+			}
+			return "127.0.0.1:" + content, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-p.done:
+			return "", errors.New("python process exited before it was ready")
+		case <-timer.C:
+		}
+		if delay < 25*time.Millisecond {
+			delay *= 2
+		}
+		timer.Reset(delay)
+	}
+}
+
+// signalGroup sends sig to the process group while its leader is unreaped
+// (so the group id cannot belong to anyone else).
+func (p *process) signalGroup(sig syscall.Signal) {
+	if p.exited() {
+		return
+	}
+	_ = syscall.Kill(-p.pgid, sig)
+}
+
+// kill sends SIGKILL to the group at once (used by tests and crash handling).
+func (p *process) kill() { p.signalGroup(syscall.SIGKILL) }
+
+// stop ends the process: close the lifeline and SIGTERM the group, wait up
+// to grace, then SIGKILL the group; it returns once the leader is reaped
+// (bounded) and removes the private directory.
+func (p *process) stop(grace time.Duration) ExitInfo {
+	_ = p.stdin.Close()
+	p.signalGroup(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	select {
+	case <-p.done:
+	case <-t.C:
+		p.signalGroup(syscall.SIGKILL)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	t.Stop()
+	// Members of the group that outlived the leader (a tool's subprocesses).
+	_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+	_ = os.RemoveAll(p.dir)
+	return p.exitInfo()
+}
+
+// exitInfo is the exit status once reaped, or an unknown status.
+func (p *process) exitInfo() ExitInfo {
+	if p.exited() {
+		return p.exit
+	}
+	return ExitInfo{OSPid: p.pid, ExitCode: -1, Output: p.out.String()}
+}

@@ -1,0 +1,339 @@
+// Package snakepit is the public Go API: start an App (a supervision tree of
+// actors that owns pools of long-lived Python worker processes), run Python
+// tools through it with Execute and ExecuteStream, and stop it leaving no
+// process behind.
+//
+//	app, err := snakepit.Start(ctx, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "ml", Size: 4}}})
+//	defer app.Stop(context.Background())
+//	_ = app.AwaitReady(ctx)
+//	res, err := app.Execute(ctx, "add", map[string]any{"a": 1, "b": 2}, snakepit.WithPool("ml"))
+//
+// Actors can use a pool directly: send a poolpb.Execute to App.Pool(name)
+// and receive a poolpb.Result (or poolpb.Chunk messages ending with a final
+// one); the messages are protobuf, so this works across nodes too.
+package snakepit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/snakepit-go/snakepit/actors/registry"
+	"github.com/snakepit-go/snakepit/internal/runid"
+	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/proto/poolpb"
+	"github.com/snakepit-go/snakepit/supervisors"
+)
+
+// App is a running snakepit: its supervision tree, pools and workers.
+type App struct {
+	cfg       Config
+	system    *actor.ActorSystem
+	ownSystem bool
+	root      *actor.PID
+	runID     string
+	log       *slog.Logger
+	pools     map[string]*actor.PID
+	poolCfg   map[string]PoolConfig
+	registry  *actor.PID
+	reqPrefix string
+	reqSeq    atomic.Uint64
+
+	stopOnce sync.Once
+	stopErr  error
+	stopped  atomic.Bool
+	gaveUp   chan struct{}
+	giveUp   sync.Once
+	reason   atomic.Value
+}
+
+// Start starts an App in an actor system of its own.
+func Start(ctx context.Context, cfg Config) (*App, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger.With("lib", "protoactor") }),
+		// Dead letters are normal while a tree stops (late notices to
+		// stopped actors); keep the log throttle short-lived.
+		actor.WithDeadLetterThrottleInterval(50*time.Millisecond),
+	)
+	app, err := start(ctx, system, cfg, true)
+	if err != nil {
+		system.Shutdown()
+		return nil, err
+	}
+	return app, nil
+}
+
+// StartIn starts an App inside an existing actor system (so actors of the
+// embedding program can talk to its pools). Stop leaves the system running.
+func StartIn(ctx context.Context, system *actor.ActorSystem, cfg Config) (*App, error) {
+	return start(ctx, system, cfg, false)
+}
+
+func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool) (*App, error) {
+	cfg, err := cfg.withDefaults(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	id := runid.New()
+	app := &App{
+		cfg: cfg, system: system, ownSystem: own, runID: id, log: cfg.Logger.With("run_id", id),
+		pools: map[string]*actor.PID{}, poolCfg: map[string]PoolConfig{}, gaveUp: make(chan struct{}),
+		reqPrefix: id + "-",
+	}
+	name := "snakepit-" + id
+	base := func(parts ...string) *actor.PID {
+		p := name
+		for _, s := range parts {
+			p += "/" + s
+		}
+		return actor.NewPID(system.Address(), p)
+	}
+	app.registry = base("registry")
+	workersSup := base("runtime", "workers")
+
+	workers, err := supervisors.New(supervisors.Spec{
+		Strategy: supervisors.OneForOne, MaxRestarts: cfg.WorkerMaxRestarts, Window: cfg.WorkerRestartWindow,
+		Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	runtimeChildren := []supervisors.ChildSpec{{Name: "workers", Props: workers, Restart: supervisors.Permanent, Shutdown: 30 * time.Second}}
+	for _, p := range cfg.Pools {
+		pc := cfg.poolConfig(p, id)
+		pc.WorkerSupervisor = workersSup
+		pc.Worker.Registry = app.registry
+		if err := pc.Validate(); err != nil {
+			return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: err.Error()}
+		}
+		child := "pool-" + p.Name
+		runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: child, Props: poolProps(pc), Restart: supervisors.Permanent})
+		app.pools[p.Name] = base("runtime", child)
+		app.poolCfg[p.Name] = p
+	}
+	runtimeProps, err := supervisors.New(supervisors.Spec{
+		Strategy: supervisors.RestForOne, MaxRestarts: 3, Window: 5 * time.Second,
+		Children: runtimeChildren, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rootProps, err := supervisors.New(supervisors.Spec{
+		Strategy: supervisors.OneForOne, MaxRestarts: 3, Window: 5 * time.Second, Logger: cfg.Logger,
+		Children: []supervisors.ChildSpec{
+			{Name: "registry", Props: registry.Props(registry.WithLogger(cfg.Logger)), Restart: supervisors.Permanent},
+			{Name: "runtime", Props: runtimeProps, Restart: supervisors.Permanent, Shutdown: 60 * time.Second},
+		},
+		OnGiveUp: func(reason any) {
+			app.reason.Store(fmt.Sprint(reason))
+			app.giveUp.Do(func() { close(app.gaveUp) })
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	app.root, err = system.Root.SpawnNamed(rootProps, name)
+	if err != nil {
+		return nil, fmt.Errorf("snakepit: spawn the app supervisor: %w", err)
+	}
+	// The supervisor's Started ends once every child (and grandchild) has
+	// started in order; a request queued behind it is answered after that.
+	if _, err := system.Root.RequestFuture(app.root, &supervisors.WhichChildren{}, 60*time.Second).Result(); err != nil {
+		_ = app.Stop(context.Background())
+		return nil, fmt.Errorf("snakepit: the supervision tree did not start: %w", err)
+	}
+	app.log.Info("snakepit started", "pools", len(cfg.Pools), "python", cfg.Python, "script", cfg.Script)
+	return app, nil
+}
+
+// RunID is this start's run id (on every worker's command line).
+func (a *App) RunID() string { return a.runID }
+
+// System is the actor system the App runs in.
+func (a *App) System() *actor.ActorSystem { return a.system }
+
+// Pool returns the PID of the named pool ("" = DefaultPool, or the only
+// pool), or nil. Send it poolpb messages.
+func (a *App) Pool(name string) *actor.PID {
+	pid, _ := a.poolPID(name)
+	return pid
+}
+
+// Pools lists the configured pool names in configuration order.
+func (a *App) Pools() []string {
+	names := make([]string, 0, len(a.cfg.Pools))
+	for _, p := range a.cfg.Pools {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// Registry returns the PID of the worker registry actor.
+func (a *App) Registry() *actor.PID { return a.registry }
+
+func (a *App) poolPID(name string) (*actor.PID, error) {
+	if name == "" {
+		if len(a.cfg.Pools) == 1 {
+			name = a.cfg.Pools[0].Name
+		} else {
+			name = DefaultPool
+		}
+	}
+	pid, ok := a.pools[name]
+	if !ok {
+		e := sperr.New(sperr.CodePoolNotFound, "no pool named %q", name)
+		e.Pool = name
+		return nil, e
+	}
+	return pid, nil
+}
+
+// Stop stops the App: pools answer queued calls with shutdown, workers
+// answer running calls, every Python process is terminated (SIGTERM, then
+// SIGKILL after the grace), and, for Start, the actor system shuts down. It
+// waits until done or ctx ends; calling it again returns the first result.
+func (a *App) Stop(ctx context.Context) error {
+	a.stopOnce.Do(func() {
+		a.stopped.Store(true)
+		fut := a.system.Root.PoisonFuture(a.root)
+		done := make(chan error, 1)
+		go func() { done <- fut.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, actor.ErrDeadLetter) {
+				a.stopErr = err
+			}
+		case <-ctx.Done():
+			a.stopErr = fmt.Errorf("snakepit: stop: %w", ctx.Err())
+			a.system.Root.Stop(a.root)
+			<-done
+		}
+		if a.ownSystem {
+			a.system.Shutdown()
+		}
+		a.log.Info("snakepit stopped")
+	})
+	return a.stopErr
+}
+
+// Failed is closed when the supervision tree gave up (restart intensity
+// exceeded at the top); Err then says why.
+func (a *App) Failed() <-chan struct{} { return a.gaveUp }
+
+// Err returns why the supervision tree gave up, or nil.
+func (a *App) Err() error {
+	if r, ok := a.reason.Load().(string); ok {
+		return errors.New("snakepit: supervision tree gave up: " + r)
+	}
+	return nil
+}
+
+// AwaitReady waits until every pool has at least one ready worker. A pool
+// whose initialisation failed makes it return pool_not_initialized at once.
+func (a *App) AwaitReady(ctx context.Context) error { return a.await(ctx, false) }
+
+// AwaitInitComplete waits until every worker of every pool has started (or
+// failed its start); it fails if a pool failed entirely.
+func (a *App) AwaitInitComplete(ctx context.Context) error { return a.await(ctx, true) }
+
+func (a *App) await(ctx context.Context, all bool) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(15 * time.Second) // upstream's await_ready default
+	}
+	for _, name := range a.Pools() {
+		in := newInbox(a.system, 1)
+		a.system.Root.RequestWithCustomSender(a.pools[name], &poolpb.AwaitReady{All: all, DeadlineUnixNano: deadline.UnixNano()}, in.pid)
+		msg, err := a.wait(ctx, in, time.Until(deadline)+time.Second)
+		in.close()
+		if err != nil {
+			return err
+		}
+		r, ok := msg.(*poolpb.ReadyReply)
+		if !ok {
+			return sperr.New(sperr.CodeInternal, "pool %s: unexpected reply %T", name, msg)
+		}
+		if r.GetError() != nil {
+			return sperr.FromProto(r.GetError())
+		}
+	}
+	return nil
+}
+
+// wait receives one reply into in, bounded by ctx and limit.
+func (a *App) wait(ctx context.Context, in *inbox, limit time.Duration) (any, error) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case m := <-in.ch:
+		if _, dead := m.(*actor.DeadLetterResponse); dead {
+			return nil, sperr.New(sperr.CodeNoWorkers, "the pool is not running")
+		}
+		return m, nil
+	case <-ctx.Done():
+		return nil, sperr.FromContext(ctx.Err())
+	case <-t.C:
+		return nil, sperr.New(sperr.CodeDeadlineExceeded, "no reply within %s", limit)
+	}
+}
+
+// Stats returns the named pool's counters.
+func (a *App) Stats(ctx context.Context, poolName string) (*poolpb.Stats, error) {
+	pid, err := a.poolPID(poolName)
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.request(ctx, pid, &poolpb.GetStats{})
+	if err != nil {
+		return nil, err
+	}
+	st, ok := res.(*poolpb.Stats)
+	if !ok {
+		return nil, sperr.New(sperr.CodeInternal, "unexpected stats reply %T", res)
+	}
+	return st, nil
+}
+
+// ListWorkers returns the named pool's worker ids.
+func (a *App) ListWorkers(ctx context.Context, poolName string) ([]string, error) {
+	pid, err := a.poolPID(poolName)
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.request(ctx, pid, &poolpb.ListWorkers{})
+	if err != nil {
+		return nil, err
+	}
+	wl, ok := res.(*poolpb.WorkerList)
+	if !ok {
+		return nil, sperr.New(sperr.CodeInternal, "unexpected reply %T", res)
+	}
+	return wl.GetWorkerIds(), nil
+}
+
+// request is a bounded request/response with any actor.
+func (a *App) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
+	in := newInbox(a.system, 1)
+	defer in.close()
+	a.system.Root.RequestWithCustomSender(pid, msg, in.pid)
+	return a.wait(ctx, in, 10*time.Second)
+}
+
+// nextRequestID returns a request id unique within this App.
+func (a *App) nextRequestID() string {
+	return a.reqPrefix + strconv.FormatUint(a.reqSeq.Add(1), 36)
+}

@@ -1,0 +1,304 @@
+package snakepit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/snakepit-go/snakepit/actors/pool"
+	"github.com/snakepit-go/snakepit/actors/worker"
+	"github.com/snakepit-go/snakepit/internal/pyenv"
+)
+
+// DefaultAdapter is the adapter a pool runs when none is configured: the
+// showcase adapter of the bundled Python bridge.
+const DefaultAdapter = "snakepit_bridge.adapters.showcase.ShowcaseAdapter"
+
+// DefaultPool is the name of the pool used when a call names none.
+const DefaultPool = "default"
+
+// Profile is how a pool's workers run tools.
+type Profile = worker.Profile
+
+// Profiles.
+const (
+	ProfileProcess = worker.ProfileProcess // one call at a time per process (default)
+	ProfileThread  = worker.ProfileThread  // Threads calls at a time per process
+)
+
+// Transport is how the host reaches a worker.
+type Transport = worker.Transport
+
+// Transports.
+const (
+	TransportUnix = worker.TransportUnix // unix socket (default)
+	TransportTCP  = worker.TransportTCP  // 127.0.0.1, a port the worker picks
+)
+
+// Affinity is how strictly a session's calls stay on its worker.
+type Affinity = pool.Affinity
+
+// Affinity modes.
+const (
+	AffinityHint           = pool.AffinityHint           // prefer the session's worker (default)
+	AffinityStrictQueue    = pool.AffinityStrictQueue    // wait for it
+	AffinityStrictFailFast = pool.AffinityStrictFailFast // fail with worker_busy when it is busy
+)
+
+// PoolConfig is one named pool of Python workers. Zero values take the
+// defaults noted (upstream Snakepit's where they make sense).
+type PoolConfig struct {
+	Name string // required, unique
+	// Size is the number of workers (default: 2 × CPUs, like upstream).
+	Size int
+	// Adapter is the Python adapter class (default DefaultAdapter).
+	Adapter string
+	// AdapterArgs are extra flags for the worker server.
+	AdapterArgs []string
+	// AdapterEnv is added to each worker's environment ("KEY=VALUE").
+	AdapterEnv []string
+	// Profile: process (default) or thread; Threads is the thread profile's
+	// concurrency per worker (default 10, upstream's threads_per_worker).
+	Profile Profile
+	Threads int
+	// Transport: unix socket (default) or TCP loopback.
+	Transport Transport
+	// MaxQueue bounds waiting calls (default 1000); QueueTimeout bounds the
+	// wait (default 10s); ExecuteTimeout is a call's budget when the caller's
+	// context has no deadline (default 300s, upstream's balanced profile).
+	MaxQueue       int
+	QueueTimeout   time.Duration
+	ExecuteTimeout time.Duration
+	// StartupConcurrency is how many workers start at once (default 8).
+	StartupConcurrency int
+	// ReadyTimeout bounds one worker's start (default 30s).
+	ReadyTimeout time.Duration
+	// StopGrace is SIGTERM to SIGKILL when a worker stops (default 2s).
+	StopGrace time.Duration
+	// Affinity is the default session affinity (default hint).
+	Affinity Affinity
+}
+
+// Config configures an App.
+type Config struct {
+	// Pools to start; none means one DefaultPool of the default size and adapter.
+	Pools []PoolConfig
+	// Python is the interpreter (default: $SNAKEPIT_PYTHON, python3,
+	// /usr/bin/python3 — the first with Python 3.10+ and grpc).
+	Python string
+	// Script is the worker server (default: grpc_server.py in PrivDir);
+	// ThreadedScript the thread-profile server (grpc_server_threaded.py).
+	// Any server that speaks the bridge protocol and the launch contract
+	// (README_GRPC.md) can be the worker.
+	Script         string
+	ThreadedScript string
+	// PrivDir is the directory holding the Python bridge (default:
+	// $SNAKEPIT_PRIV_DIR, else priv/python found from the working directory
+	// upwards or next to the executable).
+	PrivDir string
+	// PythonPath entries are added to the workers' PYTHONPATH.
+	PythonPath []string
+	// InstanceName and InstanceToken scope this deployment's processes
+	// (default: $SNAKEPIT_INSTANCE_NAME / $SNAKEPIT_INSTANCE_TOKEN).
+	InstanceName  string
+	InstanceToken string
+	// WorkerMaxRestarts / WorkerRestartWindow are the worker supervisor's
+	// restart intensity (default: 3 + 2 × total workers within 5s).
+	WorkerMaxRestarts   int
+	WorkerRestartWindow time.Duration
+	// LogPythonOutput logs every line workers print, at debug level.
+	LogPythonOutput bool
+	Logger          *slog.Logger
+}
+
+// withDefaults returns c with every default applied and paths resolved.
+func (c Config) withDefaults(ctx context.Context) (Config, error) {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if len(c.Pools) == 0 {
+		c.Pools = []PoolConfig{{Name: DefaultPool}}
+	}
+	pools := make([]PoolConfig, len(c.Pools))
+	total := 0
+	for i, p := range c.Pools {
+		if p.Size == 0 {
+			p.Size = 2 * runtime.NumCPU()
+		}
+		if p.Adapter == "" {
+			p.Adapter = DefaultAdapter
+		}
+		if p.Profile == "" {
+			p.Profile = ProfileProcess
+		}
+		if p.Profile == ProfileThread && p.Threads == 0 {
+			p.Threads = 10
+		}
+		if p.Transport == "" {
+			p.Transport = defaultTransport()
+		}
+		pools[i] = p
+		total += p.Size
+	}
+	c.Pools = pools
+	if c.WorkerMaxRestarts == 0 {
+		c.WorkerMaxRestarts = 3 + 2*total
+	}
+	if c.WorkerRestartWindow <= 0 {
+		c.WorkerRestartWindow = 5 * time.Second
+	}
+	if c.InstanceName == "" {
+		c.InstanceName = os.Getenv("SNAKEPIT_INSTANCE_NAME")
+	}
+	if c.InstanceToken == "" {
+		c.InstanceToken = os.Getenv("SNAKEPIT_INSTANCE_TOKEN")
+	}
+	c.InstanceName, c.InstanceToken = sanitizeName(c.InstanceName), sanitizeName(c.InstanceToken)
+
+	if c.Script == "" {
+		dir, err := findPrivDir(c.PrivDir)
+		if err != nil {
+			return c, err
+		}
+		c.PrivDir = dir
+		c.Script = filepath.Join(dir, "grpc_server.py")
+		if c.ThreadedScript == "" {
+			c.ThreadedScript = filepath.Join(dir, "grpc_server_threaded.py")
+		}
+	}
+	var err error
+	if c.Script, err = filepath.Abs(c.Script); err != nil {
+		return c, err
+	}
+	if c.ThreadedScript != "" {
+		if c.ThreadedScript, err = filepath.Abs(c.ThreadedScript); err != nil {
+			return c, err
+		}
+	}
+	if c.Python == "" {
+		interp, err := pyenv.Find(ctx)
+		if err != nil {
+			return c, fmt.Errorf("snakepit: %w", err)
+		}
+		c.Python = interp.Path
+	}
+	return c, nil
+}
+
+// Validate reports every problem with the pools of c (defaults applied).
+func (c Config) validate() error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, p := range c.Pools {
+		switch {
+		case p.Name == "":
+			errs = append(errs, fmt.Errorf("pool %d: Name is required", i))
+		case seen[p.Name]:
+			errs = append(errs, fmt.Errorf("pool %q is configured twice", p.Name))
+		case sanitizeName(p.Name) != p.Name:
+			errs = append(errs, fmt.Errorf("pool %q: names may hold only letters, digits, '-' and '_'", p.Name))
+		}
+		seen[p.Name] = true
+		if p.Size < 1 {
+			errs = append(errs, fmt.Errorf("pool %q: Size must be at least 1, got %d", p.Name, p.Size))
+		}
+		if p.MaxQueue < 0 {
+			errs = append(errs, fmt.Errorf("pool %q: MaxQueue must not be negative", p.Name))
+		}
+		if p.Profile != ProfileProcess && p.Profile != ProfileThread {
+			errs = append(errs, fmt.Errorf("pool %q: unknown Profile %q (process or thread)", p.Name, p.Profile))
+		}
+		if p.Transport != TransportUnix && p.Transport != TransportTCP {
+			errs = append(errs, fmt.Errorf("pool %q: unknown Transport %q (unix or tcp)", p.Name, p.Transport))
+		}
+		if p.Threads < 0 || p.QueueTimeout < 0 || p.ExecuteTimeout < 0 || p.ReadyTimeout < 0 || p.StopGrace < 0 {
+			errs = append(errs, fmt.Errorf("pool %q: durations and Threads must not be negative", p.Name))
+		}
+	}
+	if st, err := os.Stat(c.Script); err != nil || st.IsDir() {
+		errs = append(errs, fmt.Errorf("worker script %s: not a file", c.Script))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: "invalid config: " + err.Error()}
+	}
+	return nil
+}
+
+func defaultTransport() Transport {
+	if runtime.GOOS == "windows" {
+		return TransportTCP
+	}
+	return TransportUnix
+}
+
+// sanitizeName keeps [A-Za-z0-9_-], like upstream's instance sanitising.
+func sanitizeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+// findPrivDir locates the bundled Python bridge.
+func findPrivDir(configured string) (string, error) {
+	has := func(dir string) bool {
+		st, err := os.Stat(filepath.Join(dir, "grpc_server.py"))
+		return err == nil && !st.IsDir()
+	}
+	if configured != "" {
+		if has(configured) {
+			return filepath.Abs(configured)
+		}
+		return "", fmt.Errorf("snakepit: PrivDir %s holds no grpc_server.py", configured)
+	}
+	if env := os.Getenv("SNAKEPIT_PRIV_DIR"); env != "" {
+		if has(env) {
+			return filepath.Abs(env)
+		}
+		return "", fmt.Errorf("snakepit: SNAKEPIT_PRIV_DIR=%s holds no grpc_server.py", env)
+	}
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		starts = append(starts, filepath.Dir(exe))
+	}
+	for _, dir := range starts {
+		for d := dir; ; d = filepath.Dir(d) {
+			if cand := filepath.Join(d, "priv", "python"); has(cand) {
+				return cand, nil
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return "", errors.New("snakepit: cannot find priv/python/grpc_server.py; set Config.PrivDir, Config.Script or SNAKEPIT_PRIV_DIR")
+}
+
+// poolConfig turns a PoolConfig into the pool actor's config.
+func (c Config) poolConfig(p PoolConfig, runID string) pool.Config {
+	return pool.Config{
+		Name: p.Name, Size: p.Size, MaxQueue: p.MaxQueue, QueueTimeout: p.QueueTimeout,
+		ExecuteTimeout: p.ExecuteTimeout, StartupConcurrency: p.StartupConcurrency, Affinity: p.Affinity,
+		Logger: c.Logger,
+		Worker: worker.Config{
+			PoolName: p.Name, PoolIdentifier: c.InstanceName + "/" + p.Name,
+			Python: c.Python, Script: c.Script, ThreadedScript: c.ThreadedScript, PythonPath: c.PythonPath,
+			Adapter: p.Adapter, AdapterArgs: p.AdapterArgs, AdapterEnv: p.AdapterEnv,
+			Profile: p.Profile, Threads: p.Threads, Transport: p.Transport,
+			RunID: runID, InstanceName: c.InstanceName, InstanceToken: c.InstanceToken,
+			ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace,
+			Logger: c.Logger, LogPythonOutput: c.LogPythonOutput,
+		},
+	}
+}

@@ -1,0 +1,300 @@
+package snakepit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"iter"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/proto/poolpb"
+)
+
+// streamBuffer is how many chunks may wait for a slow stream reader before
+// the worker's stream goroutine (and so the Python generator) is held back.
+const streamBuffer = 16
+
+// callOptions gathers ExecuteOption settings.
+type callOptions struct {
+	pool        string
+	session     string
+	affinity    poolpb.Affinity
+	timeout     time.Duration
+	binary      map[string][]byte
+	correlation string
+	idempotent  bool
+}
+
+// ExecuteOption adjusts one call.
+type ExecuteOption func(*callOptions)
+
+// WithPool runs the call on the named pool (default: DefaultPool, or the
+// only pool).
+func WithPool(name string) ExecuteOption { return func(o *callOptions) { o.pool = name } }
+
+// WithSession runs the call in a session (affinity to the session's worker).
+func WithSession(id string) ExecuteOption { return func(o *callOptions) { o.session = id } }
+
+// WithAffinity overrides the pool's session affinity for this call.
+func WithAffinity(a Affinity) ExecuteOption {
+	return func(o *callOptions) { o.affinity = poolpb.Affinity(a + 1) }
+}
+
+// WithTimeout bounds the call (queueing and execution) when ctx has no
+// earlier deadline.
+func WithTimeout(d time.Duration) ExecuteOption { return func(o *callOptions) { o.timeout = d } }
+
+// WithBinary adds binary parameters, forwarded untouched to the worker.
+func WithBinary(params map[string][]byte) ExecuteOption {
+	return func(o *callOptions) { o.binary = params }
+}
+
+// WithCorrelationID tags the call for logs and telemetry.
+func WithCorrelationID(id string) ExecuteOption { return func(o *callOptions) { o.correlation = id } }
+
+// WithIdempotent marks the call safe to retry on another worker.
+func WithIdempotent() ExecuteOption { return func(o *callOptions) { o.idempotent = true } }
+
+// Result is a tool's result.
+type Result struct {
+	// JSON is the result as JSON (nil for a binary result).
+	JSON json.RawMessage
+	// Binary holds a bytes result when IsBinary.
+	Binary   []byte
+	IsBinary bool
+	WorkerID string
+	Metadata map[string]string
+}
+
+// Decode unmarshals the JSON result into v.
+func (r *Result) Decode(v any) error {
+	if r.IsBinary {
+		return sperr.New(sperr.CodeInvalidArgument, "the result is binary, not JSON")
+	}
+	return json.Unmarshal(r.JSON, v)
+}
+
+// Value returns the JSON result decoded into Go values (numbers as float64).
+func (r *Result) Value() (any, error) {
+	var v any
+	err := r.Decode(&v)
+	return v, err
+}
+
+// request builds the pool message for one call.
+func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool, opts []ExecuteOption) (*poolpb.Execute, *actor.PID, time.Time, error) {
+	var o callOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if a.stopped.Load() {
+		return nil, nil, time.Time{}, sperr.New(sperr.CodeShutdown, "snakepit is stopped")
+	}
+	pid, err := a.poolPID(o.pool)
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	argsJSON, err := encodeArgs(args)
+	if err != nil {
+		return nil, nil, time.Time{}, err
+	}
+	deadline, ok := ctx.Deadline()
+	if o.timeout > 0 && (!ok || time.Now().Add(o.timeout).Before(deadline)) {
+		deadline, ok = time.Now().Add(o.timeout), true
+	}
+	if !ok {
+		deadline = time.Now().Add(a.executeTimeout(o.pool))
+	}
+	return &poolpb.Execute{
+		RequestId: a.nextRequestID(), Tool: tool, ArgsJson: argsJSON, BinaryParameters: o.binary,
+		SessionId: o.session, Affinity: o.affinity, DeadlineUnixNano: deadline.UnixNano(), Stream: stream,
+		CorrelationId: o.correlation, Idempotent: o.idempotent,
+	}, pid, deadline, nil
+}
+
+func (a *App) executeTimeout(poolName string) time.Duration {
+	if p, ok := a.poolCfg[poolName]; ok && p.ExecuteTimeout > 0 {
+		return p.ExecuteTimeout
+	}
+	if len(a.cfg.Pools) == 1 && a.cfg.Pools[0].ExecuteTimeout > 0 {
+		return a.cfg.Pools[0].ExecuteTimeout
+	}
+	return 300 * time.Second
+}
+
+// encodeArgs turns call arguments into a JSON object.
+func encodeArgs(args any) ([]byte, error) {
+	var raw []byte
+	switch v := args.(type) {
+	case nil:
+		return []byte("{}"), nil
+	case json.RawMessage:
+		raw = v
+	case []byte:
+		raw = v
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, sperr.Wrap(sperr.CodeInvalidArgument, err, "arguments: %v", err)
+		}
+		raw = b
+	}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return []byte("{}"), nil // a nil map
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return nil, sperr.New(sperr.CodeInvalidArgument, "arguments must be a JSON object (a map or struct)")
+	}
+	return raw, nil
+}
+
+// replyGrace is how long past its deadline a caller waits for the pool's
+// own timeout reply before giving up locally.
+const replyGrace = 2 * time.Second
+
+// Execute runs tool with args (a map, a struct, or a JSON object) on a pool
+// and returns its result. Every failure is a *Error.
+func (a *App) Execute(ctx context.Context, tool string, args any, opts ...ExecuteOption) (*Result, error) {
+	req, pid, deadline, err := a.newRequest(ctx, tool, args, false, opts)
+	if err != nil {
+		return nil, err
+	}
+	in := newInbox(a.system, 1)
+	defer in.close()
+	a.system.Root.RequestWithCustomSender(pid, req, in.pid)
+	msg, err := a.wait(ctx, in, time.Until(deadline)+replyGrace)
+	if err != nil {
+		a.system.Root.Send(pid, &poolpb.Cancel{RequestId: req.GetRequestId()})
+		return nil, err
+	}
+	res, ok := msg.(*poolpb.Result)
+	if !ok {
+		return nil, sperr.New(sperr.CodeInternal, "unexpected reply %T", msg)
+	}
+	if res.GetError() != nil {
+		return nil, sperr.FromProto(res.GetError())
+	}
+	return &Result{JSON: res.GetResultJson(), Binary: res.GetBinaryResult(), IsBinary: res.GetIsBinary(),
+		WorkerID: res.GetWorkerId(), Metadata: res.GetMetadata()}, nil
+}
+
+// Chunk is one piece of a streamed result.
+type Chunk struct {
+	ID       string
+	Data     []byte
+	Metadata map[string]string
+	Final    bool
+	WorkerID string
+}
+
+// Encoding is how Data is encoded: json, text, binary or empty.
+func (c *Chunk) Encoding() string { return c.Metadata["encoding"] }
+
+// Decode unmarshals a JSON chunk into v.
+func (c *Chunk) Decode(v any) error { return json.Unmarshal(c.Data, v) }
+
+// Stream is a running streaming call. Read it with Recv or Chunks; Close it
+// when stopping early (that cancels the tool).
+type Stream struct {
+	app      *App
+	pool     *actor.PID
+	id       string
+	in       *inbox
+	ctx      context.Context
+	deadline time.Time
+	done     bool
+	err      error
+}
+
+// ExecuteStream starts a streaming tool. Chunks arrive with back-pressure: a
+// reader that stops reading holds the Python generator back.
+func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...ExecuteOption) (*Stream, error) {
+	req, pid, deadline, err := a.newRequest(ctx, tool, args, true, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stream{app: a, pool: pid, id: req.GetRequestId(), in: newInbox(a.system, streamBuffer), ctx: ctx, deadline: deadline}
+	a.system.Root.RequestWithCustomSender(pid, req, s.in.pid)
+	return s, nil
+}
+
+// Recv returns the next data chunk, io.EOF after the last one, or the
+// stream's error. The final chunk's data (when not empty) is returned too,
+// with Final set.
+func (s *Stream) Recv() (*Chunk, error) {
+	for {
+		if s.done {
+			if s.err != nil {
+				return nil, s.err
+			}
+			return nil, io.EOF
+		}
+		msg, err := s.app.wait(s.ctx, s.in, time.Until(s.deadline)+replyGrace)
+		if err != nil {
+			s.finish(err)
+			s.cancel()
+			return nil, err
+		}
+		ch, ok := msg.(*poolpb.Chunk)
+		if !ok {
+			s.finish(sperr.New(sperr.CodeInternal, "unexpected stream message %T", msg))
+			continue
+		}
+		if ch.GetError() != nil {
+			s.finish(sperr.FromProto(ch.GetError()))
+			continue
+		}
+		if ch.GetIsFinal() {
+			s.finish(nil)
+			if ch.GetMetadata()["synthetic_final"] == "true" || len(ch.GetData()) == 0 {
+				return nil, io.EOF
+			}
+		}
+		return &Chunk{ID: ch.GetChunkId(), Data: ch.GetData(), Metadata: ch.GetMetadata(), Final: ch.GetIsFinal(), WorkerID: ch.GetWorkerId()}, nil
+	}
+}
+
+// Chunks iterates over the stream's chunks; an error ends the iteration
+// after being yielded. Breaking out of the loop closes the stream.
+func (s *Stream) Chunks() iter.Seq2[*Chunk, error] {
+	return func(yield func(*Chunk, error) bool) {
+		defer s.Close()
+		for {
+			c, err := s.Recv()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if !yield(c, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Close stops reading: a running stream is cancelled (the Python generator
+// is closed) and its remaining chunks are dropped. Safe to call twice.
+func (s *Stream) Close() {
+	if !s.done {
+		s.finish(sperr.New(sperr.CodeCancelled, "stream closed by the caller"))
+		s.cancel()
+	}
+	s.in.close()
+}
+
+func (s *Stream) cancel() {
+	s.app.system.Root.Send(s.pool, &poolpb.Cancel{RequestId: s.id})
+	s.in.close()
+}
+
+func (s *Stream) finish(err error) {
+	s.done, s.err = true, err
+	if err != nil || s.done {
+		s.in.close()
+	}
+}

@@ -1,0 +1,56 @@
+package snakepit
+
+import (
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// inbox is a reply address for one call: a process in the actor system's
+// registry (so it has a PID any actor, local or remote, can send to) backed
+// by a Go channel. A full channel blocks the sender — the worker's stream
+// goroutine — which is the stream's back-pressure. Once closed it drops
+// everything, so a caller that gave up never blocks a worker.
+type inbox struct {
+	system *actor.ActorSystem
+	pid    *actor.PID
+	ch     chan any
+	done   chan struct{}
+	once   sync.Once
+}
+
+func newInbox(system *actor.ActorSystem, buffer int) *inbox {
+	in := &inbox{system: system, ch: make(chan any, buffer), done: make(chan struct{})}
+	pid, _ := system.ProcessRegistry.Add(in, "inbox"+system.ProcessRegistry.NextId())
+	in.pid = pid
+	return in
+}
+
+// SendUserMessage queues a reply, waiting while the channel is full unless
+// the inbox is closed.
+func (in *inbox) SendUserMessage(_ *actor.PID, message any) {
+	_, msg, _ := actor.UnwrapEnvelope(message)
+	select {
+	case <-in.done:
+		return
+	default:
+	}
+	select {
+	case in.ch <- msg:
+	case <-in.done:
+	}
+}
+
+// SendSystemMessage ignores system messages (an inbox watches nothing).
+func (in *inbox) SendSystemMessage(*actor.PID, any) {}
+
+// Stop closes the inbox.
+func (in *inbox) Stop(*actor.PID) { in.close() }
+
+// close removes the inbox from the registry and releases blocked senders.
+func (in *inbox) close() {
+	in.once.Do(func() {
+		close(in.done)
+		in.system.ProcessRegistry.Remove(in.pid)
+	})
+}

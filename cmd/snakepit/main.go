@@ -1,0 +1,61 @@
+// Command snakepit runs Python tools through a supervised pool of Python
+// worker processes.
+//
+//	snakepit demo [-workers N]                 a tour: execute, stream, errors, a killed worker, stats
+//	snakepit exec [-workers N] POOL TOOL [--arg k=v ...]   run one tool and print its result as JSON
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `usage:
+  snakepit demo [-workers N] [-duration D]
+  snakepit exec [-workers N] [-adapter A] POOL TOOL [--arg key=value ...]
+
+exec values are JSON when they parse as JSON (1, true, [1,2], {"a":1}), strings otherwise.`)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	level := slog.LevelError
+	if os.Getenv("SNAKEPIT_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var err error
+	switch args[0] {
+	case "demo":
+		err = runDemo(ctx, args[1:], stdout, logger)
+	case "exec":
+		err = runExec(ctx, args[1:], stdout, logger)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "snakepit: unknown command %q\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "snakepit:", err)
+		return 1
+	}
+	return 0
+}

@@ -53,8 +53,8 @@ type workerSlot struct {
 	pid        *actor.PID
 	generation uint64
 	exec       *wk.Executor // nil while not ready
-	startedOK  bool             // reached ready at least once
-	failed     bool             // its first start failed
+	startedOK  bool         // reached ready at least once
+	failed     bool         // its first start failed
 	starting   bool
 }
 

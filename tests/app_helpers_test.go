@@ -1,0 +1,150 @@
+//go:build unix
+
+package tests
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/actors/worker"
+	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+	"github.com/snakepit-go/snakepit/internal/pyenv"
+	"github.com/snakepit-go/snakepit/internal/testutil"
+)
+
+// startApp starts an App on the repository's Python bridge, waits for every
+// worker, and in cleanup stops it and checks that no process of its run is
+// left.
+func startApp(t *testing.T, cfg snakepit.Config) *snakepit.App {
+	t.Helper()
+	if _, err := pyenv.Find(t.Context()); errors.Is(err, pyenv.ErrNotFound) && os.Getenv("CI") == "" {
+		t.Skipf("no Python with grpc (set CI to make this fatal): %v", err)
+	}
+	cfg.PrivDir = filepath.Join(testutil.RepoRoot(t), "priv", "python")
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if testing.Verbose() {
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	app, err := snakepit.Start(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { stopAndCheck(t, app) })
+	require.NoError(t, app.AwaitInitComplete(ctx))
+	return app
+}
+
+// stopAndCheck stops app (idempotent) and asserts that no process carrying
+// its run id is alive.
+func stopAndCheck(t *testing.T, app *snakepit.App) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	require.NoError(t, app.Stop(ctx))
+	require.Empty(t, processesOfRun(t, app.RunID()), "python processes of run %s left after Stop", app.RunID())
+}
+
+// processesOfRun lists live processes whose command line carries
+// --snakepit-run-id runID (Linux /proc; elsewhere the check is skipped).
+func processesOfRun(t *testing.T, runID string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	marker := []byte("--snakepit-run-id\x00" + runID + "\x00")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, marker) {
+			continue
+		}
+		if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && isZombie(stat) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// isZombie reads the state field of /proc/<pid>/stat ("pid (comm) S ...").
+func isZombie(stat []byte) bool {
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X')
+}
+
+// waitStats polls a pool's stats until cond holds or fails the test.
+func waitStats(t *testing.T, app *snakepit.App, pool string, what string, cond func(s statsView) bool) statsView {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last statsView
+	for time.Now().Before(deadline) {
+		st, err := app.Stats(t.Context(), pool)
+		require.NoError(t, err)
+		last = statsView{Busy: st.GetBusy(), Queued: st.GetQueued(), Ready: st.GetReady(), InFlight: st.GetInFlight(),
+			QueueTimeouts: st.GetQueueTimeouts(), Saturated: st.GetPoolSaturated(), Restarts: st.GetWorkerRestarts(),
+			Requests: st.GetRequests(), Completed: st.GetCompleted(), Errors: st.GetErrors(), Workers: st.GetWorkers()}
+		if cond(last) {
+			return last
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("pool %s: %s did not happen within 30s; last stats %+v", pool, what, last)
+	return last
+}
+
+// statsView is the subset of pool stats the tests read.
+type statsView struct {
+	Busy, Queued, Ready, InFlight, QueueTimeouts, Saturated, Restarts, Requests, Completed, Errors, Workers uint64
+}
+
+// workerInfoRequest asks a worker actor for its Info.
+func workerInfoRequest() any { return &worker.GetInfo{} }
+
+// inFlight reads the in-flight count of a worker Info reply.
+func inFlight(res any) int {
+	if inf, ok := res.(*worker.Info); ok {
+		return inf.InFlight
+	}
+	return -1
+}
+
+// pyenvCheck finds Python or says why the test cannot run (fatal under CI).
+func pyenvCheck(t *testing.T) (pyenv.Interpreter, error) {
+	interp, err := pyenv.Find(t.Context())
+	if err != nil && os.Getenv("CI") != "" {
+		t.Fatal(err)
+	}
+	return interp, err
+}
+
+// startAppNoWait is startApp without waiting for the workers.
+func startAppNoWait(t *testing.T, cfg snakepit.Config) *snakepit.App {
+	t.Helper()
+	cfg.PrivDir = filepath.Join(testutil.RepoRoot(t), "priv", "python")
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	app, err := snakepit.Start(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { stopAndCheck(t, app) })
+	return app
+}
+
+func repoPriv(t *testing.T) string { return filepath.Join(testutil.RepoRoot(t), "priv", "python") }
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

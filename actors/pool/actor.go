@@ -210,7 +210,10 @@ func (p *poolActor) onWorkerReady(ctx actor.Context, m *wk.Ready) {
 		return // stale
 	}
 	if w.exec != nil || w.generation != 0 {
-		p.sched.RemoveWorker(w.id)
+		// A new generation replaces the old one (its Down may not have
+		// arrived): strict session requests queued for it cannot run.
+		_, orphaned := p.sched.RemoveWorker(w.id)
+		p.failOrphans(ctx, w.id, orphaned)
 	}
 	p.doneStarting(ctx, w)
 	if w.startedOK && w.generation != m.Generation {
@@ -236,13 +239,17 @@ func (p *poolActor) onWorkerDown(ctx actor.Context, m *wk.Down) {
 	// Running calls are answered by the worker's executor; strict session
 	// requests queued for this worker can no longer run.
 	_, orphaned := p.sched.RemoveWorker(w.id)
-	for _, r := range orphaned {
-		p.fail(ctx, r.ID, p.poolErr(sperr.CodeSessionWorkerUnavailable, "the session's worker %s is gone", w.id))
-	}
+	p.failOrphans(ctx, w.id, orphaned)
 	if !m.Planned {
 		p.log.Warn("worker down", "worker", m.WorkerID, "exit", m.Exit.String())
 	}
 	p.rearm(ctx)
+}
+
+func (p *poolActor) failOrphans(ctx actor.Context, id WorkerID, orphaned []Request) {
+	for _, r := range orphaned {
+		p.fail(ctx, r.ID, p.poolErr(sperr.CodeSessionWorkerUnavailable, "the session's worker %s is gone", id))
+	}
 }
 
 func (p *poolActor) onStartFailed(ctx actor.Context, id WorkerID, gen uint64, err error) {
@@ -381,8 +388,10 @@ func (p *poolActor) dispatch(ctx actor.Context, key uint64, id WorkerID) {
 	if err == nil {
 		return
 	}
-	freed := p.sched.Done(id, key)
+	// Not ready first, so the freed slot is not handed the next queued
+	// request on the same closed worker.
 	p.sched.SetReady(id, false)
+	freed := p.sched.Done(id, key)
 	if pd.retried {
 		p.fail(ctx, key, p.poolErr(sperr.CodeNoWorkers, "no worker could take the call: %v", err))
 	} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -228,7 +229,10 @@ func (x *Executor) tag(e *sperr.Error) *sperr.Error {
 func (x *Executor) callError(ctx context.Context, err error) *sperr.Error {
 	var cause *sperr.Error
 	if errors.As(context.Cause(ctx), &cause) {
-		return x.tag(cause)
+		// One cause is shared by every call it cancelled: answer with a copy.
+		c := *cause
+		c.Details = maps.Clone(cause.Details)
+		return x.tag(&c)
 	}
 	if st, ok := status.FromError(err); ok && (st.Code() == codes.Unavailable || st.Code() == codes.Internal) {
 		if info, ok := x.exit(x.exitWait); ok {

@@ -54,7 +54,9 @@ func FromPython(raw string) *Error {
 func FromGRPC(err error) *Error {
 	st, ok := status.FromError(err)
 	if !ok {
-		return Wrap(CodeGRPC, err, "%v", err)
+		e := Wrap(CodeGRPC, err, "%v", err)
+		e.GRPCCode = codes.Unknown
+		return e
 	}
 	var e *Error
 	switch {

@@ -1,0 +1,274 @@
+package worker
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/proto/bridgepb"
+	"github.com/snakepit-go/snakepit/proto/poolpb"
+)
+
+// fakeBridge is a BridgeService whose tools behave by name.
+type fakeBridge struct {
+	bridgepb.UnimplementedBridgeServiceServer
+}
+
+func (fakeBridge) ExecuteTool(ctx context.Context, r *bridgepb.ExecuteToolRequest) (*bridgepb.ExecuteToolResponse, error) {
+	switch r.GetToolName() {
+	case "ok":
+		return &bridgepb.ExecuteToolResponse{Success: true, Result: &anypb.Any{
+			TypeUrl: "type.googleapis.com/snakepit.map", Value: []byte(`{"n":` + string(r.GetParameters()["n"].GetValue()) + `}`)}}, nil
+	case "binary":
+		return &bridgepb.ExecuteToolResponse{Success: true, BinaryResult: []byte{1, 2, 3},
+			Result: &anypb.Any{TypeUrl: "type.googleapis.com/snakepit.binary"}}, nil
+	case "fail":
+		return &bridgepb.ExecuteToolResponse{Success: false, ErrorMessage: `{"type":"KeyError","message":"'x'","traceback":"tb"}`}, nil
+	default: // "block"
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+}
+
+func (fakeBridge) ExecuteStreamingTool(r *bridgepb.ExecuteToolRequest, s grpc.ServerStreamingServer[bridgepb.ToolChunk]) error {
+	for i := 1; i <= 3; i++ {
+		if err := s.Send(&bridgepb.ToolChunk{ChunkId: r.GetToolName() + "-" + string(rune('0'+i)), Data: []byte{byte(i)}}); err != nil {
+			return err
+		}
+	}
+	if r.GetToolName() == "block" {
+		<-s.Context().Done()
+		return s.Context().Err()
+	}
+	return s.Send(&bridgepb.ToolChunk{ChunkId: "final", IsFinal: true})
+}
+
+// recorder is a Sender that keeps what it was asked to send.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []any
+	got  chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{got: make(chan struct{}, 1024)} }
+
+func (r *recorder) Send(_ *actor.PID, msg any) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, msg)
+	r.mu.Unlock()
+	r.got <- struct{}{}
+}
+
+// waitFor waits until n messages were sent and returns them.
+func (r *recorder) waitFor(t *testing.T, n int) []any {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		if len(r.msgs) >= n {
+			out := append([]any(nil), r.msgs...)
+			r.mu.Unlock()
+			return out
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.got:
+		case <-deadline:
+			t.Fatalf("waited for %d messages", n)
+		}
+	}
+}
+
+var (
+	callerPID = actor.NewPID("test", "caller")
+	poolPID   = actor.NewPID("test", "pool")
+)
+
+// newTestExecutor serves fakeBridge on a unix socket and returns an
+// executor on it; stop stops the server.
+func newTestExecutor(t *testing.T, exit func(time.Duration) (ExitInfo, bool)) (*Executor, *recorder, func()) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "b.sock")
+	lis, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	bridgepb.RegisterBridgeServiceServer(srv, fakeBridge{})
+	go func() { _ = srv.Serve(lis) }()
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	if exit == nil {
+		exit = func(time.Duration) (ExitInfo, bool) { return ExitInfo{}, false }
+	}
+	rec := newRecorder()
+	x := newExecutor(executorConfig{workerID: "p-w1", pool: "p", generation: 3,
+		client: bridgepb.NewBridgeServiceClient(conn), sender: rec, poolPID: poolPID, exit: exit, exitWait: time.Second})
+	var once sync.Once
+	stop := func() { once.Do(func() { srv.Stop() }) }
+	t.Cleanup(func() {
+		x.Close(sperr.New(sperr.CodeShutdown, "test over"))
+		assert.True(t, x.Wait(5*time.Second))
+		stop()
+		_ = conn.Close()
+	})
+	return x, rec, stop
+}
+
+func call(key uint64, tool string, args string, stream bool) Call {
+	return Call{Key: key, ReplyTo: callerPID, Req: &poolpb.Execute{RequestId: "r", Tool: tool, ArgsJson: []byte(args), Stream: stream}}
+}
+
+// replyAndDone splits a finished call's two messages.
+func replyAndDone(t *testing.T, msgs []any) (any, *CallDone) {
+	t.Helper()
+	require.Len(t, msgs, 2)
+	done, ok := msgs[1].(*CallDone)
+	require.True(t, ok, "the pool hears CallDone after the reply, got %T", msgs[1])
+	return msgs[0], done
+}
+
+func TestExecutorUnaryResults(t *testing.T) {
+	cases := []struct {
+		name, tool, args string
+		check            func(t *testing.T, r *poolpb.Result, d *CallDone)
+	}{
+		{"json result", "ok", `{"n": 7}`, func(t *testing.T, r *poolpb.Result, d *CallDone) {
+			assert.Nil(t, r.GetError())
+			assert.JSONEq(t, `{"n":7}`, string(r.GetResultJson()))
+			assert.Equal(t, "p-w1", r.GetWorkerId())
+			assert.Nil(t, d.Err)
+		}},
+		{"binary result", "binary", `{}`, func(t *testing.T, r *poolpb.Result, d *CallDone) {
+			assert.True(t, r.GetIsBinary())
+			assert.Equal(t, []byte{1, 2, 3}, r.GetBinaryResult())
+		}},
+		{"python error", "fail", `{}`, func(t *testing.T, r *poolpb.Result, d *CallDone) {
+			e := sperr.FromProto(r.GetError())
+			assert.ErrorIs(t, e, sperr.ErrPythonException)
+			assert.Equal(t, "KeyError", e.PythonType)
+			assert.Equal(t, "p-w1", e.WorkerID)
+			require.NotNil(t, d.Err)
+			assert.Equal(t, sperr.CodePythonException, d.Err.Code)
+		}},
+		{"arguments not an object", "ok", `[1]`, func(t *testing.T, r *poolpb.Result, d *CallDone) {
+			assert.ErrorIs(t, sperr.FromProto(r.GetError()), sperr.ErrInvalidArgument)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			x, rec, _ := newTestExecutor(t, nil)
+			require.NoError(t, x.Submit(call(1, c.tool, c.args, false)))
+			reply, done := replyAndDone(t, rec.waitFor(t, 2))
+			assert.Equal(t, uint64(1), done.Key)
+			assert.Equal(t, uint64(3), done.Generation)
+			c.check(t, reply.(*poolpb.Result), done)
+		})
+	}
+}
+
+func TestExecutorCancelAnswersOnce(t *testing.T) {
+	x, rec, _ := newTestExecutor(t, nil)
+	require.NoError(t, x.Submit(call(9, "block", `{}`, false)))
+	require.Eventually(t, func() bool { return x.InFlight() == 1 }, 5*time.Second, time.Millisecond)
+	assert.True(t, x.Cancel(9))
+	reply, _ := replyAndDone(t, rec.waitFor(t, 2))
+	assert.ErrorIs(t, sperr.FromProto(reply.(*poolpb.Result).GetError()), sperr.ErrCancelled)
+	assert.False(t, x.Cancel(9), "a finished call is gone")
+	assert.Equal(t, 0, x.InFlight())
+}
+
+func TestExecutorDeadline(t *testing.T) {
+	x, rec, _ := newTestExecutor(t, nil)
+	c := call(1, "block", `{}`, false)
+	c.Req.DeadlineUnixNano = time.Now().Add(50 * time.Millisecond).UnixNano()
+	require.NoError(t, x.Submit(c))
+	reply, _ := replyAndDone(t, rec.waitFor(t, 2))
+	assert.ErrorIs(t, sperr.FromProto(reply.(*poolpb.Result).GetError()), sperr.ErrDeadlineExceeded)
+}
+
+func TestExecutorCloseAnswersEveryCallOnceAndRefusesNew(t *testing.T) {
+	x, rec, _ := newTestExecutor(t, nil)
+	for k := uint64(1); k <= 5; k++ {
+		require.NoError(t, x.Submit(call(k, "block", `{}`, false)))
+	}
+	require.Error(t, x.Submit(call(1, "ok", `{}`, false)), "duplicate key")
+	require.Eventually(t, func() bool { return x.InFlight() == 5 }, 5*time.Second, time.Millisecond)
+	x.Close(sperr.New(sperr.CodeShutdown, "stopping"))
+	require.True(t, x.Wait(5*time.Second))
+	msgs := rec.waitFor(t, 10)
+	results, dones := map[uint64]int{}, 0
+	for _, m := range msgs {
+		switch v := m.(type) {
+		case *poolpb.Result:
+			assert.ErrorIs(t, sperr.FromProto(v.GetError()), sperr.ErrShutdown)
+		case *CallDone:
+			results[v.Key]++
+			dones++
+		}
+	}
+	assert.Len(t, msgs, 10, "one reply and one CallDone per call, nothing more")
+	assert.Equal(t, 5, dones)
+	for k, n := range results {
+		assert.Equal(t, 1, n, "call %d", k)
+	}
+	assert.ErrorIs(t, x.Submit(call(6, "ok", `{}`, false)), ErrClosed)
+}
+
+func TestExecutorStream(t *testing.T) {
+	x, rec, _ := newTestExecutor(t, nil)
+	require.NoError(t, x.Submit(call(1, "count", `{}`, true)))
+	msgs := rec.waitFor(t, 5)
+	require.Len(t, msgs, 5)
+	for i, m := range msgs[:3] {
+		ch := m.(*poolpb.Chunk)
+		assert.Equal(t, []byte{byte(i + 1)}, ch.GetData())
+		assert.False(t, ch.GetIsFinal())
+	}
+	assert.True(t, msgs[3].(*poolpb.Chunk).GetIsFinal())
+	assert.IsType(t, &CallDone{}, msgs[4])
+}
+
+func TestExecutorStreamClosedMidwayEndsWithOneErrorChunk(t *testing.T) {
+	x, rec, _ := newTestExecutor(t, nil)
+	require.NoError(t, x.Submit(call(1, "block", `{}`, true)))
+	rec.waitFor(t, 3)
+	x.Close(sperr.New(sperr.CodeShutdown, "stopping"))
+	require.True(t, x.Wait(5*time.Second))
+	msgs := rec.waitFor(t, 5)
+	require.Len(t, msgs, 5)
+	last := msgs[3].(*poolpb.Chunk)
+	assert.True(t, last.GetIsFinal())
+	assert.ErrorIs(t, sperr.FromProto(last.GetError()), sperr.ErrShutdown)
+}
+
+func TestExecutorServerGoneReportsWorkerExit(t *testing.T) {
+	exited := make(chan struct{})
+	exit := func(d time.Duration) (ExitInfo, bool) {
+		select {
+		case <-exited:
+			return ExitInfo{OSPid: 77, ExitCode: -1, Signal: "killed"}, true
+		case <-time.After(d):
+			return ExitInfo{}, false
+		}
+	}
+	x, rec, stop := newTestExecutor(t, exit)
+	require.NoError(t, x.Submit(call(1, "block", `{}`, false)))
+	require.Eventually(t, func() bool { return x.InFlight() == 1 }, 5*time.Second, time.Millisecond)
+	close(exited)
+	stop() // the "process" is gone: the connection breaks
+	reply, done := replyAndDone(t, rec.waitFor(t, 2))
+	e := sperr.FromProto(reply.(*poolpb.Result).GetError())
+	assert.ErrorIs(t, e, sperr.ErrWorkerExit)
+	assert.Equal(t, "killed", e.Details["signal"])
+	assert.Equal(t, sperr.CodeWorkerExit, done.Err.Code)
+}

@@ -1,0 +1,119 @@
+package worker
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestTailBufferKeepsTheLastBytes(t *testing.T) {
+	b := newTailBuffer(16)
+	_, _ = b.Write([]byte("line one\n"))
+	_, _ = b.Write([]byte("line two\n"))
+	_, _ = b.Write([]byte("line three\n"))
+	assert.Equal(t, "line three", b.String(), "cut at a line boundary")
+	_, _ = b.Write([]byte(strings.Repeat("x", 40)))
+	assert.Equal(t, strings.Repeat("x", 16), b.String())
+	small := newTailBuffer(100)
+	_, _ = small.Write([]byte("a\nb\n"))
+	assert.Equal(t, "a\nb", small.String())
+}
+
+func validConfig() Config {
+	return Config{WorkerID: "p-w1", PoolName: "p", Python: "/usr/bin/python3", Script: "/srv/priv/python/grpc_server.py"}
+}
+
+func TestConfigValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"no id", func(c *Config) { c.WorkerID = "" }, "WorkerID"},
+		{"no pool", func(c *Config) { c.PoolName = "" }, "PoolName"},
+		{"no python", func(c *Config) { c.Python = "" }, "Python"},
+		{"relative script", func(c *Config) { c.Script = "grpc_server.py" }, "absolute"},
+		{"bad profile", func(c *Config) { c.Profile = "fiber" }, "profile"},
+		{"bad transport", func(c *Config) { c.Transport = "pigeon" }, "transport"},
+		{"thread without threads", func(c *Config) { c.Profile = ProfileThread }, "Threads"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := validConfig()
+			c.mod(&cfg)
+			err := cfg.Validate()
+			if c.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+}
+
+func TestCapacityAndScriptByProfile(t *testing.T) {
+	c := validConfig()
+	assert.Equal(t, 1, c.Capacity())
+	c.Profile, c.Threads, c.ThreadedScript = ProfileThread, 6, "/srv/priv/python/grpc_server_threaded.py"
+	assert.Equal(t, 6, c.Capacity())
+	assert.Equal(t, c.ThreadedScript, c.script())
+}
+
+func TestLaunchArgsCarryTheContract(t *testing.T) {
+	c := validConfig()
+	c.Adapter, c.AdapterArgs = "pkg.Adapter", []string{"--extra", "1"}
+	c.RunID, c.InstanceName, c.InstanceToken, c.HostAddress = "run1", "inst", "tok", "127.0.0.1:5000"
+	args := launchArgs(c, "/tmp/x/w.sock")
+	want := []string{"-u", c.Script, "--adapter", "pkg.Adapter", "--extra", "1", "--port", "0",
+		"--listen", "unix:/tmp/x/w.sock", "--elixir-address", "127.0.0.1:5000", "--snakepit-run-id", "run1",
+		"--snakepit-instance-name", "inst", "--snakepit-instance-token", "tok",
+		"--snakepit-worker-id", "p-w1", "--lifeline", "stdin"}
+	assert.Equal(t, want, args)
+
+	c.Profile, c.Threads, c.HostAddress, c.InstanceName, c.InstanceToken = ProfileThread, 3, "", "", ""
+	args = launchArgs(c, "")
+	assert.Contains(t, strings.Join(args, " "), "--max-workers 3 --port 0 --snakepit-run-id run1 --snakepit-worker-id")
+	assert.NotContains(t, args, "--listen")
+	assert.NotContains(t, args, "--elixir-address")
+}
+
+func TestLaunchEnv(t *testing.T) {
+	t.Setenv("PYTHONPATH", "/user/lib")
+	t.Setenv("SNAKEPIT_READY_FILE", "/stale")
+	c := validConfig()
+	c.PythonPath = []string{"/extra"}
+	c.AdapterEnv = []string{"OMP_NUM_THREADS=4", "MY_FLAG=on"}
+	env := launchEnv(c, "/run/ready")
+	get := func(k string) []string {
+		var vs []string
+		for _, kv := range env {
+			if key, v, _ := strings.Cut(kv, "="); key == k {
+				vs = append(vs, v)
+			}
+		}
+		return vs
+	}
+	assert.Equal(t, []string{"/srv/priv/python:/extra:/user/lib"}, get("PYTHONPATH"))
+	assert.Equal(t, []string{"/run/ready"}, get("SNAKEPIT_READY_FILE"), "the stale one is dropped")
+	assert.Equal(t, []string{"1"}, get("SNAKEPIT_PROCESS_GROUP"))
+	assert.Equal(t, []string{"4"}, get("OMP_NUM_THREADS"), "adapter env wins over the thread limits")
+	assert.Equal(t, []string{"1"}, get("MKL_NUM_THREADS"))
+	assert.Equal(t, []string{"on"}, get("MY_FLAG"))
+	assert.True(t, slices.Contains(env, "PATH="+os.Getenv("PATH")), "the host environment is inherited")
+}
+
+func TestExitInfoError(t *testing.T) {
+	e := ExitInfo{OSPid: 42, ExitCode: -1, Signal: "killed", Output: "Traceback…"}.Error("p", "p-w1")
+	assert.Equal(t, "worker_exit", e.Code)
+	assert.Equal(t, "p", e.Pool)
+	assert.Equal(t, "p-w1", e.WorkerID)
+	assert.Equal(t, map[string]string{"os_pid": "42", "exit_code": "-1", "signal": "killed", "last_output": "Traceback…"}, e.Details)
+	assert.Equal(t, "signal killed", ExitInfo{Signal: "killed"}.String())
+	assert.Equal(t, "exit code 3", ExitInfo{ExitCode: 3}.String())
+}

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 PYTEST_ARGS ?= -q
 
-.PHONY: setup test test-go test-python lint demo proto health
+.PHONY: setup test test-go test-python lint demo demo-python build proto health
 
 setup:
 	@scripts/setup.sh
@@ -25,8 +25,16 @@ health:
 	@py=$$(scripts/find-python.sh) && $$py priv/python/grpc_server.py --health-check \
 	  --adapter snakepit_bridge.adapters.showcase.ShowcaseAdapter
 
+# The Go CLI's tour of a supervised pool of showcase workers.
 demo: setup health
+	@py=$$(scripts/find-python.sh) && SNAKEPIT_PYTHON=$$py $(GO) run ./cmd/snakepit demo
+
+# One worker driven from Python, without the Go host.
+demo-python: setup health
 	@py=$$(scripts/find-python.sh) && $$py priv/python/examples/demo.py
+
+build:
+	$(GO) build -o bin/snakepit ./cmd/snakepit
 
 proto:
 	scripts/gen-proto.sh

@@ -37,9 +37,18 @@ func runDemo(ctx context.Context, args []string, out io.Writer, logger *slog.Log
 		return err
 	}
 	defer func() {
+		reg := registry.Client{Root: app.System().Root, PID: app.Registry()}
+		workers, _ := reg.ListAll(context.Background())
 		t := time.Now()
 		err := app.Stop(context.Background())
-		say("== stopped in %s (every Python process terminated)%s", time.Since(t).Round(time.Millisecond), errSuffix(err))
+		alive := 0
+		for _, w := range workers {
+			if syscall.Kill(w.OSPid, 0) == nil {
+				alive++
+			}
+		}
+		say("== stopped in %s; %d of %d Python processes still alive%s",
+			time.Since(t).Round(time.Millisecond), alive, len(workers), errSuffix(err))
 	}()
 	if err := progress(ctx, app, "demo", *workers, out); err != nil {
 		return err

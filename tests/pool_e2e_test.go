@@ -316,3 +316,26 @@ func TestStreamRecvAfterEndIsEOF(t *testing.T) {
 	_, err = st.Recv()
 	assert.ErrorIs(t, err, io.EOF)
 }
+
+func TestCancelQueuedCall(t *testing.T) {
+	app := startApp(t, onePool(1, nil))
+	var c collect
+	c.run(func() error { _, err := app.Execute(t.Context(), "sleep", map[string]any{"ms": 1000}); return err })
+	waitStats(t, app, "default", "the worker to be busy", func(s statsView) bool { return s.Busy == 1 })
+
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { _, err := app.Execute(ctx, "ping", nil); errc <- err }()
+	waitStats(t, app, "default", "the ping to queue", func(s statsView) bool { return s.Queued == 1 })
+	cancel()
+	err := <-errc
+	assert.ErrorIs(t, err, snakepit.ErrCancelled)
+	assert.ErrorIs(t, err, context.Canceled)
+	waitStats(t, app, "default", "the queue to empty", func(s statsView) bool { return s.Queued == 0 })
+	for _, err := range c.wait() {
+		assert.NoError(t, err, "the running call is untouched")
+	}
+	s := waitStats(t, app, "default", "stats to settle", func(s statsView) bool { return s.InFlight == 0 })
+	assert.EqualValues(t, 2, s.Requests)
+	assert.EqualValues(t, 1, s.Completed, "the cancelled call never ran")
+}

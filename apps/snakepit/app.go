@@ -209,18 +209,16 @@ func (a *App) poolPID(name string) (*actor.PID, error) {
 func (a *App) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		a.stopped.Store(true)
-		fut := a.system.Root.PoisonFuture(a.root)
-		done := make(chan error, 1)
-		go func() { done <- fut.Wait() }()
+		// Watch and poison: the tree stops children in reverse order, each
+		// within its shutdown timeout; Terminated arrives when all are gone.
+		w := watchTermination(a.system, a.root)
+		a.system.Root.Poison(a.root)
 		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, actor.ErrDeadLetter) {
-				a.stopErr = err
-			}
+		case <-w.done:
 		case <-ctx.Done():
 			a.stopErr = fmt.Errorf("snakepit: stop: %w", ctx.Err())
 			a.system.Root.Stop(a.root)
-			<-done
+			<-w.done
 		}
 		if a.ownSystem {
 			a.system.Shutdown()

@@ -54,3 +54,41 @@ func (in *inbox) close() {
 		in.system.ProcessRegistry.Remove(in.pid)
 	})
 }
+
+// terminationWatcher is a process that watches one actor and closes done
+// when the actor has terminated. App.Stop uses it instead of PoisonFuture,
+// whose timeout is fixed at 10 s.
+type terminationWatcher struct {
+	system *actor.ActorSystem
+	pid    *actor.PID
+	done   chan struct{}
+	once   sync.Once
+}
+
+func watchTermination(system *actor.ActorSystem, target *actor.PID) *terminationWatcher {
+	w := &terminationWatcher{system: system, done: make(chan struct{})}
+	w.pid, _ = system.ProcessRegistry.Add(w, "watch"+system.ProcessRegistry.NextId())
+	proc, _ := system.ProcessRegistry.Get(target) // dead letters answer a Watch with Terminated
+	proc.SendSystemMessage(target, &actor.Watch{Watcher: w.pid})
+	return w
+}
+
+// SendUserMessage ignores user messages.
+func (w *terminationWatcher) SendUserMessage(*actor.PID, any) {}
+
+// SendSystemMessage closes done on Terminated.
+func (w *terminationWatcher) SendSystemMessage(_ *actor.PID, message any) {
+	if _, ok := message.(*actor.Terminated); ok {
+		w.close()
+	}
+}
+
+// Stop closes the watcher.
+func (w *terminationWatcher) Stop(*actor.PID) { w.close() }
+
+func (w *terminationWatcher) close() {
+	w.once.Do(func() {
+		close(w.done)
+		w.system.ProcessRegistry.Remove(w.pid)
+	})
+}

@@ -1,0 +1,141 @@
+package snakepit
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakePriv makes a directory with an (empty) grpc_server.py.
+func fakePriv(t *testing.T) string {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "grpc_server.py"), nil, 0o644))
+	return dir
+}
+
+func TestDefaults(t *testing.T) {
+	t.Setenv("SNAKEPIT_INSTANCE_NAME", "inst/1")
+	t.Setenv("SNAKEPIT_INSTANCE_TOKEN", "")
+	cfg, err := Config{PrivDir: fakePriv(t), Python: "/usr/bin/python3"}.withDefaults(context.Background())
+	require.NoError(t, err)
+	require.Len(t, cfg.Pools, 1)
+	p := cfg.Pools[0]
+	assert.Equal(t, DefaultPool, p.Name)
+	assert.Equal(t, 2*runtime.NumCPU(), p.Size)
+	assert.Equal(t, DefaultAdapter, p.Adapter)
+	assert.Equal(t, ProfileProcess, p.Profile)
+	assert.Equal(t, TransportUnix, p.Transport)
+	assert.Equal(t, "inst1", cfg.InstanceName, "sanitised")
+	assert.Equal(t, filepath.Join(cfg.PrivDir, "grpc_server.py"), cfg.Script)
+	assert.Equal(t, 3+2*p.Size, cfg.WorkerMaxRestarts)
+	assert.Equal(t, 5*time.Second, cfg.WorkerRestartWindow)
+
+	pc := cfg.poolConfig(p, "run1").WithDefaults()
+	assert.Equal(t, 1000, pc.MaxQueue)
+	assert.Equal(t, 10*time.Second, pc.QueueTimeout)
+	assert.Equal(t, 300*time.Second, pc.ExecuteTimeout)
+	assert.Equal(t, "run1", pc.Worker.RunID)
+
+	thr, err := Config{PrivDir: fakePriv(t), Python: "x", Pools: []PoolConfig{{Name: "t", Profile: ProfileThread}}}.withDefaults(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 10, thr.Pools[0].Threads, "upstream threads_per_worker")
+}
+
+func TestValidate(t *testing.T) {
+	priv := fakePriv(t)
+	cases := []struct {
+		name  string
+		pools []PoolConfig
+		want  string
+	}{
+		{"ok", []PoolConfig{{Name: "a"}, {Name: "b"}}, ""},
+		{"duplicate", []PoolConfig{{Name: "a"}, {Name: "a"}}, "configured twice"},
+		{"bad name", []PoolConfig{{Name: "a b"}}, "names may hold only"},
+		{"negative size", []PoolConfig{{Name: "a", Size: -1}}, "Size must be at least 1"},
+		{"negative queue", []PoolConfig{{Name: "a", MaxQueue: -1}}, "MaxQueue"},
+		{"profile", []PoolConfig{{Name: "a", Profile: "fiber"}}, "unknown Profile"},
+		{"transport", []PoolConfig{{Name: "a", Transport: "carrier-pigeon"}}, "unknown Transport"},
+		{"negative duration", []PoolConfig{{Name: "a", QueueTimeout: -time.Second}}, "must not be negative"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Config{PrivDir: priv, Python: "x", Pools: c.pools}.withDefaults(context.Background())
+			require.NoError(t, err)
+			err = cfg.validate()
+			if c.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorIs(t, err, ErrInvalidArgument)
+			assert.ErrorContains(t, err, c.want)
+		})
+	}
+}
+
+func TestStartRejectsBadConfigBeforeStartingAnything(t *testing.T) {
+	_, err := Start(context.Background(), Config{PrivDir: fakePriv(t), Python: "x", Pools: []PoolConfig{{Name: ""}}})
+	assert.ErrorIs(t, err, ErrValidation)
+}
+
+func TestFindPrivDir(t *testing.T) {
+	priv := fakePriv(t)
+	got, err := findPrivDir(priv)
+	require.NoError(t, err)
+	assert.Equal(t, priv, got)
+
+	_, err = findPrivDir(t.TempDir())
+	assert.ErrorContains(t, err, "holds no grpc_server.py")
+
+	t.Setenv("SNAKEPIT_PRIV_DIR", priv)
+	got, err = findPrivDir("")
+	require.NoError(t, err)
+	assert.Equal(t, priv, got)
+
+	// From the working directory upwards: this package sits two levels below
+	// the repository root, which holds priv/python.
+	t.Setenv("SNAKEPIT_PRIV_DIR", "")
+	got, err = findPrivDir("")
+	require.NoError(t, err)
+	assert.Equal(t, "python", filepath.Base(got))
+	assert.FileExists(t, filepath.Join(got, "grpc_server.py"))
+}
+
+func TestEncodeArgs(t *testing.T) {
+	type in struct {
+		A int    `json:"a"`
+		B string `json:"b"`
+	}
+	cases := []struct {
+		name string
+		args any
+		want string
+		bad  bool
+	}{
+		{"nil", nil, `{}`, false},
+		{"nil map", map[string]any(nil), `{}`, false},
+		{"map", map[string]any{"a": 1}, `{"a":1}`, false},
+		{"struct", in{A: 1, B: "x"}, `{"a":1,"b":"x"}`, false},
+		{"raw", []byte(`{"z": true}`), `{"z": true}`, false},
+		{"slice", []int{1}, "", true},
+		{"string", "x", "", true},
+		{"unencodable", map[string]any{"f": func() {}}, "", true},
+		{"raw not object", []byte(`[1]`), "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := encodeArgs(c.args)
+			if c.bad {
+				assert.ErrorIs(t, err, ErrInvalidArgument)
+				return
+			}
+			require.NoError(t, err)
+			assert.JSONEq(t, c.want, string(got))
+		})
+	}
+}

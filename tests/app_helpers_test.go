@@ -32,10 +32,7 @@ func startApp(t *testing.T, cfg snakepit.Config) *snakepit.App {
 	}
 	cfg.PrivDir = filepath.Join(testutil.RepoRoot(t), "priv", "python")
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-		if testing.Verbose() {
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		}
+		cfg.Logger = quietLogger()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -138,7 +135,7 @@ func pyenvCheck(t *testing.T) (pyenv.Interpreter, error) {
 func startAppNoWait(t *testing.T, cfg snakepit.Config) *snakepit.App {
 	t.Helper()
 	cfg.PrivDir = filepath.Join(testutil.RepoRoot(t), "priv", "python")
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Logger = quietLogger()
 	app, err := snakepit.Start(t.Context(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { stopAndCheck(t, app) })
@@ -147,4 +144,10 @@ func startAppNoWait(t *testing.T, cfg snakepit.Config) *snakepit.App {
 
 func repoPriv(t *testing.T) string { return filepath.Join(testutil.RepoRoot(t), "priv", "python") }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// quietLogger discards logs, or shows warnings when the tests run with -v.
+func quietLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}

@@ -266,6 +266,7 @@ func TestPoolInitFailureAnswersPoolNotInitialized(t *testing.T) {
 	app := startAppNoWait(t, cfg)
 	err := app.AwaitReady(t.Context())
 	require.ErrorIs(t, err, snakepit.ErrPoolNotInitialized)
+	assert.ErrorContains(t, err, "No module named 'no'", "the worker's own output says why")
 	start := time.Now()
 	_, err = app.Execute(t.Context(), "ping", nil)
 	require.ErrorIs(t, err, snakepit.ErrPoolNotInitialized)

@@ -83,6 +83,9 @@ type poolActor struct {
 
 	timer   *time.Timer
 	timerAt time.Time
+	// lastStartErr is the latest worker start failure, quoted when the pool
+	// fails to initialise.
+	lastStartErr error
 
 	stats poolpb.Stats
 }
@@ -258,6 +261,7 @@ func (p *poolActor) onStartFailed(ctx actor.Context, id WorkerID, gen uint64, er
 		return
 	}
 	p.doneStarting(ctx, w)
+	p.lastStartErr = err
 	if !w.startedOK {
 		w.failed = true
 	}
@@ -280,7 +284,11 @@ func (p *poolActor) onStartFailed(ctx actor.Context, id WorkerID, gen uint64, er
 }
 
 func (p *poolActor) initFailedErr() *sperr.Error {
-	return p.poolErr(sperr.CodePoolNotInitialized, "pool %s failed to initialise: no worker started", p.cfg.Name)
+	e := p.poolErr(sperr.CodePoolNotInitialized, "pool %s failed to initialise: no worker started", p.cfg.Name)
+	if p.lastStartErr != nil {
+		e.Message += ": " + p.lastStartErr.Error()
+	}
+	return e
 }
 
 func (p *poolActor) poolErr(code, format string, args ...any) *sperr.Error {

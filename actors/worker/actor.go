@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -60,15 +59,19 @@ func (w *workerActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		w.start(ctx)
 	case *booted:
-		if m.generation == w.gen {
+		if m.generation == w.gen && w.state == "starting" {
 			w.onBooted(ctx)
 		}
 	case *bootFailed:
-		if m.generation == w.gen {
+		if m.generation == w.gen && w.state == "starting" {
 			w.onBootFailed(ctx, m.err)
 		}
 	case *processExited:
-		if m.generation == w.gen && !w.stopping {
+		switch {
+		case m.generation != w.gen || w.stopping:
+		case w.state == "starting": // died before it was ready: a failed start, whichever notice came first
+			w.onBootFailed(ctx, fmt.Errorf("python process exited before it was ready (%s)", w.proc.exitInfo()))
+		default:
 			w.onProcessExited(ctx)
 		}
 	case *GetInfo:
@@ -211,6 +214,7 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 }
 
 func (w *workerActor) onBootFailed(ctx actor.Context, err error) {
+	w.state = "failed"
 	if w.proc != nil {
 		info := w.proc.stop(w.cfg.StopGrace)
 		if info.Output != "" {
@@ -284,7 +288,3 @@ func (w *workerActor) shutdown(ctx actor.Context) {
 		ctx.Send(w.cfg.Pool, &Down{WorkerID: w.cfg.WorkerID, Generation: w.gen, Planned: true, Exit: info})
 	}
 }
-
-var errNotReady = errors.New("worker not ready")
-
-var _ = errNotReady

@@ -1,0 +1,102 @@
+//go:build unix
+
+package worker
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// shellWorker starts a /bin/sh "worker" running body through startProcess
+// (sh ignores the launch flags it is given as positional arguments).
+func shellWorker(t *testing.T, body string) *process {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "w.sh")
+	require.NoError(t, os.WriteFile(script, []byte(body), 0o755))
+	c := validConfig()
+	c.Python, c.Script = "/bin/sh", script
+	p, err := startProcess(c.withDefaults(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { p.stop(100 * time.Millisecond) })
+	return p
+}
+
+// alive reports whether pid runs; a zombie (dead, not yet reaped by init)
+// counts as gone. Linux reads /proc; elsewhere signal 0 decides.
+func alive(pid int) bool {
+	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) {
+			return stat[i+2] != 'Z' && stat[i+2] != 'X'
+		}
+	}
+	return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+func TestStopEscalatesToSIGKILLAndKillsTheGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child")
+	// Ignores SIGTERM and stdin EOF, and has a child in its group.
+	p := shellWorker(t, "trap '' TERM\n(trap '' TERM; while :; do sleep 0.05; done) &\necho $! > "+pidFile+"\necho started\nwhile :; do sleep 0.05; done\n")
+	var child int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false
+		}
+		child, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	}, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, p.pid, p.pgid, "the worker leads its own process group")
+	pgid, err := syscall.Getpgid(child)
+	require.NoError(t, err)
+	assert.Equal(t, p.pgid, pgid, "its child is in the same group")
+
+	start := time.Now()
+	info := p.stop(200 * time.Millisecond)
+	assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "SIGTERM was ignored, so it waited the grace")
+	assert.Equal(t, "killed", info.Signal)
+	assert.Contains(t, info.Output, "started", "the output tail is kept")
+	assert.Eventually(t, func() bool { return !alive(child) }, 5*time.Second, 5*time.Millisecond, "the group member is gone too")
+	_, err = os.Stat(p.dir)
+	assert.True(t, os.IsNotExist(err), "the private directory is removed")
+}
+
+func TestStopOfACooperativeProcessIsQuick(t *testing.T) {
+	p := shellWorker(t, "echo up\nwhile :; do sleep 0.05; done\n") // default SIGTERM action: exit
+	info := p.stop(10 * time.Second)
+	assert.Equal(t, "terminated", info.Signal)
+	assert.False(t, alive(p.pid))
+}
+
+func TestWaitReadyFailsWhenTheProcessExits(t *testing.T) {
+	p := shellWorker(t, "echo 'ImportError: no adapter' >&2\nexit 1\n")
+	_, err := p.waitReady(t.Context())
+	require.Error(t, err)
+	<-p.done
+	assert.Equal(t, 1, p.exitInfo().ExitCode)
+	assert.Contains(t, p.exitInfo().Output, "ImportError: no adapter")
+}
+
+func TestWaitReadyReadsPortOrSocket(t *testing.T) {
+	p := shellWorker(t, "while :; do sleep 0.05; done\n")
+	require.NoError(t, os.WriteFile(p.ready, []byte("unix:/tmp/x.sock"), 0o600))
+	target, err := p.waitReady(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "unix:///tmp/x.sock", target)
+	require.NoError(t, os.WriteFile(p.ready, []byte("43210\n"), 0o600))
+	target, err = p.waitReady(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:43210", target)
+	require.NoError(t, os.WriteFile(p.ready, []byte("garbage"), 0o600))
+	_, err = p.waitReady(t.Context())
+	assert.ErrorContains(t, err, "not a port")
+}

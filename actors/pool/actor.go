@@ -79,7 +79,10 @@ type poolActor struct {
 	order    []WorkerID // start order
 	toStart  []WorkerID
 	starting int
-	awaiters []awaiter
+	// startReplies are the workers whose StartChild answer is outstanding,
+	// oldest first.
+	startReplies []WorkerID
+	awaiters     []awaiter
 
 	timer   *time.Timer
 	timerAt time.Time
@@ -157,9 +160,10 @@ func (p *poolActor) startWorkers(ctx actor.Context) {
 		}
 		p.workers[id].starting = true
 		p.starting++
+		p.startReplies = append(p.startReplies, id)
 		ctx.Request(p.cfg.WorkerSupervisor, &supervisors.StartChild{Spec: supervisors.ChildSpec{
 			Name:     string(id),
-			Props:    wk.Props(wc),
+			Props:    p.cfg.WorkerProps(wc),
 			Restart:  supervisors.Transient,
 			Shutdown: wc.StopGrace + 10*time.Second,
 		}})
@@ -167,33 +171,19 @@ func (p *poolActor) startWorkers(ctx actor.Context) {
 }
 
 func (p *poolActor) onStartChildResult(ctx actor.Context, m *supervisors.StartChildResult) {
-	if m.Err == nil {
-		if w, ok := p.workerByPID(m.PID); ok {
-			w.pid = m.PID
-		}
+	// The worker supervisor answers StartChild requests in the order they
+	// were sent, so the oldest outstanding one is this answer's worker.
+	if len(p.startReplies) == 0 {
 		return
 	}
-	p.log.Error("cannot start worker", "error", m.Err)
-	// Which worker? The supervisor names the child in the PID id when there
-	// is one; otherwise attribute it to the oldest starting worker.
-	for _, id := range p.order {
-		if w := p.workers[id]; w.starting {
-			p.onStartFailed(ctx, id, 1, m.Err)
-			return
-		}
+	id := p.startReplies[0]
+	p.startReplies = p.startReplies[1:]
+	if m.Err == nil {
+		p.workers[id].pid = m.PID
+		return
 	}
-}
-
-func (p *poolActor) workerByPID(pid *actor.PID) (*workerSlot, bool) {
-	if pid == nil {
-		return nil, false
-	}
-	for _, w := range p.workers {
-		if len(pid.Id) >= len(w.id) && pid.Id[len(pid.Id)-len(w.id):] == string(w.id) {
-			return w, true
-		}
-	}
-	return nil, false
+	p.log.Error("cannot start worker", "worker", id, "error", m.Err)
+	p.onStartFailed(ctx, id, 0, m.Err)
 }
 
 func (p *poolActor) doneStarting(ctx actor.Context, w *workerSlot) {

@@ -36,6 +36,11 @@ type Config struct {
 	Affinity Affinity
 	// WorkerSupervisor is the supervisor the pool starts its workers under.
 	WorkerSupervisor *actor.PID
+	// WorkerProps makes a worker's props from its config (default
+	// worker.Props). Tests and benchmarks put in-process fake workers here;
+	// a fake must speak the worker's protocol to the pool (Ready, Down,
+	// StartFailed, and an Executor that answers calls).
+	WorkerProps func(wk.Config) *actor.Props
 	Logger           *slog.Logger
 }
 
@@ -55,6 +60,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.WorkerProps == nil {
+		c.WorkerProps = wk.Props
 	}
 	return c
 }

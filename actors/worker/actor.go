@@ -76,6 +76,10 @@ func (w *workerActor) Receive(ctx actor.Context) {
 		}
 	case *GetInfo:
 		ctx.Respond(w.info())
+	case *registry.RegisterResult:
+		if m.Err != nil {
+			w.log.Error("worker registration refused", "error", m.Err)
+		}
 	case *KillProcess:
 		if w.proc != nil {
 			w.proc.kill()
@@ -180,10 +184,10 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 	w.mu.Unlock()
 	w.state = "ready"
 	proc := w.proc
-	w.exec = newExecutor(executorConfig{
-		workerID: w.cfg.WorkerID, pool: w.cfg.PoolName, generation: w.gen,
-		client: bridgepb.NewBridgeServiceClient(conn), sender: ctx.ActorSystem().Root, poolPID: w.cfg.Pool,
-		exit: func(d time.Duration) (ExitInfo, bool) {
+	w.exec = NewExecutor(ExecutorConfig{
+		WorkerID: w.cfg.WorkerID, Pool: w.cfg.PoolName, Generation: w.gen,
+		Client: bridgepb.NewBridgeServiceClient(conn), Sender: ctx.ActorSystem().Root, PoolPID: w.cfg.Pool,
+		Exit: func(d time.Duration) (ExitInfo, bool) {
 			t := time.NewTimer(d)
 			defer t.Stop()
 			select {
@@ -193,7 +197,7 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 				return ExitInfo{}, false
 			}
 		},
-		exitWait: w.cfg.ExitWait,
+		ExitWait: w.cfg.ExitWait,
 	})
 	if w.cfg.Registry != nil {
 		// Registered once per process, from the worker's own start path;

@@ -74,21 +74,35 @@ type Executor struct {
 	wg     sync.WaitGroup
 }
 
-// executorConfig gathers what an Executor needs.
-type executorConfig struct {
-	workerID, pool string
-	generation     uint64
-	client         bridgepb.BridgeServiceClient
-	sender         Sender
-	poolPID        *actor.PID
-	exit           func(time.Duration) (ExitInfo, bool)
-	exitWait       time.Duration
+// ExecutorConfig gathers what an Executor needs. The worker actor builds
+// one per generation; tests and benchmarks build one on a fake client.
+type ExecutorConfig struct {
+	WorkerID, Pool string
+	Generation     uint64
+	// Client is the worker's gRPC client (any BridgeServiceClient).
+	Client bridgepb.BridgeServiceClient
+	// Sender delivers replies and CallDone notices.
+	Sender Sender
+	// PoolPID receives a CallDone per finished call (optional).
+	PoolPID *actor.PID
+	// Exit returns the process's exit status if it is known within the
+	// wait (optional: without it a broken connection is a grpc_error).
+	Exit func(wait time.Duration) (ExitInfo, bool)
+	// ExitWait bounds that wait (default 2s).
+	ExitWait time.Duration
 }
 
-func newExecutor(c executorConfig) *Executor {
+// NewExecutor returns an open executor.
+func NewExecutor(c ExecutorConfig) *Executor {
+	if c.Exit == nil {
+		c.Exit = func(time.Duration) (ExitInfo, bool) { return ExitInfo{}, false }
+	}
+	if c.ExitWait <= 0 {
+		c.ExitWait = 2 * time.Second
+	}
 	return &Executor{
-		workerID: c.workerID, pool: c.pool, generation: c.generation, client: c.client,
-		sender: c.sender, poolPID: c.poolPID, exit: c.exit, exitWait: c.exitWait,
+		workerID: c.WorkerID, pool: c.Pool, generation: c.Generation, client: c.Client,
+		sender: c.Sender, poolPID: c.PoolPID, exit: c.Exit, exitWait: c.ExitWait,
 		calls: map[uint64]context.CancelCauseFunc{},
 	}
 }

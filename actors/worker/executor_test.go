@@ -111,8 +111,8 @@ func newTestExecutor(t *testing.T, exit func(time.Duration) (ExitInfo, bool)) (*
 		exit = func(time.Duration) (ExitInfo, bool) { return ExitInfo{}, false }
 	}
 	rec := newRecorder()
-	x := newExecutor(executorConfig{workerID: "p-w1", pool: "p", generation: 3,
-		client: bridgepb.NewBridgeServiceClient(conn), sender: rec, poolPID: poolPID, exit: exit, exitWait: time.Second})
+	x := NewExecutor(ExecutorConfig{WorkerID: "p-w1", Pool: "p", Generation: 3,
+		Client: bridgepb.NewBridgeServiceClient(conn), Sender: rec, PoolPID: poolPID, Exit: exit, ExitWait: time.Second})
 	var once sync.Once
 	stop := func() { once.Do(func() { srv.Stop() }) }
 	t.Cleanup(func() {

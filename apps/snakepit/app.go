@@ -279,7 +279,10 @@ func (a *App) wait(ctx context.Context, in *inbox, limit time.Duration) (any, er
 	select {
 	case m := <-in.ch:
 		if _, dead := m.(*actor.DeadLetterResponse); dead {
-			return nil, sperr.New(sperr.CodeNoWorkers, "the pool is not running")
+			if a.stopped.Load() {
+				return nil, sperr.New(sperr.CodeShutdown, "snakepit is stopped")
+			}
+			return nil, sperr.New(sperr.CodeNoWorkers, "the pool is not running (restarting?)")
 		}
 		return m, nil
 	case <-ctx.Done():

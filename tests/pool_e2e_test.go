@@ -340,3 +340,54 @@ func TestCancelQueuedCall(t *testing.T) {
 	assert.EqualValues(t, 2, s.Requests)
 	assert.EqualValues(t, 1, s.Completed, "the cancelled call never ran")
 }
+
+// streamRecord is one entry of the showcase's stream_stats.
+type streamRecord struct {
+	N         int  `json:"n"`
+	Produced  int  `json:"produced"`
+	Closed    bool `json:"closed"`
+	Completed bool `json:"completed"`
+}
+
+func lastStream(t *testing.T, app *snakepit.App) streamRecord {
+	t.Helper()
+	res, err := app.Execute(t.Context(), "stream_stats", nil)
+	require.NoError(t, err)
+	var recs []streamRecord
+	require.NoError(t, res.Decode(&recs))
+	require.NotEmpty(t, recs)
+	return recs[len(recs)-1]
+}
+
+// A reader that stops reading holds the Python generator back (inbox →
+// executor goroutine → gRPC flow control → generator), and closing the
+// stream closes the generator.
+func TestStreamBackPressureHoldsThePythonGenerator(t *testing.T) {
+	// Two threads, so stream_stats can run beside the stream.
+	app := startApp(t, onePool(1, func(p *snakepit.PoolConfig) { p.Profile = snakepit.ProfileThread; p.Threads = 2 }))
+	const n = 2_000_000
+	st, err := app.ExecuteStream(t.Context(), "stream_count", map[string]any{"n": n})
+	require.NoError(t, err)
+	_, err = st.Recv()
+	require.NoError(t, err)
+
+	// Wait until production stops moving: it is held back.
+	var held streamRecord
+	deadline := time.Now().Add(20 * time.Second)
+	for prev := -1; time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		held = lastStream(t, app)
+		if held.Produced == prev {
+			break
+		}
+		prev = held.Produced
+	}
+	require.Equal(t, n, held.N)
+	assert.False(t, held.Completed)
+	assert.Less(t, held.Produced, n/10, "the generator ran ahead of a reader that stopped reading")
+	t.Logf("generator held at %d of %d items", held.Produced, n)
+
+	st.Close()
+	require.Eventually(t, func() bool { return lastStream(t, app).Closed }, 10*time.Second, 20*time.Millisecond,
+		"closing the stream closes the generator")
+	assert.False(t, lastStream(t, app).Completed)
+}

@@ -3,7 +3,6 @@
 package tests
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,7 +45,7 @@ type pyWorker struct {
 	cmd       *exec.Cmd
 	pgid      int
 	stdin     io.WriteCloser
-	output    *syncBuffer
+	output    *testutil.SyncBuffer
 	readyFile string
 	socket    string // unix socket path, "" for TCP
 	ready     string // content of the ready file
@@ -81,7 +79,7 @@ func startWorker(t *testing.T, opts workerOptions) *pyWorker {
 
 	w := &pyWorker{
 		t:         t,
-		output:    &syncBuffer{},
+		output:    &testutil.SyncBuffer{},
 		readyFile: filepath.Join(dir, "ready"),
 		done:      make(chan struct{}),
 	}
@@ -222,23 +220,4 @@ func sanitize(name string) string {
 		}
 		return '_'
 	}, name)
-}
-
-// syncBuffer is a bytes.Buffer safe for the two output-copying goroutines
-// of exec.Cmd and the test reading it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

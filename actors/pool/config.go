@@ -41,7 +41,7 @@ type Config struct {
 	// a fake must speak the worker's protocol to the pool (Ready, Down,
 	// StartFailed, and an Executor that answers calls).
 	WorkerProps func(wk.Config) *actor.Props
-	Logger           *slog.Logger
+	Logger      *slog.Logger
 }
 
 // WithDefaults fills unset values with the defaults.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 // waitFor bounds every wait on a condition in these tests.
@@ -337,7 +338,7 @@ func TestReRegistrationAfterRestart(t *testing.T) {
 }
 
 func TestRegisterWithoutSender(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	sys := newSystem(t)
 	c := startRegistry(t, sys, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	worker := spawn(t, sys, idleProps())
@@ -538,22 +539,4 @@ func TestWorkerTable(t *testing.T) {
 		require.True(t, found)
 		assert.Equal(t, "w2", got.WorkerID)
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger writing and a test reading at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }

@@ -294,36 +294,31 @@ func (a *App) wait(ctx context.Context, in *inbox, limit time.Duration) (any, er
 
 // Stats returns the named pool's counters.
 func (a *App) Stats(ctx context.Context, poolName string) (*poolpb.Stats, error) {
-	pid, err := a.poolPID(poolName)
-	if err != nil {
-		return nil, err
-	}
-	res, err := a.request(ctx, pid, &poolpb.GetStats{})
-	if err != nil {
-		return nil, err
-	}
-	st, ok := res.(*poolpb.Stats)
-	if !ok {
-		return nil, sperr.New(sperr.CodeInternal, "unexpected stats reply %T", res)
-	}
-	return st, nil
+	return askPool[*poolpb.Stats](ctx, a, poolName, &poolpb.GetStats{})
 }
 
 // ListWorkers returns the named pool's worker ids.
 func (a *App) ListWorkers(ctx context.Context, poolName string) ([]string, error) {
+	wl, err := askPool[*poolpb.WorkerList](ctx, a, poolName, &poolpb.ListWorkers{})
+	return wl.GetWorkerIds(), err
+}
+
+// askPool sends msg to the named pool and expects a reply of type R.
+func askPool[R any](ctx context.Context, a *App, poolName string, msg any) (R, error) {
+	var zero R
 	pid, err := a.poolPID(poolName)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	res, err := a.request(ctx, pid, &poolpb.ListWorkers{})
+	res, err := a.request(ctx, pid, msg)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	wl, ok := res.(*poolpb.WorkerList)
+	r, ok := res.(R)
 	if !ok {
-		return nil, sperr.New(sperr.CodeInternal, "unexpected reply %T", res)
+		return zero, sperr.New(sperr.CodeInternal, "pool %s: unexpected reply %T to %T", poolName, res, msg)
 	}
-	return wl.GetWorkerIds(), nil
+	return r, nil
 }
 
 // request is a bounded request/response with any actor.

@@ -391,3 +391,35 @@ func TestStreamBackPressureHoldsThePythonGenerator(t *testing.T) {
 		"closing the stream closes the generator")
 	assert.False(t, lastStream(t, app).Completed)
 }
+
+// A pool actor that stops is restarted by the runtime supervisor; the new
+// pool replaces the old pool's workers (it cannot know their calls) and
+// serves again. No process of the old workers survives.
+func TestPoolRestartReplacesItsWorkers(t *testing.T) {
+	app := startApp(t, onePool(2, nil))
+	ctx := t.Context()
+	reg := registry.Client{Root: app.System().Root, PID: app.Registry()}
+	before, err := reg.ListPool(ctx, "default")
+	require.NoError(t, err)
+	require.Len(t, before, 2)
+
+	require.NoError(t, app.System().Root.StopFuture(app.Pool("")).Wait())
+	require.Eventually(t, func() bool {
+		after, err := reg.ListPool(ctx, "default")
+		if err != nil || len(after) != 2 {
+			return false
+		}
+		for i := range after {
+			if after[i].OSPid == before[i].OSPid {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 20*time.Millisecond, "both workers replaced")
+	require.NoError(t, app.AwaitInitComplete(ctx))
+	_, err = app.Execute(ctx, "ping", nil)
+	require.NoError(t, err)
+	for _, w := range before {
+		assert.False(t, alive(w.OSPid), "old worker process %d is gone", w.OSPid)
+	}
+}

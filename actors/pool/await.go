@@ -1,0 +1,88 @@
+package pool
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/proto/poolpb"
+)
+
+// Deadlines: one timer, armed at the earliest queue or AwaitReady deadline.
+
+func (p *poolActor) onTick(ctx actor.Context) {
+	p.timerAt = time.Time{}
+	now := time.Now()
+	for _, r := range p.sched.Expire(now) {
+		p.stats.QueueTimeouts++
+		p.fail(ctx, r.ID, p.poolErr(sperr.CodeQueueTimeout, "no worker was free within the queue timeout"))
+	}
+	p.answerAwaiters(ctx, now)
+	p.rearm(ctx)
+}
+
+// rearm points the single timer at the earliest deadline.
+func (p *poolActor) rearm(ctx actor.Context) {
+	next, ok := p.sched.NextDeadline()
+	for _, a := range p.awaiters {
+		if !a.deadline.IsZero() && (!ok || a.deadline.Before(next)) {
+			next, ok = a.deadline, true
+		}
+	}
+	if !ok || (!p.timerAt.IsZero() && !next.Before(p.timerAt)) {
+		return
+	}
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.timerAt = next
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	p.timer = time.AfterFunc(time.Until(next), func() { root.Send(self, &tick{at: next}) })
+}
+
+func (p *poolActor) onAwaitReady(ctx actor.Context, m *poolpb.AwaitReady) {
+	a := awaiter{replyTo: ctx.Sender(), all: m.GetAll()}
+	if a.replyTo == nil {
+		return
+	}
+	if dl := m.GetDeadlineUnixNano(); dl > 0 {
+		a.deadline = time.Unix(0, dl)
+	}
+	p.awaiters = append(p.awaiters, a)
+	p.answerAwaiters(ctx, time.Now())
+	p.rearm(ctx)
+}
+
+// answerAwaiters answers every AwaitReady whose condition holds, whose
+// deadline passed, or that can never be met.
+func (p *poolActor) answerAwaiters(ctx actor.Context, now time.Time) {
+	ready, settled := 0, 0
+	for _, w := range p.workers {
+		if w.exec != nil {
+			ready++
+		}
+		if w.startedOK || w.failed {
+			settled++
+		}
+	}
+	keep := p.awaiters[:0]
+	for _, a := range p.awaiters {
+		reply := &poolpb.ReadyReply{Pool: p.cfg.Name, Ready: uint64(ready), Workers: uint64(len(p.workers))}
+		switch {
+		case p.state == StateInitFailed:
+			reply.Error = sperr.ToProto(p.initFailedErr())
+		case p.state == StateStopping:
+			reply.Error = sperr.ToProto(p.poolErr(sperr.CodeShutdown, "pool %s is stopping", p.cfg.Name))
+		case !a.all && ready > 0, a.all && settled == len(p.workers):
+		case !a.deadline.IsZero() && !now.Before(a.deadline):
+			reply.Error = sperr.ToProto(p.poolErr(sperr.CodeDeadlineExceeded,
+				"pool %s: %d of %d workers ready at the deadline", p.cfg.Name, ready, len(p.workers)))
+		default:
+			keep = append(keep, a)
+			continue
+		}
+		ctx.Send(a.replyTo, reply)
+	}
+	p.awaiters = keep
+}

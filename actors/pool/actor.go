@@ -44,6 +44,10 @@ type pending struct {
 	req     *poolpb.Execute
 	replyTo *actor.PID
 	retried bool
+	// worker and generation hold the call once dispatched; only a CallDone
+	// from that very worker generation ends it.
+	worker     WorkerID
+	generation uint64
 }
 
 // workerSlot is the pool's view of one worker.
@@ -133,6 +137,9 @@ func (p *poolActor) Receive(ctx actor.Context) {
 func (p *poolActor) onStarted(ctx actor.Context) {
 	p.self = ctx.Self()
 	p.state = StateStarting
+	// Keys must not repeat across restarts of this pool (same PID): a late
+	// CallDone from a predecessor's worker must not match a new request.
+	p.nextKey = uint64(time.Now().UnixNano())
 	p.stats.Pool = p.cfg.Name
 	for i := 1; i <= p.cfg.Size; i++ {
 		id := WorkerID(WorkerName(p.cfg.Name, i))
@@ -256,6 +263,7 @@ func (p *poolActor) onStartFailed(ctx actor.Context, id WorkerID, gen uint64, er
 	}
 	p.log.Warn("worker start failed", "worker", id, "generation", gen, "error", err)
 	if p.state != StateStarting {
+		p.answerAwaiters(ctx, time.Now()) // this may have been the last worker AwaitReady{All} waited for
 		return
 	}
 	for _, w := range p.workers {

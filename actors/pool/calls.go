@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
 
 	wk "github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/sperr"
@@ -44,6 +45,8 @@ func (p *poolActor) onExecute(ctx actor.Context, m *poolpb.Execute) {
 	}
 	now := time.Now()
 	if m.GetDeadlineUnixNano() == 0 {
+		// The caller's message is not ours to change (a local caller may reuse it).
+		m = proto.Clone(m).(*poolpb.Execute)
 		m.DeadlineUnixNano = now.Add(p.cfg.ExecuteTimeout).UnixNano()
 	}
 	p.nextKey++
@@ -102,6 +105,7 @@ func (p *poolActor) dispatchAll(ctx actor.Context, ds []Dispatch) {
 func (p *poolActor) dispatch(ctx actor.Context, key uint64, id WorkerID) {
 	pd, ok := p.pending[key]
 	if !ok {
+		p.log.Error("scheduler dispatched a request the pool does not hold", "key", key, "worker", id)
 		p.dispatchAll(ctx, p.sched.Done(id, key))
 		return
 	}
@@ -111,6 +115,7 @@ func (p *poolActor) dispatch(ctx actor.Context, key uint64, id WorkerID) {
 		err = w.exec.Submit(wk.Call{Key: key, Req: pd.req, ReplyTo: pd.replyTo})
 	}
 	if err == nil {
+		pd.worker, pd.generation = id, w.generation
 		return
 	}
 	// Not ready first, so the freed slot is not handed the next queued
@@ -128,15 +133,16 @@ func (p *poolActor) dispatch(ctx actor.Context, key uint64, id WorkerID) {
 
 func (p *poolActor) onCallDone(ctx actor.Context, m *wk.CallDone) {
 	pd, ok := p.pending[m.Key]
-	if ok {
-		delete(p.pending, m.Key)
-		if id := pd.req.GetRequestId(); id != "" {
-			delete(p.byReqID, id)
-		}
-		p.stats.Completed++
-		if m.Err != nil {
-			p.stats.Errors++
-		}
+	if !ok || pd.worker != WorkerID(m.WorkerID) || pd.generation != m.Generation {
+		return // not a call this pool gave that worker generation (a predecessor's, or a duplicate)
+	}
+	delete(p.pending, m.Key)
+	if id := pd.req.GetRequestId(); id != "" {
+		delete(p.byReqID, id)
+	}
+	p.stats.Completed++
+	if m.Err != nil {
+		p.stats.Errors++
 	}
 	w := p.workers[WorkerID(m.WorkerID)]
 	if w == nil || w.generation != m.Generation {

@@ -1,0 +1,918 @@
+package pool
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	wk "github.com/snakepit-go/snakepit/actors/worker"
+	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/proto/poolpb"
+	"github.com/snakepit-go/snakepit/supervisors"
+)
+
+// The pool actor's tests: a real pool actor and a real supervisor, with the
+// in-process fake workers of fakeworker_test.go. No Python.
+
+// wait bounds every condition a test waits for.
+const wait = 5 * time.Second
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// eventually polls cond until it holds or wait has passed.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("waited %v for: %s", wait, what)
+		}
+		<-tick.C
+	}
+}
+
+// harness is one actor system with a worker supervisor, a pool on fake
+// workers and a recording caller. Everything is stopped when the test ends.
+type harness struct {
+	tb     testing.TB
+	sys    *actor.ActorSystem
+	sup    *actor.PID
+	pool   *actor.PID
+	cfg    Config
+	env    *fakeEnv
+	caller *caller
+}
+
+// startPool starts a pool of cfg (Name "p" and Size 1 unless set) on env's
+// fake workers.
+func startPool(tb testing.TB, env *fakeEnv, cfg Config) *harness {
+	tb.Helper()
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }),
+		// Dead letters start protoactor's log throttle goroutine; keep its
+		// sleep short so goleak does not see it.
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+	)
+	supProps, err := supervisors.New(supervisors.Spec{
+		Strategy: supervisors.OneForOne, MaxRestarts: 100, Window: time.Second, Logger: quietLogger(),
+	})
+	require.NoError(tb, err)
+	sup, err := sys.Root.SpawnNamed(supProps, "workers")
+	require.NoError(tb, err)
+	if cfg.Name == "" {
+		cfg.Name = "p"
+	}
+	if cfg.Size == 0 {
+		cfg.Size = 1
+	}
+	cfg.WorkerSupervisor, cfg.WorkerProps, cfg.Logger = sup, env.props, quietLogger()
+	h := &harness{tb: tb, sys: sys, sup: sup, cfg: cfg, env: env, caller: newCaller(sys)}
+	h.pool, err = sys.Root.SpawnNamed(Props(cfg), "pool-"+cfg.Name)
+	require.NoError(tb, err)
+	tb.Cleanup(h.close)
+	return h
+}
+
+// respawnPool starts the pool again under the same name (the way a
+// supervisor restarts it): the PID stays the same.
+func (h *harness) respawnPool() {
+	h.tb.Helper()
+	pid, err := h.sys.Root.SpawnNamed(Props(h.cfg), "pool-"+h.cfg.Name)
+	require.NoError(h.tb, err)
+	require.True(h.tb, pid.Equal(h.pool))
+}
+
+func (h *harness) stopPool() { _ = h.sys.Root.StopFuture(h.pool).Wait() }
+
+func (h *harness) stopWorkers() { _ = h.sys.Root.StopFuture(h.sup).Wait() }
+
+func (h *harness) close() {
+	if h.env.holdStop != nil {
+		select {
+		case <-h.env.holdStop:
+		default:
+			close(h.env.holdStop)
+		}
+	}
+	h.stopPool()
+	h.stopWorkers()
+	h.env.openAll()
+	h.caller.close()
+	h.sys.Shutdown()
+}
+
+// send sends an Execute (or any request) with the recording caller as sender.
+func (h *harness) send(msg any) { h.sys.Root.RequestWithCustomSender(h.pool, msg, h.caller.pid) }
+
+// ask sends msg and waits for the one reply.
+func (h *harness) ask(msg any) any {
+	h.tb.Helper()
+	res, err := h.sys.Root.RequestFuture(h.pool, msg, wait).Result()
+	require.NoError(h.tb, err, "reply to %T", msg)
+	return res
+}
+
+// call runs a unary Execute and returns its Result.
+func (h *harness) call(req *poolpb.Execute) *poolpb.Result {
+	h.tb.Helper()
+	res, ok := h.ask(req).(*poolpb.Result)
+	require.True(h.tb, ok, "reply to Execute is a Result")
+	return res
+}
+
+func (h *harness) stats() *poolpb.Stats {
+	h.tb.Helper()
+	st, ok := h.ask(&poolpb.GetStats{}).(*poolpb.Stats)
+	require.True(h.tb, ok)
+	return st
+}
+
+// waitStats polls the pool's stats until cond holds and returns them.
+func (h *harness) waitStats(what string, cond func(*poolpb.Stats) bool) *poolpb.Stats {
+	h.tb.Helper()
+	var st *poolpb.Stats
+	eventually(h.tb, what, func() bool {
+		st = h.stats()
+		return cond(st)
+	})
+	return st
+}
+
+func (h *harness) awaitReady(m *poolpb.AwaitReady) *poolpb.ReadyReply {
+	h.tb.Helper()
+	r, ok := h.ask(m).(*poolpb.ReadyReply)
+	require.True(h.tb, ok)
+	return r
+}
+
+// ready waits until every worker is ready.
+func (h *harness) ready() {
+	h.tb.Helper()
+	r := h.awaitReady(&poolpb.AwaitReady{All: true})
+	require.Nil(h.tb, r.GetError())
+	require.EqualValues(h.tb, h.cfg.Size, r.GetReady())
+}
+
+// seen waits until the call with correlation id id has reached a worker.
+func (h *harness) seen(id string) callSeen {
+	h.tb.Helper()
+	var c callSeen
+	eventually(h.tb, "call "+id+" reaches a worker", func() bool {
+		var ok bool
+		c, ok = h.env.seen(id)
+		return ok
+	})
+	return c
+}
+
+// crash makes a worker die as if its Python process had exited.
+func (h *harness) crash(worker string) { h.sys.Root.Send(h.env.pid(worker), &crashWorker{}) }
+
+// exec is an Execute whose correlation id is its request id, so the fake
+// client can tell calls apart.
+func exec(id, tool string) *poolpb.Execute {
+	return &poolpb.Execute{RequestId: id, Tool: tool, CorrelationId: id}
+}
+
+func withSession(e *poolpb.Execute, session string, a poolpb.Affinity) *poolpb.Execute {
+	e.SessionId, e.Affinity = session, a
+	return e
+}
+
+// errOf is the error a terminal reply carries (nil for success).
+func errOf(msg any) *sperr.Error {
+	switch m := msg.(type) {
+	case *poolpb.Result:
+		return sperr.FromProto(m.GetError())
+	case *poolpb.Chunk:
+		return sperr.FromProto(m.GetError())
+	case *poolpb.ReadyReply:
+		return sperr.FromProto(m.GetError())
+	}
+	return sperr.New(sperr.CodeInternal, "not a reply: %T", msg)
+}
+
+// requireCode checks that err is a structured error with code's sentinel.
+func requireCode(tb testing.TB, want *sperr.Error, got *sperr.Error) {
+	tb.Helper()
+	require.NotNil(tb, got, "want %s, got success", want.Code)
+	require.True(tb, errors.Is(got, want), "want %s, got %v", want.Code, got)
+}
+
+// caller is a reply address that records every message it gets, by request
+// id: the "exactly one terminal reply" checks read it. It is a process in
+// the actor system's registry, like the app's inbox.
+type caller struct {
+	sys *actor.ActorSystem
+	pid *actor.PID
+
+	mu   sync.Mutex
+	msgs map[string][]any // Result/Chunk by request id; ReadyReply under "ready"
+}
+
+func newCaller(sys *actor.ActorSystem) *caller {
+	c := &caller{sys: sys, msgs: map[string][]any{}}
+	c.pid, _ = sys.ProcessRegistry.Add(c, "caller"+sys.ProcessRegistry.NextId())
+	return c
+}
+
+func (c *caller) SendUserMessage(_ *actor.PID, message any) {
+	_, msg, _ := actor.UnwrapEnvelope(message)
+	id := "other"
+	switch m := msg.(type) {
+	case *poolpb.Result:
+		id = m.GetRequestId()
+	case *poolpb.Chunk:
+		id = m.GetRequestId()
+	case *poolpb.ReadyReply:
+		id = "ready"
+	}
+	c.mu.Lock()
+	c.msgs[id] = append(c.msgs[id], msg)
+	c.mu.Unlock()
+}
+
+func (c *caller) SendSystemMessage(*actor.PID, any) {}
+func (c *caller) Stop(*actor.PID)                   {}
+func (c *caller) close()                            { c.sys.ProcessRegistry.Remove(c.pid) }
+
+// all returns every message recorded for id.
+func (c *caller) all(id string) []any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]any(nil), c.msgs[id]...)
+}
+
+// terminals returns the terminal replies recorded for id: Results, final
+// Chunks and ReadyReplies.
+func (c *caller) terminals(id string) []any {
+	var out []any
+	for _, m := range c.all(id) {
+		if ch, ok := m.(*poolpb.Chunk); ok && !ch.GetIsFinal() {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// terminal waits for id's first terminal reply.
+func (h *harness) terminal(id string) any {
+	h.tb.Helper()
+	eventually(h.tb, "a terminal reply for "+id, func() bool { return len(h.caller.terminals(id)) > 0 })
+	return h.caller.terminals(id)[0]
+}
+
+// exactlyOnce checks that each id got exactly one terminal reply. Call it
+// once the pool is settled (or stopped), so a second reply would be there.
+func (h *harness) exactlyOnce(ids ...string) {
+	h.tb.Helper()
+	for _, id := range ids {
+		assert.Len(h.tb, h.caller.terminals(id), 1, "terminal replies for %s", id)
+	}
+}
+
+// idle waits until nothing is queued or running.
+func (h *harness) idle() *poolpb.Stats {
+	h.tb.Helper()
+	return h.waitStats("pool idle", func(s *poolpb.Stats) bool { return s.GetInFlight() == 0 && s.GetQueued() == 0 })
+}
+
+func TestUnaryCallsAreAnsweredByTheirWorker(t *testing.T) {
+	cases := []struct {
+		tool    string
+		want    string // ResultJson
+		wantErr *sperr.Error
+	}{
+		{tool: "ok", want: `"ok"`},
+		{tool: "fail", wantErr: sperr.ErrPythonException},
+	}
+	for _, c := range cases {
+		t.Run(c.tool, func(t *testing.T) {
+			h := startPool(t, newFakeEnv(), Config{})
+			h.ready()
+			res := h.call(exec("r1", c.tool))
+			assert.Equal(t, "r1", res.GetRequestId())
+			assert.Equal(t, "p-w1", res.GetWorkerId())
+			st := h.idle()
+			assert.EqualValues(t, 1, st.GetCompleted())
+			assert.EqualValues(t, 1, st.GetRequests())
+			if c.wantErr != nil {
+				requireCode(t, c.wantErr, errOf(res))
+				assert.EqualValues(t, 1, st.GetErrors())
+				return
+			}
+			require.Nil(t, res.GetError())
+			assert.Equal(t, c.want, string(res.GetResultJson()))
+			assert.EqualValues(t, 0, st.GetErrors())
+		})
+	}
+}
+
+// 1. Least-loaded dispatch, then the queue.
+func TestDispatchToLeastLoadedThenQueue(t *testing.T) {
+	h := startPool(t, newFakeEnv(), Config{Size: 2})
+	h.ready()
+
+	h.send(exec("a", "gate"))
+	h.send(exec("b", "gate"))
+	wa, wb := h.seen("a"), h.seen("b")
+	assert.NotEqual(t, wa.worker, wb.worker, "the second call goes to the idle worker, not the busy one")
+	st := h.waitStats("both workers busy", func(s *poolpb.Stats) bool { return s.GetInFlight() == 2 })
+	assert.EqualValues(t, 2, st.GetBusy())
+	assert.EqualValues(t, 0, st.GetAvailable())
+	assert.EqualValues(t, 0, st.GetQueued())
+
+	h.send(exec("c", "gate"))
+	st = h.waitStats("c queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 1 })
+	assert.EqualValues(t, 2, st.GetInFlight())
+	_, ran := h.env.seen("c")
+	assert.False(t, ran, "c waits while every worker is busy")
+
+	h.env.open("a")
+	require.Nil(t, errOf(h.terminal("a")))
+	wc := h.seen("c")
+	assert.Equal(t, wa.worker, wc.worker, "the queued call takes the slot a freed")
+	st = h.waitStats("c dispatched", func(s *poolpb.Stats) bool { return s.GetQueued() == 0 && s.GetCompleted() == 1 })
+	assert.EqualValues(t, 2, st.GetInFlight())
+
+	h.env.open("b")
+	h.env.open("c")
+	st = h.idle()
+	assert.EqualValues(t, 3, st.GetCompleted())
+	assert.EqualValues(t, 2, st.GetAvailable())
+	h.exactlyOnce("a", "b", "c")
+	for _, id := range []string{"b", "c"} {
+		assert.Nil(t, errOf(h.caller.terminals(id)[0]), id)
+	}
+}
+
+// 2. A full queue rejects with pool_saturated; a stream gets it as a final chunk.
+func TestSaturatedPoolRejects(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		name := "unary"
+		if stream {
+			name = "stream"
+		}
+		t.Run(name, func(t *testing.T) {
+			h := startPool(t, newFakeEnv(), Config{MaxQueue: 1})
+			h.ready()
+			h.send(exec("run", "gate"))
+			h.seen("run")
+			h.send(exec("wait", "gate"))
+			h.waitStats("one queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 1 })
+
+			over := exec("over", "gate")
+			over.Stream = stream
+			h.send(over)
+			reply := h.terminal("over")
+			requireCode(t, sperr.ErrPoolSaturated, errOf(reply))
+			assert.Equal(t, "1", errOf(reply).Details["max_queue_size"])
+			if stream {
+				ch, ok := reply.(*poolpb.Chunk)
+				require.True(t, ok, "a stream's rejection is a Chunk, got %T", reply)
+				assert.True(t, ch.GetIsFinal())
+			} else {
+				assert.IsType(t, &poolpb.Result{}, reply)
+			}
+			st := h.stats()
+			assert.EqualValues(t, 1, st.GetPoolSaturated())
+			assert.EqualValues(t, 1, st.GetQueued(), "the rejected call took no place in the queue")
+
+			h.env.open("run")
+			h.env.open("wait")
+			h.idle()
+			h.exactlyOnce("run", "wait", "over")
+		})
+	}
+}
+
+// 3. A queued call that waits past QueueTimeout gets queue_timeout, once,
+// and never runs.
+func TestQueueTimeoutAnswersOnce(t *testing.T) {
+	h := startPool(t, newFakeEnv(), Config{QueueTimeout: 100 * time.Millisecond})
+	h.ready()
+	h.send(exec("run", "gate"))
+	h.seen("run")
+	start := time.Now()
+	h.send(exec("late", "gate"))
+	requireCode(t, sperr.ErrQueueTimeout, errOf(h.terminal("late")))
+	assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+	st := h.waitStats("queue empty", func(s *poolpb.Stats) bool { return s.GetQueued() == 0 })
+	assert.EqualValues(t, 1, st.GetQueueTimeouts())
+
+	// Freeing the worker must not run the expired call.
+	h.env.open("run")
+	h.env.open("late")
+	st = h.idle()
+	assert.EqualValues(t, 1, st.GetCompleted(), "only run completed")
+	_, ran := h.env.seen("late")
+	assert.False(t, ran, "an expired call never reaches a worker")
+	h.exactlyOnce("run", "late")
+	assert.EqualValues(t, 1, h.stats().GetQueueTimeouts())
+}
+
+// A call whose own deadline has already passed is refused at once.
+func TestPastDeadlineIsRefused(t *testing.T) {
+	h := startPool(t, newFakeEnv(), Config{})
+	h.ready()
+	req := exec("old", "ok")
+	req.DeadlineUnixNano = time.Now().Add(-time.Second).UnixNano()
+	requireCode(t, sperr.ErrQueueTimeout, errOf(h.call(req)))
+	assert.EqualValues(t, 1, h.stats().GetQueueTimeouts())
+}
+
+// 4. Cancel: a queued call is answered by the pool, a running one by its
+// worker's executor; both exactly once, and the slot is freed.
+func TestCancel(t *testing.T) {
+	t.Run("queued", func(t *testing.T) {
+		h := startPool(t, newFakeEnv(), Config{})
+		h.ready()
+		h.send(exec("run", "gate"))
+		h.seen("run")
+		h.send(exec("q", "gate"))
+		h.waitStats("q queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 1 })
+
+		h.sys.Root.Send(h.pool, &poolpb.Cancel{RequestId: "q"})
+		e := errOf(h.terminal("q"))
+		requireCode(t, sperr.ErrCancelled, e)
+		assert.Empty(t, e.WorkerID, "answered by the pool")
+		st := h.waitStats("queue empty", func(s *poolpb.Stats) bool { return s.GetQueued() == 0 })
+		assert.EqualValues(t, 1, st.GetCancelled())
+		assert.EqualValues(t, 1, st.GetInFlight())
+
+		h.sys.Root.Send(h.pool, &poolpb.Cancel{RequestId: "q"}) // again: nothing left to cancel
+		h.env.open("run")
+		h.idle()
+		_, ran := h.env.seen("q")
+		assert.False(t, ran)
+		h.exactlyOnce("run", "q")
+		assert.EqualValues(t, 1, h.stats().GetCancelled())
+	})
+	t.Run("running", func(t *testing.T) {
+		h := startPool(t, newFakeEnv(), Config{})
+		h.ready()
+		h.send(exec("run", "block"))
+		h.seen("run")
+		h.send(exec("next", "gate"))
+		h.waitStats("next queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 1 })
+
+		h.sys.Root.Send(h.pool, &poolpb.Cancel{RequestId: "run"})
+		e := errOf(h.terminal("run"))
+		requireCode(t, sperr.ErrCancelled, e)
+		assert.Equal(t, "p-w1", e.WorkerID, "answered by the worker's executor")
+		// The freed slot goes to the queued call.
+		assert.Equal(t, "p-w1", h.seen("next").worker)
+		st := h.waitStats("next running", func(s *poolpb.Stats) bool { return s.GetQueued() == 0 && s.GetInFlight() == 1 })
+		assert.EqualValues(t, 1, st.GetCancelled())
+		h.env.open("next")
+		h.idle()
+		h.exactlyOnce("run", "next")
+	})
+	t.Run("unknown id", func(t *testing.T) {
+		h := startPool(t, newFakeEnv(), Config{})
+		h.ready()
+		h.sys.Root.Send(h.pool, &poolpb.Cancel{RequestId: "nobody"})
+		assert.EqualValues(t, 0, h.stats().GetCancelled())
+	})
+}
+
+// 5. A worker crash: in-flight calls get worker_exit once, the worker comes
+// back as generation 2, and notices of generation 1 no longer count.
+func TestWorkerCrashWithCallsInFlight(t *testing.T) {
+	env := newFakeEnv()
+	env.capacity = 2
+	h := startPool(t, env, Config{})
+	h.ready()
+	h.send(exec("a", "gate"))
+	h.send(exec("b", "block"))
+	h.seen("a")
+	h.seen("b")
+	h.waitStats("both running", func(s *poolpb.Stats) bool { return s.GetInFlight() == 2 })
+
+	h.crash("p-w1")
+	for _, id := range []string{"a", "b"} {
+		e := errOf(h.terminal(id))
+		requireCode(t, sperr.ErrWorkerExit, e)
+		assert.Equal(t, "p-w1", e.WorkerID)
+	}
+	st := h.waitStats("worker back", func(s *poolpb.Stats) bool {
+		return s.GetReady() == 1 && s.GetWorkerRestarts() == 1 && s.GetInFlight() == 0
+	})
+	assert.EqualValues(t, 1, st.GetAvailable())
+	assert.Equal(t, StateReady, st.GetState())
+	assert.Equal(t, []string{"p-w1#1", "p-w1#2"}, env.startLog())
+
+	// c runs on generation 2. It is the pool's third request: key 3.
+	h.send(exec("c", "gate"))
+	assert.Equal(t, callSeen{worker: "p-w1", gen: 2}, h.seen("c"))
+	h.waitStats("c running", func(s *poolpb.Stats) bool { return s.GetInFlight() == 1 })
+
+	// A late CallDone of generation 1 naming c's key must not free c's slot.
+	h.sys.Root.Send(h.pool, &wk.CallDone{WorkerID: "p-w1", Generation: 1, Key: 3})
+	st = h.stats()
+	assert.EqualValues(t, 1, st.GetInFlight(), "c still holds its slot")
+	h.send(exec("d", "gate"))
+	h.seen("d")
+	h.send(exec("e", "gate"))
+	st = h.waitStats("e queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 1 })
+	assert.EqualValues(t, 2, st.GetInFlight(), "capacity 2: c and d run, e waits")
+
+	for _, id := range []string{"c", "d", "e"} {
+		h.env.open(id)
+	}
+	h.idle()
+	for _, id := range []string{"c", "d", "e"} {
+		assert.Nil(t, errOf(h.terminal(id)), id)
+	}
+	h.stopWorkers()
+	h.exactlyOnce("a", "b", "c", "d", "e")
+	assert.EqualValues(t, 1, h.stats().GetWorkerRestarts())
+}
+
+// A call queued behind a worker that crashes is not lost: it runs on the
+// worker's next generation (whether the pool hears of the crash through Down
+// or first through the dead calls' CallDone, which hands it to the closed
+// executor and makes the pool route it again).
+func TestQueuedCallSurvivesWorkerCrash(t *testing.T) {
+	h := startPool(t, newFakeEnv(), Config{})
+	h.ready()
+	h.send(exec("run", "block"))
+	h.seen("run")
+	h.send(exec("q", "gate"))
+	h.waitStats("q queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 1 })
+	h.crash("p-w1")
+	requireCode(t, sperr.ErrWorkerExit, errOf(h.terminal("run")))
+	assert.Equal(t, callSeen{worker: "p-w1", gen: 2}, h.seen("q"))
+	h.env.open("q")
+	require.Nil(t, errOf(h.terminal("q")))
+	st := h.idle()
+	assert.EqualValues(t, 1, st.GetWorkerRestarts())
+	h.exactlyOnce("run", "q")
+}
+
+// 6. Session affinity through the actor.
+func TestSessionAffinity(t *testing.T) {
+	// bind runs a gate call of session s and returns the worker it is bound to.
+	bind := func(h *harness) string {
+		h.send(withSession(exec("s1", "gate"), "s", poolpb.Affinity_AFFINITY_DEFAULT))
+		return h.seen("s1").worker
+	}
+	t.Run("strict fail-fast while busy", func(t *testing.T) {
+		h := startPool(t, newFakeEnv(), Config{Size: 2})
+		h.ready()
+		bind(h)
+		h.waitStats("s1 running", func(s *poolpb.Stats) bool { return s.GetInFlight() == 1 })
+		h.send(withSession(exec("s2", "ok"), "s", poolpb.Affinity_AFFINITY_STRICT_FAIL_FAST))
+		requireCode(t, sperr.ErrWorkerBusy, errOf(h.terminal("s2")))
+		assert.EqualValues(t, 1, h.stats().GetAvailable(), "the other worker was free all along")
+		// A hint request of the same session runs on the other worker.
+		res := h.call(withSession(exec("s3", "ok"), "s", poolpb.Affinity_AFFINITY_HINT))
+		require.Nil(t, res.GetError())
+		h.env.open("s1")
+		h.idle()
+		h.exactlyOnce("s1", "s2")
+	})
+	t.Run("strict queue waits for its worker", func(t *testing.T) {
+		h := startPool(t, newFakeEnv(), Config{Size: 2})
+		h.ready()
+		w := bind(h)
+		h.send(withSession(exec("s2", "gate"), "s", poolpb.Affinity_AFFINITY_STRICT_QUEUE))
+		st := h.waitStats("s2 queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 1 })
+		assert.EqualValues(t, 1, st.GetAvailable(), "queued although the other worker is free")
+		// A call without a session does not wait behind it.
+		res := h.call(exec("free", "ok"))
+		require.Nil(t, res.GetError())
+		assert.NotEqual(t, w, res.GetWorkerId())
+
+		h.env.open("s1")
+		assert.Equal(t, w, h.seen("s2").worker, "s2 ran on its session's worker")
+		h.env.open("s2")
+		h.idle()
+		h.exactlyOnce("s1", "s2")
+	})
+	t.Run("pool default affinity applies", func(t *testing.T) {
+		h := startPool(t, newFakeEnv(), Config{Size: 2, Affinity: AffinityStrictFailFast})
+		h.ready()
+		bind(h)
+		h.send(withSession(exec("s2", "ok"), "s", poolpb.Affinity_AFFINITY_DEFAULT))
+		requireCode(t, sperr.ErrWorkerBusy, errOf(h.terminal("s2")))
+		h.env.open("s1")
+		h.idle()
+	})
+	t.Run("bound worker crashes", func(t *testing.T) {
+		h := startPool(t, newFakeEnv(), Config{Size: 2})
+		h.ready()
+		w := bind(h)
+		h.send(withSession(exec("s2", "gate"), "s", poolpb.Affinity_AFFINITY_STRICT_QUEUE))
+		h.waitStats("s2 queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 1 })
+
+		h.crash(w)
+		requireCode(t, sperr.ErrWorkerExit, errOf(h.terminal("s1")))
+		requireCode(t, sperr.ErrSessionWorkerUnavailable, errOf(h.terminal("s2")))
+		h.waitStats("worker back", func(s *poolpb.Stats) bool { return s.GetReady() == 2 && s.GetWorkerRestarts() == 1 })
+		_, ran := h.env.seen("s2")
+		assert.False(t, ran)
+		// The session's worker is a new process: strict calls are refused,
+		// a hint call runs and binds the session again.
+		h.send(withSession(exec("s3", "ok"), "s", poolpb.Affinity_AFFINITY_STRICT_QUEUE))
+		requireCode(t, sperr.ErrSessionWorkerUnavailable, errOf(h.terminal("s3")))
+		require.Nil(t, h.call(withSession(exec("s4", "ok"), "s", poolpb.Affinity_AFFINITY_HINT)).GetError())
+		require.Nil(t, h.call(withSession(exec("s5", "ok"), "s", poolpb.Affinity_AFFINITY_STRICT_FAIL_FAST)).GetError())
+		h.idle()
+		h.exactlyOnce("s1", "s2", "s3")
+	})
+}
+
+// 7. Workers failing their first start.
+func TestInitFailed(t *testing.T) {
+	t.Run("every worker fails", func(t *testing.T) {
+		env := newFakeEnv()
+		env.failFirst["p-w1"], env.failFirst["p-w2"] = true, true
+		h := startPool(t, env, Config{Size: 2})
+		r := h.awaitReady(&poolpb.AwaitReady{})
+		e := errOf(r)
+		requireCode(t, sperr.ErrPoolNotInitialized, e)
+		assert.Contains(t, e.Message, "fake failure", "the last start error is quoted")
+		assert.EqualValues(t, 0, r.GetReady())
+		assert.EqualValues(t, 2, r.GetWorkers())
+		requireCode(t, sperr.ErrPoolNotInitialized, errOf(h.call(exec("x", "ok"))))
+		requireCode(t, sperr.ErrPoolNotInitialized, errOf(h.awaitReady(&poolpb.AwaitReady{All: true})))
+		assert.Equal(t, StateInitFailed, h.stats().GetState())
+		assert.Equal(t, []string{"p-w1#1", "p-w2#1"}, env.startLog(), "a failed first start is not restarted")
+	})
+	t.Run("one fails, one ready", func(t *testing.T) {
+		env := newFakeEnv()
+		env.failFirst["p-w1"] = true
+		h := startPool(t, env, Config{Size: 2})
+		r := h.awaitReady(&poolpb.AwaitReady{All: true})
+		require.Nil(t, r.GetError(), "every worker settled: one ready, one failed")
+		assert.EqualValues(t, 1, r.GetReady())
+		require.Nil(t, h.awaitReady(&poolpb.AwaitReady{}).GetError())
+		res := h.call(exec("x", "ok"))
+		require.Nil(t, res.GetError())
+		assert.Equal(t, "p-w2", res.GetWorkerId())
+		st := h.stats()
+		assert.Equal(t, StateReady, st.GetState())
+		assert.EqualValues(t, 1, st.GetReady())
+		assert.EqualValues(t, 2, st.GetWorkers())
+	})
+}
+
+// Requests taken while the pool starts fail with pool_not_initialized when
+// its last worker fails; so do waiting AwaitReady requests.
+func TestInitFailedAnswersWhatWaits(t *testing.T) {
+	env := newFakeEnv()
+	gate := make(chan struct{})
+	env.failFirst["p-w1"], env.readyGates["p-w1"] = true, gate
+	h := startPool(t, env, Config{})
+	h.send(exec("x", "ok"))
+	h.send(&poolpb.AwaitReady{})
+	st := h.waitStats("x queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 1 })
+	assert.Equal(t, StateStarting, st.GetState())
+	close(gate)
+	requireCode(t, sperr.ErrPoolNotInitialized, errOf(h.terminal("x")))
+	requireCode(t, sperr.ErrPoolNotInitialized, errOf(h.terminal("ready")))
+	st = h.stats()
+	assert.Equal(t, StateInitFailed, st.GetState())
+	assert.EqualValues(t, 0, st.GetQueued())
+	h.exactlyOnce("x", "ready")
+}
+
+// 8. AwaitReady: deadlines, and All.
+func TestAwaitReady(t *testing.T) {
+	cases := []struct {
+		name      string
+		size      int
+		gated     []string // workers that never become ready
+		all       bool
+		wantErr   *sperr.Error
+		wantReady uint64
+	}{
+		{name: "none ready by the deadline", size: 1, gated: []string{"p-w1"}, wantErr: sperr.ErrDeadlineExceeded},
+		{name: "all: one missing at the deadline", size: 2, gated: []string{"p-w2"}, all: true,
+			wantErr: sperr.ErrDeadlineExceeded, wantReady: 1},
+		{name: "any: one is enough", size: 2, gated: []string{"p-w2"}, wantReady: 1},
+		{name: "all: every worker ready", size: 2, all: true, wantReady: 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := newFakeEnv()
+			for _, w := range c.gated {
+				env.readyGates[w] = make(chan struct{})
+			}
+			h := startPool(t, env, Config{Size: c.size})
+			start := time.Now()
+			r := h.awaitReady(&poolpb.AwaitReady{All: c.all, DeadlineUnixNano: start.Add(100 * time.Millisecond).UnixNano()})
+			assert.EqualValues(t, c.size, r.GetWorkers())
+			assert.Equal(t, "p", r.GetPool())
+			assert.EqualValues(t, c.wantReady, r.GetReady())
+			if c.wantErr == nil {
+				require.Nil(t, r.GetError())
+				return
+			}
+			requireCode(t, c.wantErr, errOf(r))
+			assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond, "answered at the deadline, not before")
+		})
+	}
+
+	t.Run("all: answered when the last worker is ready", func(t *testing.T) {
+		env := newFakeEnv()
+		gate := make(chan struct{})
+		env.readyGates["p-w2"] = gate
+		h := startPool(t, env, Config{Size: 2})
+		h.send(&poolpb.AwaitReady{All: true})
+		h.waitStats("w1 ready", func(s *poolpb.Stats) bool { return s.GetReady() == 1 })
+		// The stats reply came after the pool took the AwaitReady: had it
+		// answered, the reply would be here.
+		assert.Empty(t, h.caller.all("ready"), "not answered while p-w2 is starting")
+		close(gate)
+		r := h.terminal("ready")
+		require.Nil(t, errOf(r))
+		assert.EqualValues(t, 2, r.(*poolpb.ReadyReply).GetReady())
+		h.exactlyOnce("ready")
+	})
+	t.Run("stopping pool answers waiters with shutdown", func(t *testing.T) {
+		env := newFakeEnv()
+		env.readyGates["p-w1"] = make(chan struct{})
+		h := startPool(t, env, Config{})
+		h.send(&poolpb.AwaitReady{})
+		h.stats()
+		h.stopPool()
+		requireCode(t, sperr.ErrShutdown, errOf(h.terminal("ready")))
+		h.exactlyOnce("ready")
+	})
+}
+
+// Workers start in a window of StartupConcurrency: the next starts when one
+// is ready.
+func TestStartupWindow(t *testing.T) {
+	env := newFakeEnv()
+	gate := make(chan struct{})
+	env.readyGates["p-w1"] = gate
+	h := startPool(t, env, Config{Size: 3, StartupConcurrency: 1})
+	eventually(t, "p-w1 started", func() bool { return len(env.startLog()) == 1 })
+	assert.Equal(t, StateStarting, h.stats().GetState())
+	assert.Equal(t, []string{"p-w1#1"}, env.startLog(), "no second worker starts while p-w1 is starting")
+	close(gate)
+	h.ready()
+	assert.Equal(t, []string{"p-w1#1", "p-w2#1", "p-w3#1"}, env.startLog())
+}
+
+// 9. Stopping the pool: queued calls get shutdown from the pool; running
+// calls are answered by their workers when the supervisor stops them.
+func TestStopAnswersQueuedAndRunningCalls(t *testing.T) {
+	h := startPool(t, newFakeEnv(), Config{})
+	h.ready()
+	h.send(exec("run", "gate"))
+	h.seen("run")
+	h.send(exec("q1", "gate"))
+	q2 := exec("q2", "gate")
+	q2.Stream = true
+	h.send(q2)
+	h.waitStats("two queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 2 })
+
+	h.stopPool()
+	for _, id := range []string{"q1", "q2"} {
+		e := errOf(h.terminal(id))
+		requireCode(t, sperr.ErrShutdown, e)
+		assert.Empty(t, e.WorkerID, "%s answered by the pool", id)
+	}
+	assert.IsType(t, &poolpb.Chunk{}, h.caller.terminals("q2")[0], "a stream is answered with a final chunk")
+	assert.Empty(t, h.caller.all("run"), "the running call is not the pool's to answer")
+
+	h.stopWorkers()
+	e := errOf(h.terminal("run"))
+	requireCode(t, sperr.ErrShutdown, e)
+	assert.Equal(t, "p-w1", e.WorkerID, "answered by its worker")
+	h.exactlyOnce("run", "q1", "q2")
+	for _, id := range []string{"run", "q1", "q2"} {
+		_, ran := h.env.seen(id)
+		assert.Equal(t, id == "run", ran, id)
+	}
+}
+
+// Streams through the pool: chunks in order, one final.
+func TestStreamThroughPool(t *testing.T) {
+	h := startPool(t, newFakeEnv(), Config{})
+	h.ready()
+	req := exec("st", "stream")
+	req.Stream = true
+	h.send(req)
+	h.terminal("st")
+	h.idle()
+	var ids []string
+	for _, m := range h.caller.all("st") {
+		ch, ok := m.(*poolpb.Chunk)
+		require.True(t, ok, "got %T", m)
+		require.Nil(t, ch.GetError())
+		ids = append(ids, ch.GetChunkId())
+	}
+	assert.Equal(t, []string{"1", "2", "3", "final"}, ids)
+	h.exactlyOnce("st")
+}
+
+// 10. Validation, and the worker list.
+func TestValidation(t *testing.T) {
+	h := startPool(t, newFakeEnv(), Config{Size: 3})
+	h.ready()
+
+	res := h.call(&poolpb.Execute{RequestId: "e"})
+	requireCode(t, sperr.ErrInvalidArgument, errOf(res))
+	assert.Equal(t, "e", res.GetRequestId())
+
+	h.send(exec("dup", "gate"))
+	h.seen("dup")
+	res = h.call(exec("dup", "ok"))
+	e := errOf(res)
+	requireCode(t, sperr.ErrInvalidArgument, e)
+	assert.Contains(t, e.Message, "already in use")
+	assert.Empty(t, h.caller.terminals("dup"), "the first request is untouched")
+	h.env.open("dup")
+	require.Nil(t, errOf(h.terminal("dup")))
+	h.idle()
+	h.exactlyOnce("dup")
+	// Once answered, the id may be used again.
+	require.Nil(t, h.call(exec("dup", "ok")).GetError())
+
+	list, ok := h.ask(&poolpb.ListWorkers{}).(*poolpb.WorkerList)
+	require.True(t, ok)
+	assert.Equal(t, []string{"p-w1", "p-w2", "p-w3"}, list.GetWorkerIds())
+	st := h.stats()
+	assert.EqualValues(t, 3, st.GetWorkers())
+	assert.EqualValues(t, 4, st.GetRequests())
+}
+
+// Regression tests for bugs these tests found (fixed in calls.go and actor.go).
+
+// A CallDone naming a key and an older generation must be ignored: the pool
+// used to forget the request before it checked the generation, so the
+// running call could no longer be cancelled.
+func TestStaleCallDoneDoesNotForgetTheCall(t *testing.T) {
+	h := startPool(t, newFakeEnv(), Config{})
+	h.ready()
+	h.crash("p-w1")
+	h.waitStats("worker back", func(s *poolpb.Stats) bool { return s.GetWorkerRestarts() == 1 && s.GetReady() == 1 })
+	h.send(exec("c", "block")) // the pool's first request: key 1, on generation 2
+	assert.EqualValues(t, 2, h.seen("c").gen)
+	h.sys.Root.Send(h.pool, &wk.CallDone{WorkerID: "p-w1", Generation: 1, Key: 1})
+	assert.EqualValues(t, 0, h.stats().GetCompleted(), "a stale CallDone completes nothing")
+	h.sys.Root.Send(h.pool, &poolpb.Cancel{RequestId: "c"})
+	requireCode(t, sperr.ErrCancelled, errOf(h.terminal("c")))
+}
+
+// A restarted pool (same PID, workers replaced) gets the CallDone notices of
+// its predecessor's calls; none of them may make it forget a request it
+// holds (it used to, when keys restarted from 1: that request was never
+// answered).
+func TestRestartedPoolAnswersRequestsDespitePredecessorsCallDone(t *testing.T) {
+	env := newFakeEnv()
+	env.holdStop = make(chan struct{})
+	h := startPool(t, env, Config{})
+	h.ready()
+	h.send(exec("old", "gate")) // key 1 of the first pool, on p-w1 generation 1
+	h.seen("old")
+	h.stopPool()
+
+	// The new pool replaces p-w1; the old p-w1 stops only when released.
+	h.respawnPool()
+	h.send(exec("new", "gate")) // key 1 of the new pool: queued, no worker yet
+	h.waitStats("new queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 1 })
+	close(env.holdStop) // old p-w1 answers "old" and sends CallDone{p-w1, gen 1, key 1}
+
+	requireCode(t, sperr.ErrShutdown, errOf(h.terminal("old")))
+	h.waitStats("new worker ready", func(s *poolpb.Stats) bool { return s.GetReady() == 1 })
+	c := h.seen("new")
+	assert.Equal(t, "p-w1", c.worker)
+	h.env.open("new")
+	require.Nil(t, errOf(h.terminal("new")))
+	h.idle()
+	h.exactlyOnce("old", "new")
+}
+
+// AwaitReady{All: true} waits until every worker has started or failed,
+// also when the last worker to settle fails its first start after another
+// worker is ready (the pool used to never answer then).
+func TestAwaitAllAnsweredWhenLastWorkerFailsAfterPoolIsReady(t *testing.T) {
+	env := newFakeEnv()
+	gate := make(chan struct{})
+	env.failFirst["p-w2"], env.readyGates["p-w2"] = true, gate
+	h := startPool(t, env, Config{Size: 2})
+	require.Nil(t, h.awaitReady(&poolpb.AwaitReady{}).GetError())
+	h.send(&poolpb.AwaitReady{All: true})
+	h.stats()
+	assert.Empty(t, h.caller.all("ready"), "p-w2 is still starting")
+	close(gate) // p-w2 fails its first start: every worker has settled
+	r := h.terminal("ready")
+	require.Nil(t, errOf(r))
+	assert.EqualValues(t, 1, r.(*poolpb.ReadyReply).GetReady())
+}

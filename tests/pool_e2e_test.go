@@ -423,3 +423,32 @@ func TestPoolRestartReplacesItsWorkers(t *testing.T) {
 		assert.False(t, alive(w.OSPid), "old worker process %d is gone", w.OSPid)
 	}
 }
+
+// A stream nobody reads or closes must not hold Stop up or leave a goroutine
+// blocked on it (goleak checks the package at the end).
+func TestStopWithAnAbandonedStream(t *testing.T) {
+	app := startApp(t, onePool(1, func(p *snakepit.PoolConfig) { p.Profile = snakepit.ProfileThread; p.Threads = 2 }))
+	st, err := app.ExecuteStream(t.Context(), "stream_count", map[string]any{"n": 1_000_000})
+	require.NoError(t, err)
+	// Never read, never closed: wait until the generator is held back, so the
+	// worker's call goroutine is surely blocked on the full stream.
+	for prev, deadline := -1, time.Now().Add(20*time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		res, err := app.Execute(t.Context(), "stream_stats", nil)
+		require.NoError(t, err)
+		var recs []streamRecord
+		require.NoError(t, res.Decode(&recs))
+		if len(recs) == 0 {
+			continue
+		}
+		cur := recs[len(recs)-1].Produced
+		if cur > 0 && cur == prev {
+			break
+		}
+		prev = cur
+	}
+	start := time.Now()
+	stopAndCheck(t, app)
+	assert.Less(t, time.Since(start), 3*time.Second, "stop did not wait for the blocked call goroutine")
+	_, err = st.Recv()
+	assert.ErrorIs(t, err, snakepit.ErrShutdown, "the stream ends with the app")
+}

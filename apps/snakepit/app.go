@@ -50,6 +50,9 @@ type App struct {
 	stopErr  error
 	stopped  atomic.Bool
 	gaveUp   chan struct{}
+	// streams are the open streams' inboxes; Stop closes any left open so
+	// no worker goroutine stays blocked on a stream nobody reads.
+	streams sync.Map // *inbox → struct{}
 	giveUp   sync.Once
 	reason   atomic.Value
 }
@@ -209,6 +212,13 @@ func (a *App) poolPID(name string) (*actor.PID, error) {
 func (a *App) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		a.stopped.Store(true)
+		// Open streams end now: their readers get shutdown, and a worker
+		// goroutine blocked on a stream nobody reads is released.
+		a.streams.Range(func(k, _ any) bool {
+			k.(*inbox).closeWith(sperr.New(sperr.CodeShutdown, "snakepit is stopping"))
+			a.streams.Delete(k)
+			return true
+		})
 		// Watch and poison: the tree stops children in reverse order, each
 		// within its shutdown timeout; Terminated arrives when all are gone.
 		w := watchTermination(a.system, a.root)
@@ -287,6 +297,11 @@ func (a *App) wait(ctx context.Context, in *inbox, limit time.Duration) (any, er
 		return m, nil
 	case <-ctx.Done():
 		return nil, sperr.FromContext(ctx.Err())
+	case <-in.done:
+		if in.reason != nil {
+			return nil, in.reason
+		}
+		return nil, sperr.New(sperr.CodeCancelled, "closed")
 	case <-t.C:
 		return nil, sperr.New(sperr.CodeDeadlineExceeded, "no reply within %s", limit)
 	}

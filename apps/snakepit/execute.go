@@ -95,6 +95,11 @@ func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool
 	if a.stopped.Load() {
 		return nil, nil, time.Time{}, sperr.New(sperr.CodeShutdown, "snakepit is stopped")
 	}
+	select {
+	case <-a.gaveUp:
+		return nil, nil, time.Time{}, sperr.Wrap(sperr.CodeShutdown, a.Err(), "%v", a.Err())
+	default:
+	}
 	pid, err := a.poolPID(o.pool)
 	if err != nil {
 		return nil, nil, time.Time{}, err
@@ -220,6 +225,7 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 		return nil, err
 	}
 	s := &Stream{app: a, pool: pid, id: req.GetRequestId(), in: newInbox(a.system, streamBuffer), ctx: ctx, deadline: deadline}
+	a.streams.Store(s.in, struct{}{})
 	a.system.Root.RequestWithCustomSender(pid, req, s.in.pid)
 	return s, nil
 }
@@ -285,6 +291,7 @@ func (s *Stream) Close() {
 		s.cancel()
 	}
 	s.in.close()
+	s.app.streams.Delete(s.in)
 }
 
 func (s *Stream) cancel() {
@@ -294,7 +301,6 @@ func (s *Stream) cancel() {
 
 func (s *Stream) finish(err error) {
 	s.done, s.err = true, err
-	if err != nil || s.done {
-		s.in.close()
-	}
+	s.in.close()
+	s.app.streams.Delete(s.in)
 }

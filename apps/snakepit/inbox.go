@@ -17,6 +17,9 @@ type inbox struct {
 	ch     chan any
 	done   chan struct{}
 	once   sync.Once
+	// reason says why the inbox was closed from outside (App.Stop); a
+	// reader blocked on it returns this error.
+	reason error
 }
 
 func newInbox(system *actor.ActorSystem, buffer int) *inbox {
@@ -48,8 +51,12 @@ func (in *inbox) SendSystemMessage(*actor.PID, any) {}
 func (in *inbox) Stop(*actor.PID) { in.close() }
 
 // close removes the inbox from the registry and releases blocked senders.
-func (in *inbox) close() {
+func (in *inbox) close() { in.closeWith(nil) }
+
+// closeWith closes the inbox; a reader waiting on it gets reason.
+func (in *inbox) closeWith(reason error) {
 	in.once.Do(func() {
+		in.reason = reason
 		close(in.done)
 		in.system.ProcessRegistry.Remove(in.pid)
 	})

@@ -53,8 +53,8 @@ type App struct {
 	// streams are the open streams' inboxes; Stop closes any left open so
 	// no worker goroutine stays blocked on a stream nobody reads.
 	streams sync.Map // *inbox → struct{}
-	giveUp   sync.Once
-	reason   atomic.Value
+	giveUp  sync.Once
+	reason  atomic.Value
 }
 
 // Start starts an App in an actor system of its own.
@@ -284,6 +284,11 @@ func (a *App) await(ctx context.Context, all bool) error {
 
 // wait receives one reply into in, bounded by ctx and limit.
 func (a *App) wait(ctx context.Context, in *inbox, limit time.Duration) (any, error) {
+	select {
+	case <-in.done: // closed from outside (App.Stop): that wins over buffered chunks
+		return nil, in.closedErr()
+	default:
+	}
 	t := time.NewTimer(limit)
 	defer t.Stop()
 	select {
@@ -298,10 +303,7 @@ func (a *App) wait(ctx context.Context, in *inbox, limit time.Duration) (any, er
 	case <-ctx.Done():
 		return nil, sperr.FromContext(ctx.Err())
 	case <-in.done:
-		if in.reason != nil {
-			return nil, in.reason
-		}
-		return nil, sperr.New(sperr.CodeCancelled, "closed")
+		return nil, in.closedErr()
 	case <-t.C:
 		return nil, sperr.New(sperr.CodeDeadlineExceeded, "no reply within %s", limit)
 	}

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/snakepit-go/snakepit/internal/sperr"
 )
 
 // inbox is a reply address for one call: a process in the actor system's
@@ -42,6 +44,14 @@ func (in *inbox) SendUserMessage(_ *actor.PID, message any) {
 	case in.ch <- msg:
 	case <-in.done:
 	}
+}
+
+// closedErr is what a reader of a closed inbox gets.
+func (in *inbox) closedErr() error {
+	if in.reason != nil {
+		return in.reason
+	}
+	return sperr.New(sperr.CodeCancelled, "closed")
 }
 
 // SendSystemMessage ignores system messages (an inbox watches nothing).

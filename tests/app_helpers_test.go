@@ -3,15 +3,12 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -51,40 +48,7 @@ func stopAndCheck(t *testing.T, app *snakepit.App) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	require.NoError(t, app.Stop(ctx))
-	require.Empty(t, processesOfRun(t, app.RunID()), "python processes of run %s left after Stop", app.RunID())
-}
-
-// processesOfRun lists live processes whose command line carries
-// --snakepit-run-id runID (Linux /proc; elsewhere the check is skipped).
-func processesOfRun(t *testing.T, runID string) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	marker := []byte("--snakepit-run-id\x00" + runID + "\x00")
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(cmdline, marker) {
-			continue
-		}
-		if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && isZombie(stat) {
-			continue
-		}
-		pids = append(pids, pid)
-	}
-	return pids
-}
-
-// isZombie reads the state field of /proc/<pid>/stat ("pid (comm) S ...").
-func isZombie(stat []byte) bool {
-	i := bytes.LastIndexByte(stat, ')')
-	return i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X')
+	require.Empty(t, testutil.ProcessesOfRun(app.RunID()), "python processes of run %s left after Stop", app.RunID())
 }
 
 // waitStats polls a pool's stats until cond holds or fails the test.
@@ -151,13 +115,4 @@ func quietLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// alive reports whether pid runs; a zombie counts as gone (Linux /proc,
-// elsewhere signal 0).
-func alive(pid int) bool {
-	if stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); err == nil {
-		return !isZombie(stat)
-	}
-	return syscall.Kill(pid, 0) == nil
 }

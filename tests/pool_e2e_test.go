@@ -17,6 +17,7 @@ import (
 
 	"github.com/snakepit-go/snakepit/actors/registry"
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 func onePool(size int, mod func(*snakepit.PoolConfig)) snakepit.Config {
@@ -420,7 +421,7 @@ func TestPoolRestartReplacesItsWorkers(t *testing.T) {
 	_, err = app.Execute(ctx, "ping", nil)
 	require.NoError(t, err)
 	for _, w := range before {
-		assert.False(t, alive(w.OSPid), "old worker process %d is gone", w.OSPid)
+		assert.False(t, testutil.Alive(w.OSPid), "old worker process %d is gone", w.OSPid)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 
 	"github.com/snakepit-go/snakepit/actors/registry"
 	"github.com/snakepit-go/snakepit/internal/runid"
@@ -37,6 +38,7 @@ type App struct {
 	cfg       Config
 	system    *actor.ActorSystem
 	ownSystem bool
+	remote    *remote.Remote // set when Start enabled remote
 	root      *actor.PID
 	runID     string
 	log       *slog.Logger
@@ -69,11 +71,23 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 		// stopped actors); keep the log throttle short-lived.
 		actor.WithDeadLetterThrottleInterval(50*time.Millisecond),
 	)
+	var rem *remote.Remote
+	if cfg.RemoteAddress != "" {
+		var err error
+		if rem, err = startRemote(system, cfg.RemoteAddress); err != nil {
+			system.Shutdown()
+			return nil, err
+		}
+	}
 	app, err := start(ctx, system, cfg, true)
 	if err != nil {
+		if rem != nil {
+			rem.Shutdown(false)
+		}
 		system.Shutdown()
 		return nil, err
 	}
+	app.remote = rem
 	return app, nil
 }
 
@@ -163,6 +177,10 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	return app, nil
 }
 
+// Address is the actor system's address: "nonhost" without remote, else
+// the host:port other nodes reach it at.
+func (a *App) Address() string { return a.system.Address() }
+
 // RunID is this start's run id (on every worker's command line).
 func (a *App) RunID() string { return a.runID }
 
@@ -229,6 +247,9 @@ func (a *App) Stop(ctx context.Context) error {
 			a.stopErr = fmt.Errorf("snakepit: stop: %w", ctx.Err())
 			a.system.Root.Stop(a.root)
 			<-w.done
+		}
+		if a.remote != nil {
+			a.remote.Shutdown(true)
 		}
 		if a.ownSystem {
 			a.system.Shutdown()

@@ -112,6 +112,11 @@ type Config struct {
 	// restart intensity (default: 3 + 2 × total workers within 5s).
 	WorkerMaxRestarts   int
 	WorkerRestartWindow time.Duration
+	// RemoteAddress, when set ("host:port"; port 0 picks one), makes Start
+	// enable protoactor remote on the App's actor system so actors on other
+	// nodes can call its pools by PID (App.Pool). StartIn ignores it: the
+	// embedding program owns its system and starts remote itself.
+	RemoteAddress string
 	// LogPythonOutput logs every line workers print, at debug level.
 	LogPythonOutput bool
 	Logger          *slog.Logger

@@ -40,14 +40,14 @@ type workerActor struct {
 	proc      *process
 	startedAt time.Time
 	state     string
-	target    string
 
 	bootCancel context.CancelFunc
 	bootWG     sync.WaitGroup
 	watchWG    sync.WaitGroup
 
-	mu   sync.Mutex // guards conn, which the boot goroutine sets
-	conn *grpc.ClientConn
+	mu     sync.Mutex // guards conn and target, which the boot goroutine sets
+	conn   *grpc.ClientConn
+	target string
 
 	exec     *Executor
 	stopping bool
@@ -90,7 +90,10 @@ func (w *workerActor) Receive(ctx actor.Context) {
 }
 
 func (w *workerActor) info() *Info {
-	inf := &Info{WorkerID: w.cfg.WorkerID, Generation: w.gen, State: w.state, StartedAt: w.startedAt, Target: w.target}
+	w.mu.Lock()
+	target := w.target
+	w.mu.Unlock()
+	inf := &Info{WorkerID: w.cfg.WorkerID, Generation: w.gen, State: w.state, StartedAt: w.startedAt, Target: target}
 	if w.proc != nil {
 		inf.OSPid = w.proc.pid
 	}
@@ -129,6 +132,7 @@ func (w *workerActor) start(ctx actor.Context) {
 	w.bootWG.Add(1)
 	go func() {
 		defer w.bootWG.Done()
+		defer cancel()
 		if err := w.boot(bootCtx, proc); err != nil {
 			root.Send(self, &bootFailed{generation: gen, err: err})
 			return
@@ -138,7 +142,7 @@ func (w *workerActor) start(ctx actor.Context) {
 }
 
 // boot waits for the ready file, dials and pings. It runs in a goroutine
-// and only touches w.conn (under w.mu) and w.target via the message after.
+// and only touches w.conn and w.target, under w.mu.
 func (w *workerActor) boot(ctx context.Context, proc *process) error {
 	target, err := proc.waitReady(ctx)
 	if err != nil {
@@ -180,7 +184,7 @@ func (w *workerActor) boot(ctx context.Context, proc *process) error {
 
 func (w *workerActor) onBooted(ctx actor.Context) {
 	w.mu.Lock()
-	conn := w.conn
+	conn, target := w.conn, w.target
 	w.mu.Unlock()
 	w.state = "ready"
 	proc := w.proc
@@ -208,7 +212,7 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 			OSPid: proc.pid, PGID: proc.pgid, StartedAt: w.startedAt, Generation: w.gen,
 		}})
 	}
-	w.log.Debug("worker ready", "os_pid", proc.pid, "generation", w.gen, "target", w.target, "took", time.Since(w.startedAt))
+	w.log.Debug("worker ready", "os_pid", proc.pid, "generation", w.gen, "target", target, "took", time.Since(w.startedAt))
 	if w.cfg.Pool != nil {
 		ctx.Send(w.cfg.Pool, &Ready{
 			WorkerID: w.cfg.WorkerID, PID: ctx.Self(), Generation: w.gen, Capacity: w.cfg.Capacity(),

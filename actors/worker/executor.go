@@ -12,7 +12,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/snakepit-go/snakepit/internal/jsonany"
 	"github.com/snakepit-go/snakepit/internal/sperr"
@@ -337,5 +336,3 @@ func (x *Executor) runStream(ctx context.Context, c Call) *sperr.Error {
 		}
 	}
 }
-
-var _ proto.Message = (*poolpb.Chunk)(nil)

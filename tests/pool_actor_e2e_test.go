@@ -13,24 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
-
-// caller is an ordinary actor of the embedding program that uses a pool
-// directly with the protobuf messages.
-type caller struct {
-	pool    *actor.PID
-	replies chan any
-}
-
-func (c *caller) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
-	case *poolpb.Execute:
-		ctx.Request(c.pool, m)
-	case *poolpb.Result, *poolpb.Chunk:
-		c.replies <- m
-	}
-}
 
 func TestActorUsesPoolDirectlyInEmbeddedSystem(t *testing.T) {
 	if _, err := pyenvCheck(t); err != nil {
@@ -48,12 +33,12 @@ func TestActorUsesPoolDirectlyInEmbeddedSystem(t *testing.T) {
 	defer stopAndCheck(t, app)
 	require.NoError(t, app.AwaitReady(ctx))
 
-	c := &caller{pool: app.Pool(""), replies: make(chan any, 16)}
+	c := testutil.NewPoolCaller(app.Pool(""))
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return c }))
 	defer func() { _ = system.Root.StopFuture(pid).Wait() }()
 
 	system.Root.Send(pid, &poolpb.Execute{RequestId: "r1", Tool: "add", ArgsJson: []byte(`{"a":1,"b":2}`)})
-	res := (<-c.replies).(*poolpb.Result)
+	res := c.Next(t).(*poolpb.Result)
 	require.Nil(t, res.GetError())
 	assert.Equal(t, "r1", res.GetRequestId())
 	assert.JSONEq(t, "3", string(res.GetResultJson()))
@@ -61,7 +46,7 @@ func TestActorUsesPoolDirectlyInEmbeddedSystem(t *testing.T) {
 	system.Root.Send(pid, &poolpb.Execute{RequestId: "r2", Tool: "stream_count", ArgsJson: []byte(`{"n":3}`), Stream: true})
 	var indexes []int
 	for {
-		ch := (<-c.replies).(*poolpb.Chunk)
+		ch := c.Next(t).(*poolpb.Chunk)
 		require.Nil(t, ch.GetError())
 		if len(ch.GetData()) > 0 && ch.GetMetadata()["synthetic_final"] != "true" {
 			var m struct{ Index int }
@@ -75,7 +60,7 @@ func TestActorUsesPoolDirectlyInEmbeddedSystem(t *testing.T) {
 	assert.Equal(t, []int{0, 1, 2}, indexes)
 
 	system.Root.Send(pid, &poolpb.Execute{RequestId: "r3", Tool: "raise_error", ArgsJson: []byte(`{"kind":"key","message":"k"}`)})
-	res = (<-c.replies).(*poolpb.Result)
+	res = c.Next(t).(*poolpb.Result)
 	serr := snakepit.ErrorFromProto(res.GetError())
 	require.NotNil(t, serr)
 	assert.Equal(t, "KeyError", serr.PythonType)

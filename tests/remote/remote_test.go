@@ -132,43 +132,17 @@ func startNode(t *testing.T) *node {
 	return n
 }
 
-// caller is an actor on this node that uses the remote pool.
-type caller struct {
-	pool    *actor.PID
-	replies chan any
-}
-
-func (c *caller) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
-	case *poolpb.Execute:
-		ctx.Request(c.pool, m)
-	case *poolpb.Result, *poolpb.Chunk:
-		c.replies <- m
-	}
-}
-
-func (c *caller) next(t *testing.T) any {
-	t.Helper()
-	select {
-	case m := <-c.replies:
-		return m
-	case <-time.After(30 * time.Second):
-		t.Fatal("no reply from the remote pool within 30s")
-		return nil
-	}
-}
-
 func TestActorCallsAPoolOnAnotherNode(t *testing.T) {
 	n := startNode(t)
 
 	system := callerNode()
 
-	c := &caller{pool: actor.NewPID(n.address, n.poolID), replies: make(chan any, 64)}
+	c := testutil.NewPoolCaller(actor.NewPID(n.address, n.poolID))
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return c }))
 	defer func() { _ = system.Root.StopFuture(pid).Wait() }()
 
 	system.Root.Send(pid, &poolpb.Execute{RequestId: "a", Tool: "add", ArgsJson: []byte(`{"a":20,"b":22}`)})
-	res := c.next(t).(*poolpb.Result)
+	res := c.Next(t).(*poolpb.Result)
 	require.Nil(t, res.GetError(), "%v", res.GetError())
 	assert.Equal(t, "a", res.GetRequestId())
 	assert.JSONEq(t, "42", string(res.GetResultJson()))
@@ -176,7 +150,7 @@ func TestActorCallsAPoolOnAnotherNode(t *testing.T) {
 	system.Root.Send(pid, &poolpb.Execute{RequestId: "s", Tool: "stream_count", ArgsJson: []byte(`{"n":3}`), Stream: true})
 	var got []int
 	for {
-		ch := c.next(t).(*poolpb.Chunk)
+		ch := c.Next(t).(*poolpb.Chunk)
 		require.Nil(t, ch.GetError())
 		if ch.GetIsFinal() {
 			break
@@ -188,7 +162,7 @@ func TestActorCallsAPoolOnAnotherNode(t *testing.T) {
 	assert.Equal(t, []int{0, 1, 2}, got, "chunks arrive in order across nodes")
 
 	system.Root.Send(pid, &poolpb.Execute{RequestId: "e", Tool: "raise_error", ArgsJson: []byte(`{"kind":"value","message":"remote"}`)})
-	res = c.next(t).(*poolpb.Result)
+	res = c.Next(t).(*poolpb.Result)
 	serr := snakepit.ErrorFromProto(res.GetError())
 	require.NotNil(t, serr)
 	assert.ErrorIs(t, serr, snakepit.ErrPythonException)
@@ -197,7 +171,7 @@ func TestActorCallsAPoolOnAnotherNode(t *testing.T) {
 
 	// A message of a type the node does not know must not crash it: the
 	// connection is dropped, the caller's node reconnects, calls go on.
-	system.Root.Send(c.pool, unknownMessage(t))
+	system.Root.Send(c.Pool, unknownMessage(t))
 	deadline := time.Now().Add(30 * time.Second)
 	for attempt := 0; ; attempt++ {
 		require.True(t, time.Now().Before(deadline), "the node did not serve again after the unknown message")
@@ -205,7 +179,7 @@ func TestActorCallsAPoolOnAnotherNode(t *testing.T) {
 		system.Root.Send(pid, &poolpb.Execute{RequestId: id, Tool: "ping", ArgsJson: []byte(`{}`)})
 		var r *poolpb.Result
 		select {
-		case m := <-c.replies:
+		case m := <-c.Replies:
 			r = m.(*poolpb.Result)
 		case <-time.After(time.Second):
 			continue // lost while the connection was re-established

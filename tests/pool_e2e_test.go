@@ -132,9 +132,20 @@ func (c *collect) run(f func() error) {
 	}()
 }
 
-func (c *collect) wait() []error {
-	c.wg.Wait()
-	return c.errs
+// wait waits for every call, failing the test if one has not returned
+// within a minute (a call that never gets its reply).
+func (c *collect) wait(t *testing.T) []error {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("a call got no reply within a minute")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]error(nil), c.errs...)
 }
 
 func TestQueueSaturation(t *testing.T) {
@@ -153,7 +164,7 @@ func TestQueueSaturation(t *testing.T) {
 	assert.Equal(t, snakepit.CategoryPool, serr.Category)
 	assert.Equal(t, "1", serr.Details["queue_size"])
 
-	for _, err := range c.wait() {
+	for _, err := range c.wait(t) {
 		assert.NoError(t, err, "the running and the queued call both complete")
 	}
 	s := waitStats(t, app, "default", "stats to settle", func(s statsView) bool { return s.InFlight == 0 })
@@ -173,7 +184,7 @@ func TestQueueTimeoutExactlyOnce(t *testing.T) {
 	assert.ErrorIs(t, err, snakepit.ErrTimeout)
 	assert.Less(t, time.Since(start), 1500*time.Millisecond, "answered at the queue timeout, not when the worker freed")
 
-	for _, err := range c.wait() {
+	for _, err := range c.wait(t) {
 		assert.NoError(t, err)
 	}
 	s := waitStats(t, app, "default", "stats to settle", func(s statsView) bool { return s.InFlight == 0 })
@@ -217,7 +228,7 @@ func TestSIGKILLMidCallGivesWorkerExitAndPoolRecovers(t *testing.T) {
 	require.NotZero(t, victim.OSPid, "found the busy worker")
 	require.NoError(t, syscall.Kill(victim.OSPid, syscall.SIGKILL))
 
-	errs := c.wait()
+	errs := c.wait(t)
 	require.Len(t, errs, 1)
 	var serr *snakepit.Error
 	require.ErrorAs(t, errs[0], &serr)
@@ -249,7 +260,7 @@ func TestStopWithCallsInFlightAnswersEachOnce(t *testing.T) {
 	}
 	waitStats(t, app, "default", "2 running and 4 queued", func(s statsView) bool { return s.Busy == 2 && s.Queued == calls-2 })
 	stopAndCheck(t, app)
-	errs := c.wait()
+	errs := c.wait(t)
 	require.Len(t, errs, calls, "every call returned exactly once")
 	for _, err := range errs {
 		require.Error(t, err)
@@ -302,7 +313,7 @@ func TestThreadProfileRunsCallsConcurrently(t *testing.T) {
 		c.run(func() error { _, err := app.Execute(t.Context(), "sleep", map[string]any{"ms": 800}); return err })
 	}
 	waitStats(t, app, "default", "4 calls in flight on one worker", func(s statsView) bool { return s.InFlight == 4 })
-	for _, err := range c.wait() {
+	for _, err := range c.wait(t) {
 		assert.NoError(t, err)
 	}
 }
@@ -334,7 +345,7 @@ func TestCancelQueuedCall(t *testing.T) {
 	assert.ErrorIs(t, err, snakepit.ErrCancelled)
 	assert.ErrorIs(t, err, context.Canceled)
 	waitStats(t, app, "default", "the queue to empty", func(s statsView) bool { return s.Queued == 0 })
-	for _, err := range c.wait() {
+	for _, err := range c.wait(t) {
 		assert.NoError(t, err, "the running call is untouched")
 	}
 	s := waitStats(t, app, "default", "stats to settle", func(s statsView) bool { return s.InFlight == 0 })

@@ -191,16 +191,7 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 	w.exec = NewExecutor(ExecutorConfig{
 		WorkerID: w.cfg.WorkerID, Pool: w.cfg.PoolName, Generation: w.gen,
 		Client: bridgepb.NewBridgeServiceClient(conn), Sender: ctx.ActorSystem().Root, PoolPID: w.cfg.Pool,
-		Exit: func(d time.Duration) (ExitInfo, bool) {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-proc.done:
-				return proc.exit, true
-			case <-t.C:
-				return ExitInfo{}, false
-			}
-		},
+		Exit:     proc.waitExit,
 		ExitWait: w.cfg.ExitWait,
 	})
 	if w.cfg.Registry != nil {

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"maps"
@@ -247,8 +248,15 @@ func (x *Executor) callError(ctx context.Context, err error) *sperr.Error {
 		c.Details = maps.Clone(cause.Details)
 		return x.tag(&c)
 	}
-	if st, ok := status.FromError(err); ok && (st.Code() == codes.Unavailable || st.Code() == codes.Internal) {
-		if info, ok := x.exit(x.exitWait); ok {
+	if st, ok := status.FromError(err); ok {
+		// A broken connection (Unavailable, or an Internal that is not a
+		// tool's structured error) may mean the process died: wait a little
+		// for its exit status. A tool's own error needs no wait.
+		wait := time.Duration(0)
+		if st.Code() == codes.Unavailable || (st.Code() == codes.Internal && !json.Valid([]byte(st.Message()))) {
+			wait = x.exitWait
+		}
+		if info, ok := x.exit(wait); ok {
 			e := info.Error(x.pool, x.workerID)
 			e.GRPCCode = st.Code()
 			return e
@@ -283,10 +291,19 @@ func (x *Executor) runUnary(ctx context.Context, c Call) *sperr.Error {
 	res.Metadata = resp.GetMetadata()
 	switch {
 	case resp.GetBinaryResult() != nil || jsonany.IsBinary(resp.GetResult()):
+		// The bytes are binary_result (proto3 turns empty bytes into nil);
+		// the Any beside them describes the bytes, it is not the data.
 		res.IsBinary = true
 		res.BinaryResult = resp.GetBinaryResult()
 		if res.BinaryResult == nil {
-			res.BinaryResult = resp.GetResult().GetValue()
+			res.BinaryResult = []byte{}
+		}
+		if info := resp.GetResult().GetValue(); len(info) > 0 {
+			res.Metadata = maps.Clone(res.Metadata)
+			if res.Metadata == nil {
+				res.Metadata = map[string]string{}
+			}
+			res.Metadata["binary_info"] = string(info)
 		}
 	default:
 		raw, err := jsonany.Unpack(resp.GetResult())

@@ -33,6 +33,9 @@ func (fakeBridge) ExecuteTool(ctx context.Context, r *bridgepb.ExecuteToolReques
 	case "binary":
 		return &bridgepb.ExecuteToolResponse{Success: true, BinaryResult: []byte{1, 2, 3},
 			Result: &anypb.Any{TypeUrl: "type.googleapis.com/snakepit.binary"}}, nil
+	case "empty_binary": // as the Python bridge sends b"": no binary_result, the Any describes it
+		return &bridgepb.ExecuteToolResponse{Success: true,
+			Result: &anypb.Any{TypeUrl: "type.googleapis.com/snakepit.binary", Value: []byte(`{"size":0}`)}}, nil
 	case "fail":
 		return &bridgepb.ExecuteToolResponse{Success: false, ErrorMessage: `{"type":"KeyError","message":"'x'","traceback":"tb"}`}, nil
 	default: // "block"
@@ -151,6 +154,11 @@ func TestExecutorUnaryResults(t *testing.T) {
 		{"binary result", "binary", `{}`, func(t *testing.T, r *poolpb.Result, d *CallDone) {
 			assert.True(t, r.GetIsBinary())
 			assert.Equal(t, []byte{1, 2, 3}, r.GetBinaryResult())
+		}},
+		{"empty binary result", "empty_binary", `{}`, func(t *testing.T, r *poolpb.Result, d *CallDone) {
+			assert.True(t, r.GetIsBinary())
+			assert.Empty(t, r.GetBinaryResult(), "the description is not the data")
+			assert.JSONEq(t, `{"size":0}`, r.GetMetadata()["binary_info"])
 		}},
 		{"python error", "fail", `{}`, func(t *testing.T, r *poolpb.Result, d *CallDone) {
 			e := sperr.FromProto(r.GetError())

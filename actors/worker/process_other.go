@@ -24,3 +24,4 @@ func (p *process) waitReady(context.Context) (string, error) { return "", errUns
 func (p *process) kill()                                     {}
 func (p *process) stop(time.Duration) ExitInfo               { return ExitInfo{} }
 func (p *process) exitInfo() ExitInfo                        { return ExitInfo{} }
+func (p *process) waitExit(time.Duration) (ExitInfo, bool)   { return ExitInfo{}, false }

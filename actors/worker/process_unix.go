@@ -21,6 +21,10 @@ import (
 // outputTail is how much of a worker's output is kept for error messages.
 const outputTail = 8 << 10
 
+// outputDrain bounds the wait for the rest of the output once the server
+// has exited.
+const outputDrain = 300 * time.Millisecond
+
 // process is one Python worker server in its own process group, with a pipe
 // on its stdin as its lifeline: when the host dies the pipe closes and the
 // server exits.
@@ -34,9 +38,9 @@ type process struct {
 	ready string // ready file path
 	sock  string // unix socket path, "" for TCP
 
-	done   chan struct{} // closed once reaped; exit is valid then
-	exit   ExitInfo
-	copied sync.WaitGroup // the output copier
+	done     chan struct{} // closed once reaped; exit is valid then
+	exit     ExitInfo
+	groupEnd sync.Once // the final SIGKILL of the group, sent once
 }
 
 // threadLimits keep numeric libraries from starting a thread pool per core
@@ -155,23 +159,37 @@ func startProcess(c Config, lineLog func(string)) (*process, error) {
 	_ = outW.Close() // the child holds its own copy
 	p.cmd, p.pid, p.pgid, p.stdin = cmd, cmd.Process.Pid, cmd.Process.Pid, stdin
 
-	p.copied.Add(1)
+	copied := make(chan struct{})
 	go func() {
-		defer p.copied.Done()
+		defer close(copied)
 		defer outR.Close()
-		sc := bufio.NewScanner(outR)
-		sc.Buffer(make([]byte, 0, 4096), 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			_, _ = p.out.Write(append(line, '\n'))
-			if lineLog != nil {
-				lineLog(string(line))
+		// ReadSlice, not a Scanner: a line longer than the buffer is kept in
+		// pieces instead of ending the copy (which would break the pipe).
+		r := bufio.NewReaderSize(outR, 64<<10)
+		for {
+			line, err := r.ReadSlice('\n')
+			if len(line) > 0 {
+				_, _ = p.out.Write(line)
+				if lineLog != nil {
+					lineLog(strings.TrimRight(string(line), "\n"))
+				}
+			}
+			if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+				return
 			}
 		}
 	}()
 	go func() {
 		err := cmd.Wait()
-		p.copied.Wait() // the output is complete once every writer is gone
+		// The output ends when every writer is gone; a tool's subprocess may
+		// hold the pipe open after the server died, so wait only briefly,
+		// then close our end: the exit must be reported now.
+		select {
+		case <-copied:
+		case <-time.After(outputDrain):
+			_ = outR.Close()
+			<-copied
+		}
 		var ps *os.ProcessState
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -255,10 +273,30 @@ func (p *process) stop(grace time.Duration) ExitInfo {
 		}
 	}
 	t.Stop()
-	// Members of the group that outlived the leader (a tool's subprocesses).
-	_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+	// Members of the group that outlived the leader (a tool's subprocesses);
+	// once, right after the leader was reaped by us.
+	p.groupEnd.Do(func() { _ = syscall.Kill(-p.pgid, syscall.SIGKILL) })
 	_ = os.RemoveAll(p.dir)
 	return p.exitInfo()
+}
+
+// waitExit returns the exit status if the process is reaped within d
+// (d ≤ 0: only if it already is).
+func (p *process) waitExit(d time.Duration) (ExitInfo, bool) {
+	if p.exited() {
+		return p.exit, true
+	}
+	if d <= 0 {
+		return ExitInfo{}, false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return p.exit, true
+	case <-t.C:
+		return ExitInfo{}, false
+	}
 }
 
 // exitInfo is the exit status once reaped, or an unknown status.

@@ -464,3 +464,37 @@ func TestStopWithAnAbandonedStream(t *testing.T) {
 	_, err = st.Recv()
 	assert.ErrorIs(t, err, snakepit.ErrShutdown, "the stream ends with the app")
 }
+
+// A stream nobody reads or closes ends at its deadline and gives its worker
+// back (its call goroutine was blocked on the full stream).
+func TestAbandonedStreamReleasesItsWorkerAtItsDeadline(t *testing.T) {
+	app := startApp(t, onePool(1, nil))
+	st, err := app.ExecuteStream(t.Context(), "stream_count", map[string]any{"n": 1_000_000}, snakepit.WithTimeout(300*time.Millisecond))
+	require.NoError(t, err)
+	waitStats(t, app, "default", "the stream to run", func(s statsView) bool { return s.InFlight == 1 })
+	// The worker is taken by the stream until its deadline (plus the grace
+	// for the pool's own reply); then this call runs.
+	res, err := app.Execute(t.Context(), "ping", nil)
+	require.NoError(t, err)
+	assert.JSONEq(t, `"pong"`, string(res.JSON))
+	_, err = st.Recv()
+	assert.ErrorIs(t, err, snakepit.ErrDeadlineExceeded)
+}
+
+// Close may be called from another goroutine to end a Recv that waits.
+func TestStreamCloseFromAnotherGoroutineEndsRecv(t *testing.T) {
+	app := startApp(t, onePool(1, nil))
+	st, err := app.ExecuteStream(t.Context(), "stream_count", map[string]any{"n": 10, "delay_ms": 60_000})
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() { _, err := st.Recv(); errc <- err }()
+	waitStats(t, app, "default", "the stream to run", func(s statsView) bool { return s.InFlight == 1 })
+	st.Close()
+	select {
+	case err := <-errc:
+		assert.ErrorIs(t, err, snakepit.ErrCancelled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Recv still waits after Close")
+	}
+	waitStats(t, app, "default", "the worker to be free", func(s statsView) bool { return s.InFlight == 0 })
+}

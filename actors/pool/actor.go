@@ -139,7 +139,7 @@ func (p *poolActor) onStarted(ctx actor.Context) {
 	p.state = StateStarting
 	// Keys must not repeat across restarts of this pool (same PID): a late
 	// CallDone from a predecessor's worker must not match a new request.
-	p.nextKey = uint64(time.Now().UnixNano())
+	p.nextKey = p.cfg.keyBase()
 	p.stats.Pool = p.cfg.Name
 	for i := 1; i <= p.cfg.Size; i++ {
 		id := WorkerID(WorkerName(p.cfg.Name, i))

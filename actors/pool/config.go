@@ -41,7 +41,12 @@ type Config struct {
 	// a fake must speak the worker's protocol to the pool (Ready, Down,
 	// StartFailed, and an Executor that answers calls).
 	WorkerProps func(wk.Config) *actor.Props
-	Logger      *slog.Logger
+
+	// keyBase gives the first request key of each start of the pool (default:
+	// the clock in nanoseconds, so keys never repeat across restarts of a pool,
+	// which keep its PID). In-package tests make it deterministic.
+	keyBase func() uint64
+	Logger  *slog.Logger
 }
 
 // WithDefaults fills unset values with the defaults.
@@ -63,6 +68,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.WorkerProps == nil {
 		c.WorkerProps = wk.Props
+	}
+	if c.keyBase == nil {
+		c.keyBase = func() uint64 { return uint64(time.Now().UnixNano()) }
 	}
 	return c
 }

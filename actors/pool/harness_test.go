@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,6 +75,10 @@ func startPool(tb testing.TB, env *fakeEnv, cfg Config) *harness {
 		cfg.Size = 1
 	}
 	cfg.WorkerSupervisor, cfg.WorkerProps, cfg.Logger = sup, env.props, quietLogger()
+	// Request keys start at 1 for the first start of the pool and 1<<32 + 1
+	// after a respawn (in production: the clock), so tests can name keys.
+	var starts atomic.Uint64
+	cfg.keyBase = func() uint64 { return (starts.Add(1) - 1) << 32 }
 	h := &harness{tb: tb, sys: sys, sup: sup, cfg: cfg, env: env, caller: newCaller(sys)}
 	h.pool, err = sys.Root.SpawnNamed(Props(cfg), "pool-"+cfg.Name)
 	require.NoError(tb, err)

@@ -20,22 +20,29 @@ import (
 // Module names this worker implementation in registry metadata.
 const Module = "worker.GRPCWorker"
 
+// generations numbers worker starts. It is process-wide, so a generation
+// never repeats for a worker id, even across pool restarts (a late notice
+// from a replaced worker can then never match its replacement).
+var generations atomic.Uint64
+
 // Props returns the props of a worker actor for c. Every actor made from
 // them (the first start and every restart) starts a new Python process with
-// the same Config and the next generation number.
+// the same Config and a new, higher generation number.
 func Props(c Config) *actor.Props {
 	c = c.withDefaults()
-	gen := new(atomic.Uint64)
+	starts := new(atomic.Uint64)
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &workerActor{cfg: c, gen: gen.Add(1), log: c.Logger.With("worker", c.WorkerID, "pool", c.PoolName)}
+		return &workerActor{cfg: c, gen: generations.Add(1), first: starts.Add(1) == 1,
+			log: c.Logger.With("worker", c.WorkerID, "pool", c.PoolName)}
 	})
 }
 
 // workerActor owns one Python process (per generation) and its gRPC client.
 type workerActor struct {
-	cfg Config
-	gen uint64
-	log *slog.Logger
+	cfg   Config
+	gen   uint64
+	first bool // the first start made from these props
+	log   *slog.Logger
 
 	proc      *process
 	startedAt time.Time
@@ -226,7 +233,7 @@ func (w *workerActor) onBootFailed(ctx actor.Context, err error) {
 	if w.cfg.Pool != nil {
 		ctx.Send(w.cfg.Pool, &StartFailed{WorkerID: w.cfg.WorkerID, Generation: w.gen, Err: e})
 	}
-	if w.gen == 1 {
+	if w.first {
 		ctx.Stop(ctx.Self()) // a normal exit: the pool decides what a failed first start means
 		return
 	}

@@ -170,7 +170,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	// The supervisor's Started ends once every child (and grandchild) has
 	// started in order; a request queued behind it is answered after that.
 	if _, err := system.Root.RequestFuture(app.root, &supervisors.WhichChildren{}, 60*time.Second).Result(); err != nil {
-		_ = app.Stop(context.Background())
+		app.stopTree(context.Background()) // the caller owns the system's shutdown
 		return nil, fmt.Errorf("snakepit: the supervision tree did not start: %w", err)
 	}
 	app.log.Info("snakepit started", "pools", len(cfg.Pools), "python", cfg.Python, "script", cfg.Script)
@@ -237,17 +237,7 @@ func (a *App) Stop(ctx context.Context) error {
 			a.streams.Delete(k)
 			return true
 		})
-		// Watch and poison: the tree stops children in reverse order, each
-		// within its shutdown timeout; Terminated arrives when all are gone.
-		w := watchTermination(a.system, a.root)
-		a.system.Root.Poison(a.root)
-		select {
-		case <-w.done:
-		case <-ctx.Done():
-			a.stopErr = fmt.Errorf("snakepit: stop: %w", ctx.Err())
-			a.system.Root.Stop(a.root)
-			<-w.done
-		}
+		a.stopErr = a.stopTree(ctx)
 		if a.remote != nil {
 			a.remote.Shutdown(true)
 		}
@@ -257,6 +247,22 @@ func (a *App) Stop(ctx context.Context) error {
 		a.log.Info("snakepit stopped")
 	})
 	return a.stopErr
+}
+
+// stopTree poisons the app supervisor and waits until it has terminated:
+// the tree stops children in reverse order, each within its shutdown
+// timeout. When ctx ends first, the tree is stopped at once.
+func (a *App) stopTree(ctx context.Context) error {
+	w := watchTermination(a.system, a.root)
+	a.system.Root.Poison(a.root)
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		a.system.Root.Stop(a.root)
+		<-w.done
+		return fmt.Errorf("snakepit: stop: %w", ctx.Err())
+	}
 }
 
 // Failed is closed when the supervision tree gave up (restart intensity

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -204,8 +206,10 @@ func (c *Chunk) Encoding() string { return c.Metadata["encoding"] }
 // Decode unmarshals a JSON chunk into v.
 func (c *Chunk) Decode(v any) error { return json.Unmarshal(c.Data, v) }
 
-// Stream is a running streaming call. Read it with Recv or Chunks; Close it
-// when stopping early (that cancels the tool).
+// Stream is a running streaming call. Read it with Recv or Chunks (one
+// reader); Close it when stopping early, from any goroutine (that cancels
+// the tool and ends a Recv that is waiting). A stream that is neither read
+// to its end nor closed still ends at its deadline, releasing its worker.
 type Stream struct {
 	app      *App
 	pool     *actor.PID
@@ -213,8 +217,11 @@ type Stream struct {
 	in       *inbox
 	ctx      context.Context
 	deadline time.Time
-	done     bool
-	err      error
+	expiry   *time.Timer
+
+	mu   sync.Mutex
+	done bool
+	err  error
 }
 
 // ExecuteStream starts a streaming tool. Chunks arrive with back-pressure: a
@@ -224,9 +231,24 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 	if err != nil {
 		return nil, err
 	}
-	s := &Stream{app: a, pool: pid, id: req.GetRequestId(), in: newInbox(a.system, streamBuffer), ctx: ctx, deadline: deadline}
-	a.streams.Store(s.in, struct{}{})
-	a.system.Root.RequestWithCustomSender(pid, req, s.in.pid)
+	in := newInbox(a.system, streamBuffer)
+	s := &Stream{app: a, pool: pid, id: req.GetRequestId(), in: in, ctx: ctx, deadline: deadline}
+	// Past its deadline (plus the grace for the pool's own timeout reply) a
+	// stream ends even if nobody reads it: the inbox closes, which releases a
+	// worker goroutine blocked on it. The timer must not hold s, so that a
+	// dropped Stream can be collected (and closed by its cleanup).
+	system, id := a.system, s.id
+	s.expiry = time.AfterFunc(time.Until(deadline)+replyGrace, func() {
+		in.closeWith(sperr.New(sperr.CodeDeadlineExceeded, "stream %s passed its deadline", id))
+		system.Root.Send(pid, &poolpb.Cancel{RequestId: id})
+		a.streams.Delete(in)
+	})
+	runtime.AddCleanup(s, func(in *inbox) { in.close(); a.streams.Delete(in) }, in)
+	a.streams.Store(in, struct{}{})
+	if a.stopped.Load() { // Stop ran between newRequest and Store
+		in.closeWith(sperr.New(sperr.CodeShutdown, "snakepit is stopping"))
+	}
+	a.system.Root.RequestWithCustomSender(pid, req, in.pid)
 	return s, nil
 }
 
@@ -235,9 +257,9 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 // with Final set.
 func (s *Stream) Recv() (*Chunk, error) {
 	for {
-		if s.done {
-			if s.err != nil {
-				return nil, s.err
+		if done, err := s.state(); done {
+			if err != nil {
+				return nil, err
 			}
 			return nil, io.EOF
 		}
@@ -245,7 +267,7 @@ func (s *Stream) Recv() (*Chunk, error) {
 		if err != nil {
 			s.finish(err)
 			s.cancel()
-			return nil, err
+			continue
 		}
 		ch, ok := msg.(*poolpb.Chunk)
 		if !ok {
@@ -284,23 +306,36 @@ func (s *Stream) Chunks() iter.Seq2[*Chunk, error] {
 }
 
 // Close stops reading: a running stream is cancelled (the Python generator
-// is closed) and its remaining chunks are dropped. Safe to call twice.
+// is closed) and its remaining chunks are dropped. Safe to call twice and
+// from another goroutine than the reader's.
 func (s *Stream) Close() {
-	if !s.done {
-		s.finish(sperr.New(sperr.CodeCancelled, "stream closed by the caller"))
+	if s.finish(sperr.New(sperr.CodeCancelled, "stream closed by the caller")) {
 		s.cancel()
 	}
-	s.in.close()
-	s.app.streams.Delete(s.in)
 }
 
 func (s *Stream) cancel() {
 	s.app.system.Root.Send(s.pool, &poolpb.Cancel{RequestId: s.id})
-	s.in.close()
 }
 
-func (s *Stream) finish(err error) {
-	s.done, s.err = true, err
+// state reports whether the stream has ended, and with which error.
+func (s *Stream) state() (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done, s.err
+}
+
+// finish ends the stream with err (nil: it completed) unless it has ended
+// already; it reports whether this call ended it.
+func (s *Stream) finish(err error) bool {
+	s.mu.Lock()
+	first := !s.done
+	if first {
+		s.done, s.err = true, err
+	}
+	s.mu.Unlock()
+	s.expiry.Stop()
 	s.in.close()
 	s.app.streams.Delete(s.in)
+	return first
 }

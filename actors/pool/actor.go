@@ -171,7 +171,7 @@ func (p *poolActor) startWorkers(ctx actor.Context) {
 			Name:     string(id),
 			Props:    p.cfg.WorkerProps(wc),
 			Restart:  supervisors.Transient,
-			Shutdown: wc.StopGrace + 10*time.Second,
+			Shutdown: wc.ShutdownTimeout(),
 		}})
 	}
 }

@@ -84,6 +84,14 @@ func (c Config) Capacity() int {
 	return 1
 }
 
+// ShutdownTimeout bounds a worker actor's stop: SIGTERM grace, the SIGKILL
+// wait, the wait for its call goroutines, and a margin. Its supervisor
+// gives it this long.
+func (c Config) ShutdownTimeout() time.Duration {
+	c = c.withDefaults()
+	return c.StopGrace + 5*time.Second + 5*time.Second + time.Second
+}
+
 // script is the server file this worker runs.
 func (c Config) script() string {
 	if c.Profile == ProfileThread && c.ThreadedScript != "" {

@@ -15,7 +15,6 @@ type ExitInfo struct {
 	ExitCode int    // -1 when killed by a signal
 	Signal   string // "" unless killed by a signal, e.g. "killed"
 	Output   string // the last few KB of its stdout and stderr
-	Planned  bool   // the host asked it to stop
 }
 
 // exitInfoOf reads a reaped process's state.

@@ -43,7 +43,7 @@ type GetInfo struct{}
 type Info struct {
 	WorkerID   string
 	Generation uint64
-	State      string // starting, ready, stopping
+	State      string // starting, ready, failed (start failed), stopping
 	OSPid      int
 	InFlight   int
 	StartedAt  time.Time

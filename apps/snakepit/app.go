@@ -206,14 +206,20 @@ func (a *App) Pools() []string {
 // Registry returns the PID of the worker registry actor.
 func (a *App) Registry() *actor.PID { return a.registry }
 
-func (a *App) poolPID(name string) (*actor.PID, error) {
-	if name == "" {
-		if len(a.cfg.Pools) == 1 {
-			name = a.cfg.Pools[0].Name
-		} else {
-			name = DefaultPool
-		}
+// poolName resolves "" to the only pool, or else to DefaultPool.
+func (a *App) poolName(name string) string {
+	switch {
+	case name != "":
+		return name
+	case len(a.cfg.Pools) == 1:
+		return a.cfg.Pools[0].Name
+	default:
+		return DefaultPool
 	}
+}
+
+func (a *App) poolPID(name string) (*actor.PID, error) {
+	name = a.poolName(name)
 	pid, ok := a.pools[name]
 	if !ok {
 		e := sperr.New(sperr.CodePoolNotFound, "no pool named %q", name)

@@ -164,7 +164,6 @@ func (c Config) withDefaults(ctx context.Context) (Config, error) {
 	if c.InstanceToken == "" {
 		c.InstanceToken = os.Getenv("SNAKEPIT_INSTANCE_TOKEN")
 	}
-	c.InstanceName, c.InstanceToken = sanitizeName(c.InstanceName), sanitizeName(c.InstanceToken)
 
 	if c.Script == "" {
 		dir, err := findPrivDir(c.PrivDir)
@@ -224,6 +223,16 @@ func (c Config) validate() error {
 		}
 		if p.Threads < 0 || p.QueueTimeout < 0 || p.ExecuteTimeout < 0 || p.ReadyTimeout < 0 || p.StopGrace < 0 {
 			errs = append(errs, fmt.Errorf("pool %q: durations and Threads must not be negative", p.Name))
+		}
+	}
+	for what, v := range map[string]string{"InstanceName": c.InstanceName, "InstanceToken": c.InstanceToken} {
+		if sanitizeName(v) != v {
+			errs = append(errs, fmt.Errorf("%s %q: only letters, digits, '-' and '_' may appear on a worker's command line", what, v))
+		}
+	}
+	for _, p := range c.Pools {
+		if p.Profile == ProfileThread && c.ThreadedScript == "" {
+			errs = append(errs, fmt.Errorf("pool %q: the thread profile needs Config.ThreadedScript (a server that takes --max-workers)", p.Name))
 		}
 	}
 	if st, err := os.Stat(c.Script); err != nil || st.IsDir() {

@@ -20,7 +20,7 @@ func fakePriv(t *testing.T) string {
 }
 
 func TestDefaults(t *testing.T) {
-	t.Setenv("SNAKEPIT_INSTANCE_NAME", "inst/1")
+	t.Setenv("SNAKEPIT_INSTANCE_NAME", "inst-1")
 	t.Setenv("SNAKEPIT_INSTANCE_TOKEN", "")
 	cfg, err := Config{PrivDir: fakePriv(t), Python: "/usr/bin/python3"}.withDefaults(context.Background())
 	require.NoError(t, err)
@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, DefaultAdapter, p.Adapter)
 	assert.Equal(t, ProfileProcess, p.Profile)
 	assert.Equal(t, TransportUnix, p.Transport)
-	assert.Equal(t, "inst1", cfg.InstanceName, "sanitised")
+	assert.Equal(t, "inst-1", cfg.InstanceName, "from the environment")
 	assert.Equal(t, filepath.Join(cfg.PrivDir, "grpc_server.py"), cfg.Script)
 	assert.Equal(t, 3+2*p.Size, cfg.WorkerMaxRestarts)
 	assert.Equal(t, 5*time.Second, cfg.WorkerRestartWindow)
@@ -63,6 +63,7 @@ func TestValidate(t *testing.T) {
 		{"transport", []PoolConfig{{Name: "a", Transport: "carrier-pigeon"}}, "unknown Transport"},
 		{"negative duration", []PoolConfig{{Name: "a", QueueTimeout: -time.Second}}, "must not be negative"},
 	}
+
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := Config{PrivDir: priv, Python: "x", Pools: c.pools}.withDefaults(context.Background())
@@ -72,6 +73,33 @@ func TestValidate(t *testing.T) {
 				assert.NoError(t, err)
 				return
 			}
+			assert.ErrorIs(t, err, ErrInvalidArgument)
+			assert.ErrorContains(t, err, c.want)
+		})
+	}
+}
+
+func TestValidateScriptsAndInstance(t *testing.T) {
+	priv := fakePriv(t)
+	script := filepath.Join(priv, "grpc_server.py")
+	cases := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"custom script, thread profile, no threaded script",
+			Config{Script: script, Pools: []PoolConfig{{Name: "t", Profile: ProfileThread}}}, "needs Config.ThreadedScript"},
+		{"token with characters a command line cannot carry safely",
+			Config{PrivDir: priv, InstanceToken: "abc+/="}, `InstanceToken "abc+/="`},
+		{"instance name with a space", Config{PrivDir: priv, InstanceName: "my app"}, `InstanceName "my app"`},
+		{"missing script", Config{Script: filepath.Join(priv, "nope.py")}, "not a file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.cfg.Python = "x"
+			cfg, err := c.cfg.withDefaults(context.Background())
+			require.NoError(t, err)
+			err = cfg.validate()
 			assert.ErrorIs(t, err, ErrInvalidArgument)
 			assert.ErrorContains(t, err, c.want)
 		})

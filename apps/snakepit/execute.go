@@ -29,7 +29,6 @@ type callOptions struct {
 	timeout     time.Duration
 	binary      map[string][]byte
 	correlation string
-	idempotent  bool
 }
 
 // ExecuteOption adjusts one call.
@@ -59,8 +58,6 @@ func WithBinary(params map[string][]byte) ExecuteOption {
 // WithCorrelationID tags the call for logs and telemetry.
 func WithCorrelationID(id string) ExecuteOption { return func(o *callOptions) { o.correlation = id } }
 
-// WithIdempotent marks the call safe to retry on another worker.
-func WithIdempotent() ExecuteOption { return func(o *callOptions) { o.idempotent = true } }
 
 // Result is a tool's result.
 type Result struct {
@@ -120,16 +117,13 @@ func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool
 	return &poolpb.Execute{
 		RequestId: a.nextRequestID(), Tool: tool, ArgsJson: argsJSON, BinaryParameters: o.binary,
 		SessionId: o.session, Affinity: o.affinity, DeadlineUnixNano: deadline.UnixNano(), Stream: stream,
-		CorrelationId: o.correlation, Idempotent: o.idempotent,
+		CorrelationId: o.correlation,
 	}, pid, deadline, nil
 }
 
 func (a *App) executeTimeout(poolName string) time.Duration {
-	if p, ok := a.poolCfg[poolName]; ok && p.ExecuteTimeout > 0 {
+	if p, ok := a.poolCfg[a.poolName(poolName)]; ok && p.ExecuteTimeout > 0 {
 		return p.ExecuteTimeout
-	}
-	if len(a.cfg.Pools) == 1 && a.cfg.Pools[0].ExecuteTimeout > 0 {
-		return a.cfg.Pools[0].ExecuteTimeout
 	}
 	return 300 * time.Second
 }

@@ -14,9 +14,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // TypeURLPrefix prefixes every kind's type_url.
@@ -37,6 +39,15 @@ const (
 // stringValueURL is what upstream's Elixir host sends (JSON bytes under the
 // StringValue type_url); accepted when decoding.
 const stringValueURL = "type.googleapis.com/google.protobuf.StringValue"
+
+// packedWrappers are the well-known types upstream's Python client packs
+// (importing their packages registers them for UnmarshalNew).
+var packedWrappers = map[string]bool{
+	stringValueURL: true,
+	"type.googleapis.com/" + string((&wrapperspb.BoolValue{}).ProtoReflect().Descriptor().FullName()): true,
+	"type.googleapis.com/" + string((&structpb.Value{}).ProtoReflect().Descriptor().FullName()):       true,
+	"type.googleapis.com/" + string((&structpb.Struct{}).ProtoReflect().Descriptor().FullName()):      true,
+}
 
 // ErrNotObject is returned when call arguments are not a JSON object.
 var ErrNotObject = errors.New("arguments must be a JSON object")
@@ -102,28 +113,30 @@ func PackArgs(argsJSON []byte) (map[string]*anypb.Any, error) {
 	return out, nil
 }
 
-// Unpack returns the JSON bytes an Any carries. Our kinds and upstream's
-// StringValue-with-JSON are returned as they are; a binary kind is not JSON
-// and is an error here (callers check IsBinary first).
+// Unpack returns the JSON bytes an Any carries, whatever its type_url says
+// (our kinds, upstream's StringValue-with-JSON, anything else holding JSON).
+// A value that is not JSON is accepted only as a real packed
+// StringValue, BoolValue, Value or Struct (what upstream's Python client
+// sends), returned in its JSON form. A binary kind is not JSON and is an
+// error here (callers check IsBinary first).
 func Unpack(a *anypb.Any) ([]byte, error) {
 	if a == nil {
 		return []byte("null"), nil
 	}
-	url := a.GetTypeUrl()
+	url, v := a.GetTypeUrl(), a.GetValue()
 	switch {
 	case url == TypeURLPrefix+KindBinary:
 		return nil, errors.New("binary value is not JSON")
-	case strings.HasPrefix(url, TypeURLPrefix), url == stringValueURL, url == "":
-		if len(bytes.TrimSpace(a.GetValue())) == 0 {
-			return []byte("null"), nil
+	case len(bytes.TrimSpace(v)) == 0:
+		return []byte("null"), nil
+	case json.Valid(v):
+		return v, nil
+	case packedWrappers[url]:
+		if m, err := a.UnmarshalNew(); err == nil {
+			return protojson.Marshal(m)
 		}
-		if !json.Valid(a.GetValue()) {
-			return nil, fmt.Errorf("value of kind %q is not valid JSON", strings.TrimPrefix(url, TypeURLPrefix))
-		}
-		return a.GetValue(), nil
-	default:
-		return nil, fmt.Errorf("unsupported value type %q", url)
 	}
+	return nil, fmt.Errorf("value of type %q is neither JSON nor a packed StringValue/BoolValue/Value/Struct", url)
 }
 
 // IsBinary reports whether a carries raw bytes rather than JSON.

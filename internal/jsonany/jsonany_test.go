@@ -5,7 +5,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 func TestKindOf(t *testing.T) {
@@ -69,7 +72,13 @@ func TestUnpack(t *testing.T) {
 		{"upstream StringValue with JSON", &anypb.Any{TypeUrl: stringValueURL, Value: []byte(`"hi"`)}, `"hi"`, false},
 		{"invalid JSON", &anypb.Any{TypeUrl: TypeURLPrefix + KindMap, Value: []byte(`{`)}, "", true},
 		{"binary", &anypb.Any{TypeUrl: TypeURLPrefix + KindBinary, Value: []byte{0, 1}}, "", true},
-		{"foreign type", &anypb.Any{TypeUrl: "type.googleapis.com/x.Y", Value: []byte(`1`)}, "", true},
+		{"foreign type holding JSON", &anypb.Any{TypeUrl: "type.googleapis.com/x.Y", Value: []byte(`1`)}, "1", false},
+		{"foreign type not JSON", &anypb.Any{TypeUrl: "type.googleapis.com/x.Y", Value: []byte{0x0a, 0x01}}, "", true},
+		{"packed StringValue", packed(t, wrapperspb.String("héllo")), `"héllo"`, false},
+		{"packed BoolValue", packed(t, wrapperspb.Bool(true)), `true`, false},
+		{"packed Value", packed(t, structpb.NewNumberValue(2.5)), `2.5`, false},
+		{"packed Struct", packed(t, mustStruct(t, map[string]any{"a": "b"})), `{"a":"b"}`, false},
+		{"packed Int64Value is not accepted", packed(t, wrapperspb.Int64(3)), "", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -79,7 +88,7 @@ func TestUnpack(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.Equal(t, c.want, string(got))
+			assert.JSONEq(t, c.want, string(got))
 		})
 	}
 	assert.True(t, IsBinary(&anypb.Any{TypeUrl: TypeURLPrefix + KindBinary}))
@@ -102,4 +111,19 @@ func FuzzPackArgs(f *testing.F) {
 			assert.Equal(t, TypeURLPrefix+k, a.GetTypeUrl())
 		}
 	})
+}
+
+// packed is a real packed message.
+func packed(t *testing.T, m proto.Message) *anypb.Any {
+	t.Helper()
+	a, err := anypb.New(m)
+	require.NoError(t, err)
+	return a
+}
+
+func mustStruct(t *testing.T, m map[string]any) *structpb.Struct {
+	t.Helper()
+	s, err := structpb.NewStruct(m)
+	require.NoError(t, err)
+	return s
 }

@@ -104,7 +104,8 @@ type Execute struct {
 	// stream asks for ExecuteStreamingTool: replies are Chunk messages.
 	Stream        bool   `protobuf:"varint,8,opt,name=stream,proto3" json:"stream,omitempty"`
 	CorrelationId string `protobuf:"bytes,9,opt,name=correlation_id,json=correlationId,proto3" json:"correlation_id,omitempty"`
-	// idempotent marks a call that may be retried on another worker.
+	// idempotent marks a call that may be retried on another worker. Reserved:
+	// the pool does not retry calls yet, and ignores it.
 	Idempotent    bool `protobuf:"varint,10,opt,name=idempotent,proto3" json:"idempotent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -58,7 +58,6 @@ func WithBinary(params map[string][]byte) ExecuteOption {
 // WithCorrelationID tags the call for logs and telemetry.
 func WithCorrelationID(id string) ExecuteOption { return func(o *callOptions) { o.correlation = id } }
 
-
 // Result is a tool's result.
 type Result struct {
 	// JSON is the result as JSON (nil for a binary result).

@@ -4,7 +4,6 @@ package tests
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/snakepit-go/snakepit/actors/worker"
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
-	"github.com/snakepit-go/snakepit/internal/pyenv"
 	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
@@ -25,9 +23,7 @@ import (
 // left.
 func startApp(t *testing.T, cfg snakepit.Config) *snakepit.App {
 	t.Helper()
-	if _, err := pyenv.Find(t.Context()); errors.Is(err, pyenv.ErrNotFound) && os.Getenv("CI") == "" {
-		t.Skipf("no Python with grpc (set CI to make this fatal): %v", err)
-	}
+	testutil.Python(t)
 	cfg.PrivDir = filepath.Join(testutil.RepoRoot(t), "priv", "python")
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
@@ -87,18 +83,10 @@ func inFlight(res any) int {
 	return -1
 }
 
-// pyenvCheck finds Python or says why the test cannot run (fatal under CI).
-func pyenvCheck(t *testing.T) (pyenv.Interpreter, error) {
-	interp, err := pyenv.Find(t.Context())
-	if err != nil && os.Getenv("CI") != "" {
-		t.Fatal(err)
-	}
-	return interp, err
-}
-
 // startAppNoWait is startApp without waiting for the workers.
 func startAppNoWait(t *testing.T, cfg snakepit.Config) *snakepit.App {
 	t.Helper()
+	testutil.Python(t)
 	cfg.PrivDir = filepath.Join(testutil.RepoRoot(t), "priv", "python")
 	cfg.Logger = quietLogger()
 	app, err := snakepit.Start(t.Context(), cfg)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 const customServer = `"""A worker server outside priv/python: it only needs the bridge on PYTHONPATH."""
@@ -34,10 +35,7 @@ class Greeter(BaseAdapter):
 // The worker script, the interpreter and PYTHONPATH are configuration: a
 // server and adapter that live outside the repository run as workers.
 func TestCustomScriptInterpreterAndPythonPath(t *testing.T) {
-	interp, err := pyenvCheck(t)
-	if err != nil {
-		t.Skip(err)
-	}
+	interp := testutil.Python(t)
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "custom_server.py"), []byte(customServer), 0o644))
 	adapters := filepath.Join(dir, "adapters")

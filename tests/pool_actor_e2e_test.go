@@ -18,9 +18,7 @@ import (
 )
 
 func TestActorUsesPoolDirectlyInEmbeddedSystem(t *testing.T) {
-	if _, err := pyenvCheck(t); err != nil {
-		t.Skip(err)
-	}
+	testutil.Python(t)
 	system := actor.NewActorSystem(actor.WithDeadLetterThrottleInterval(10 * time.Millisecond))
 	defer system.Shutdown()
 	cfg := onePool(1, nil)

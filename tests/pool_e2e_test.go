@@ -271,9 +271,6 @@ func TestStopWithCallsInFlightAnswersEachOnce(t *testing.T) {
 }
 
 func TestPoolInitFailureAnswersPoolNotInitialized(t *testing.T) {
-	if _, err := pyenvCheck(t); err != nil {
-		t.Skip(err)
-	}
 	cfg := onePool(2, func(p *snakepit.PoolConfig) { p.Adapter = "no.such.Adapter"; p.ReadyTimeout = 20 * time.Second })
 	app := startAppNoWait(t, cfg)
 	err := app.AwaitReady(t.Context())

@@ -19,7 +19,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/snakepit-go/snakepit/internal/pyenv"
 	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
 )
@@ -66,11 +65,7 @@ func startWorker(t *testing.T, opts workerOptions) *pyWorker {
 	_, err := os.Stat(script)
 	require.NoError(t, err, "the Python worker server is missing")
 
-	interp, err := pyenv.Find(t.Context())
-	if errors.Is(err, pyenv.ErrNotFound) && os.Getenv("CI") == "" {
-		t.Skipf("no Python with grpc (set CI to make this fatal): %v", err)
-	}
-	require.NoError(t, err)
+	interp := testutil.Python(t)
 
 	// A short directory: unix socket paths are limited to about 100 bytes.
 	dir, err := os.MkdirTemp("", "spw")

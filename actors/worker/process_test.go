@@ -3,7 +3,6 @@
 package worker
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 // shellWorker starts a /bin/sh "worker" running body through startProcess
@@ -28,17 +29,6 @@ func shellWorker(t *testing.T, body string) *process {
 	require.NoError(t, err)
 	t.Cleanup(func() { p.stop(100 * time.Millisecond) })
 	return p
-}
-
-// alive reports whether pid runs; a zombie (dead, not yet reaped by init)
-// counts as gone. Linux reads /proc; elsewhere signal 0 decides.
-func alive(pid int) bool {
-	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
-		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) {
-			return stat[i+2] != 'Z' && stat[i+2] != 'X'
-		}
-	}
-	return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
 func TestStopEscalatesToSIGKILLAndKillsTheGroup(t *testing.T) {
@@ -65,7 +55,7 @@ func TestStopEscalatesToSIGKILLAndKillsTheGroup(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "SIGTERM was ignored, so it waited the grace")
 	assert.Equal(t, "killed", info.Signal)
 	assert.Contains(t, info.Output, "started", "the output tail is kept")
-	assert.Eventually(t, func() bool { return !alive(child) }, 5*time.Second, 5*time.Millisecond, "the group member is gone too")
+	assert.Eventually(t, func() bool { return !testutil.Alive(child) }, 5*time.Second, 5*time.Millisecond, "the group member is gone too")
 	_, err = os.Stat(p.dir)
 	assert.True(t, os.IsNotExist(err), "the private directory is removed")
 }
@@ -74,7 +64,7 @@ func TestStopOfACooperativeProcessIsQuick(t *testing.T) {
 	p := shellWorker(t, "echo up\nwhile :; do sleep 0.05; done\n") // default SIGTERM action: exit
 	info := p.stop(10 * time.Second)
 	assert.Equal(t, "terminated", info.Signal)
-	assert.False(t, alive(p.pid))
+	assert.False(t, testutil.Alive(p.pid))
 }
 
 func TestWaitReadyFailsWhenTheProcessExits(t *testing.T) {

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -12,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/snakepit-go/snakepit/internal/pyenv"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -54,14 +52,8 @@ func TestRunUsageAndUnknownCommand(t *testing.T) {
 	assert.Contains(t, errb.String(), "exec needs POOL and TOOL")
 }
 
-func needPython(t *testing.T) {
-	if _, err := pyenv.Find(t.Context()); errors.Is(err, pyenv.ErrNotFound) && os.Getenv("CI") == "" {
-		t.Skipf("no Python with grpc: %v", err)
-	}
-}
-
 func TestExecRunsATool(t *testing.T) {
-	needPython(t)
+	testutil.Python(t)
 	var out, errb bytes.Buffer
 	code := run([]string{"exec", "default", "add", "--arg", "a=40", "--arg", "b=2"}, &out, &errb)
 	require.Equal(t, 0, code, errb.String())
@@ -84,7 +76,7 @@ func TestExecRunsATool(t *testing.T) {
 }
 
 func TestDemoRuns(t *testing.T) {
-	needPython(t)
+	testutil.Python(t)
 	var out, errb bytes.Buffer
 	code := run([]string{"demo", "-workers", "2", "-duration", "300ms"}, &out, &errb)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())

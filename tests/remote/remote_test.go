@@ -18,7 +18,6 @@ package remote
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -42,7 +41,6 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
-	"github.com/snakepit-go/snakepit/internal/pyenv"
 	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
@@ -78,9 +76,7 @@ type node struct {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
-	if _, err := pyenv.Find(t.Context()); errors.Is(err, pyenv.ErrNotFound) && os.Getenv("CI") == "" {
-		t.Skipf("no Python with grpc: %v", err)
-	}
+	testutil.Python(t)
 	root := testutil.RepoRoot(t)
 	bin := filepath.Join(t.TempDir(), "snakepit")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/snakepit")

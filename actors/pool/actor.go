@@ -2,7 +2,6 @@ package pool
 
 import (
 	"log/slog"
-	"sort"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -71,7 +70,6 @@ type poolActor struct {
 	cfg   Config
 	log   *slog.Logger
 	sched *Scheduler
-	self  *actor.PID
 	state string
 
 	nextKey uint64
@@ -115,8 +113,6 @@ func (p *poolActor) Receive(ctx actor.Context) {
 		p.onStartFailed(ctx, WorkerID(m.WorkerID), m.Generation, m.Err)
 	case *supervisors.StartChildResult:
 		p.onStartChildResult(ctx, m)
-	case *startNext:
-		p.startWorkers(ctx)
 	case *tick:
 		p.onTick(ctx)
 	case *poolpb.GetStats:
@@ -135,7 +131,6 @@ func (p *poolActor) Receive(ctx actor.Context) {
 }
 
 func (p *poolActor) onStarted(ctx actor.Context) {
-	p.self = ctx.Self()
 	p.state = StateStarting
 	// Keys must not repeat across restarts of this pool (same PID): a late
 	// CallDone from a predecessor's worker must not match a new request.
@@ -196,7 +191,7 @@ func (p *poolActor) doneStarting(ctx actor.Context, w *workerSlot) {
 	if w.starting {
 		w.starting = false
 		p.starting--
-		ctx.Send(ctx.Self(), &startNext{})
+		p.startWorkers(ctx)
 	}
 }
 
@@ -317,12 +312,7 @@ func (p *poolActor) onStopping(ctx actor.Context) {
 	p.answerAwaiters(ctx, time.Now())
 	// Dispatched calls are answered by their workers, which stop after the
 	// pool (the worker supervisor comes earlier in the runtime's order).
-	ids := make([]string, 0, len(p.pending))
-	for _, pd := range p.pending {
-		ids = append(ids, pd.req.GetRequestId())
-	}
-	sort.Strings(ids)
-	if len(ids) > 0 {
-		p.log.Debug("pool stopping with calls running on workers", "calls", len(ids))
+	if len(p.pending) > 0 {
+		p.log.Debug("pool stopping with calls running on workers", "calls", len(p.pending))
 	}
 }

@@ -10,6 +10,3 @@ import "time"
 // tick wakes the pool when the earliest queue deadline or await deadline
 // has passed.
 type tick struct{ at time.Time }
-
-// startNext asks the pool to start workers up to its startup window.
-type startNext struct{}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/snakepit-go/snakepit/internal/names"
 )
 
 // Profile is how a worker runs tools: one call at a time in its own process,
@@ -126,8 +128,8 @@ func (c Config) withDefaults() Config {
 // Validate reports the first problem with c.
 func (c Config) Validate() error {
 	switch {
-	case c.WorkerID == "":
-		return errors.New("worker: WorkerID is required")
+	case !names.Valid(c.WorkerID):
+		return fmt.Errorf("worker: WorkerID %q must be letters, digits, '-' and '_'", c.WorkerID)
 	case c.PoolName == "":
 		return errors.New("worker: PoolName is required")
 	case c.Python == "":

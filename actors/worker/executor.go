@@ -214,9 +214,9 @@ func (x *Executor) request(c Call) (*bridgepb.ExecuteToolRequest, *sperr.Error) 
 	if err != nil {
 		return nil, x.tag(sperr.Wrap(sperr.CodeInvalidArgument, err, "%v", err))
 	}
-	md := map[string]string{}
+	var md map[string]string // no map per call unless there is something in it
 	if id := c.Req.GetCorrelationId(); id != "" {
-		md["correlation_id"] = id
+		md = map[string]string{"correlation_id": id}
 	}
 	return &bridgepb.ExecuteToolRequest{
 		SessionId:        c.Req.GetSessionId(),

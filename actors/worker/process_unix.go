@@ -114,20 +114,10 @@ func launchEnv(c Config, readyFile string) []string {
 	return append(env, c.AdapterEnv...)
 }
 
-// sanitize keeps a name safe for a file name.
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '_'
-	}, s)
-}
-
 // startProcess spawns the worker server. It does not wait for readiness.
 func startProcess(c Config, lineLog func(string)) (*process, error) {
 	// A short directory: unix socket paths are limited to about 100 bytes.
-	dir, err := os.MkdirTemp("", "spw-"+sanitize(c.WorkerID)+"-")
+	dir, err := os.MkdirTemp("", "spw-"+c.WorkerID+"-") // Validate keeps the id file-safe
 	if err != nil {
 		return nil, fmt.Errorf("worker directory: %w", err)
 	}

@@ -35,6 +35,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"ok", func(*Config) {}, ""},
 		{"no id", func(c *Config) { c.WorkerID = "" }, "WorkerID"},
+		{"id unsafe for a file name", func(c *Config) { c.WorkerID = "../w" }, "WorkerID"},
 		{"no pool", func(c *Config) { c.PoolName = "" }, "PoolName"},
 		{"no python", func(c *Config) { c.Python = "" }, "Python"},
 		{"relative script", func(c *Config) { c.Script = "grpc_server.py" }, "absolute"},

@@ -26,6 +26,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 
+	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/registry"
 	"github.com/snakepit-go/snakepit/internal/runid"
 	"github.com/snakepit-go/snakepit/internal/sperr"
@@ -138,7 +139,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 			return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: err.Error()}
 		}
 		child := "pool-" + p.Name
-		runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: child, Props: poolProps(pc), Restart: supervisors.Permanent})
+		runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: child, Props: pool.Props(pc), Restart: supervisors.Permanent})
 		app.pools[p.Name] = base("runtime", child)
 		app.poolCfg[p.Name] = p
 	}

@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/worker"
+	"github.com/snakepit-go/snakepit/internal/names"
 	"github.com/snakepit-go/snakepit/internal/pyenv"
 )
 
@@ -205,7 +205,7 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("pool %d: Name is required", i))
 		case seen[p.Name]:
 			errs = append(errs, fmt.Errorf("pool %q is configured twice", p.Name))
-		case sanitizeName(p.Name) != p.Name:
+		case !names.Valid(p.Name):
 			errs = append(errs, fmt.Errorf("pool %q: names may hold only letters, digits, '-' and '_'", p.Name))
 		}
 		seen[p.Name] = true
@@ -224,15 +224,13 @@ func (c Config) validate() error {
 		if p.Threads < 0 || p.QueueTimeout < 0 || p.ExecuteTimeout < 0 || p.ReadyTimeout < 0 || p.StopGrace < 0 {
 			errs = append(errs, fmt.Errorf("pool %q: durations and Threads must not be negative", p.Name))
 		}
-	}
-	for what, v := range map[string]string{"InstanceName": c.InstanceName, "InstanceToken": c.InstanceToken} {
-		if sanitizeName(v) != v {
-			errs = append(errs, fmt.Errorf("%s %q: only letters, digits, '-' and '_' may appear on a worker's command line", what, v))
-		}
-	}
-	for _, p := range c.Pools {
 		if p.Profile == ProfileThread && c.ThreadedScript == "" {
 			errs = append(errs, fmt.Errorf("pool %q: the thread profile needs Config.ThreadedScript (a server that takes --max-workers)", p.Name))
+		}
+	}
+	for what, v := range map[string]string{"InstanceName": c.InstanceName, "InstanceToken": c.InstanceToken} {
+		if v != "" && !names.Valid(v) {
+			errs = append(errs, fmt.Errorf("%s %q: only letters, digits, '-' and '_' may appear on a worker's command line", what, v))
 		}
 	}
 	if st, err := os.Stat(c.Script); err != nil || st.IsDir() {
@@ -249,16 +247,6 @@ func defaultTransport() Transport {
 		return TransportTCP
 	}
 	return TransportUnix
-}
-
-// sanitizeName keeps [A-Za-z0-9_-], like upstream's instance sanitising.
-func sanitizeName(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return -1
-	}, s)
 }
 
 // findPrivDir locates the bundled Python bridge.

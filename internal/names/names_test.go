@@ -1,0 +1,16 @@
+package names
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestValid(t *testing.T) {
+	for s, want := range map[string]bool{
+		"default": true, "pool-1": true, "A_b-9": true,
+		"": false, "a b": false, "a/b": false, "tok+/=": false, "héllo": false, "..": false,
+	} {
+		assert.Equal(t, want, Valid(s), "%q", s)
+	}
+}

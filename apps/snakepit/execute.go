@@ -147,8 +147,9 @@ func encodeArgs(args any) ([]byte, error) {
 	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 		return []byte("{}"), nil // a nil map
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+	// The worker splits the object into parameters; here it is only checked
+	// (no second parse into a map on the call path).
+	if t := bytes.TrimSpace(raw); t[0] != '{' || !json.Valid(t) {
 		return nil, sperr.New(sperr.CodeInvalidArgument, "arguments must be a JSON object (a map or struct)")
 	}
 	return raw, nil

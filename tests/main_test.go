@@ -5,9 +5,9 @@ package tests
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testutil.Main(m)
 }

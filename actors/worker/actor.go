@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/snakepit-go/snakepit/actors/registry"
+	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
 )
@@ -119,10 +120,23 @@ func (w *workerActor) start(ctx actor.Context) {
 	if w.cfg.LogPythonOutput {
 		lineLog = func(line string) { w.log.Debug("python", "line", line) }
 	}
+	// Reserved before the spawn, so a host that dies right after it still
+	// left a trace; removed once the process is reaped.
+	rec, key := w.cfg.Processes, procreg.EntryKey(w.cfg.RunID, w.cfg.WorkerID, w.gen)
+	if rec != nil {
+		rec.Reserve(procreg.Entry{Key: key, RunID: w.cfg.RunID, WorkerID: w.cfg.WorkerID, Pool: w.cfg.PoolName,
+			Generation: w.gen, Script: w.cfg.script()})
+	}
 	proc, err := startProcess(w.cfg, lineLog)
 	if err != nil {
+		if rec != nil {
+			rec.Remove(key)
+		}
 		w.onBootFailed(ctx, err)
 		return
+	}
+	if rec != nil {
+		rec.Activate(key, proc.pid, proc.pgid)
 	}
 	w.proc = proc
 	self, gen, root := ctx.Self(), w.gen, ctx.ActorSystem().Root
@@ -131,6 +145,9 @@ func (w *workerActor) start(ctx actor.Context) {
 	go func() {
 		defer w.watchWG.Done()
 		<-proc.done
+		if rec != nil {
+			rec.Remove(key)
+		}
 		root.Send(self, &processExited{generation: gen})
 	}()
 
@@ -175,6 +192,7 @@ func (w *workerActor) boot(ctx context.Context, proc *process) error {
 			w.mu.Lock()
 			w.target = target
 			w.mu.Unlock()
+			w.syncRecord(ctx)
 			return nil
 		}
 		if attempt == 5 || ctx.Err() != nil {
@@ -186,6 +204,18 @@ func (w *workerActor) boot(ctx context.Context, proc *process) error {
 		case <-time.After(delay):
 		}
 		delay *= 2
+	}
+}
+
+// syncRecord makes the process's registry entry durable before the worker
+// reports ready. A registry that cannot write is logged, not fatal: the
+// lifeline and the parent-death signal are the first line of defence.
+func (w *workerActor) syncRecord(ctx context.Context) {
+	if w.cfg.Processes == nil {
+		return
+	}
+	if err := w.cfg.Processes.Sync(ctx); err != nil {
+		w.log.Warn("process registry entry not confirmed on disk", "error", err)
 	}
 }
 

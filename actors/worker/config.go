@@ -1,14 +1,17 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/names"
 )
 
@@ -68,6 +71,14 @@ type Config struct {
 	// status, so it can report worker_exit (default 2s).
 	ExitWait time.Duration
 
+	// ParentDeathSignal is sent to the Python process when the host dies
+	// (Linux; default SIGKILL). The stdin lifeline covers other systems.
+	ParentDeathSignal syscall.Signal
+
+	// Processes records each spawned process in the process registry
+	// (optional): reserved before the spawn, activated after it, durable
+	// before the worker reports ready, removed once reaped.
+	Processes ProcessRecorder
 	// Registry receives the worker's registration (optional).
 	Registry *actor.PID
 	// Pool receives Ready, Down and StartFailed notices (optional).
@@ -122,7 +133,19 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.ParentDeathSignal == 0 {
+		c.ParentDeathSignal = syscall.SIGKILL
+	}
 	return c
+}
+
+// ProcessRecorder is the process registry as a worker uses it
+// (procreg.Client implements it).
+type ProcessRecorder interface {
+	Reserve(e procreg.Entry)
+	Activate(key string, osPid, pgid int)
+	Remove(key string)
+	Sync(ctx context.Context) error
 }
 
 // Validate reports the first problem with c.

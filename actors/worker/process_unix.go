@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/snakepit-go/snakepit/internal/procs"
 )
 
 // outputTail is how much of a worker's output is kept for error messages.
@@ -128,7 +130,6 @@ func startProcess(c Config, lineLog func(string)) (*process, error) {
 	cmd := exec.Command(c.Python, launchArgs(c, p.sock)...)
 	cmd.Dir = filepath.Dir(c.script())
 	cmd.Env = launchEnv(c, p.ready)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -140,7 +141,10 @@ func startProcess(c Config, lineLog func(string)) (*process, error) {
 		return nil, fmt.Errorf("output pipe: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = outW, outW
-	if err := cmd.Start(); err != nil {
+	// Own process group, parent-death signal from a thread that outlives
+	// the child (procs.Start explains why that matters).
+	release, err := procs.Start(cmd, procs.SpawnOptions{ParentDeathSignal: c.ParentDeathSignal})
+	if err != nil {
 		_ = outR.Close()
 		_ = outW.Close()
 		_ = os.RemoveAll(dir)
@@ -171,6 +175,7 @@ func startProcess(c Config, lineLog func(string)) (*process, error) {
 	}()
 	go func() {
 		err := cmd.Wait()
+		release()
 		// The output ends when every writer is gone; a tool's subprocess may
 		// hold the pipe open after the server died, so wait only briefly,
 		// then close our end: the exit must be reported now.

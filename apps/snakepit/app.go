@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,10 @@ import (
 
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/registry"
+	"github.com/snakepit-go/snakepit/actors/registry/cleanup"
+	"github.com/snakepit-go/snakepit/actors/registry/procreg"
+	"github.com/snakepit-go/snakepit/internal/instance"
+	"github.com/snakepit-go/snakepit/internal/procs"
 	"github.com/snakepit-go/snakepit/internal/runid"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
@@ -58,6 +63,10 @@ type App struct {
 	streams sync.Map // *inbox → struct{}
 	giveUp  sync.Once
 	reason  atomic.Value
+
+	mu          sync.Mutex // guards the cleanup reports
+	startReport cleanup.Report
+	stopReport  cleanup.Report
 }
 
 // Start starts an App in an actor system of its own.
@@ -106,6 +115,21 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	// The instance: its token (made once when none is configured), its
+	// directory and its process registry, checked before anything spawns.
+	inst, err := instance.Resolve(cfg.DataDir, cfg.InstanceName, cfg.InstanceToken)
+	if err != nil {
+		return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: "snakepit: " + err.Error()}
+	}
+	cfg.InstanceName, cfg.InstanceToken = inst.Name, inst.Token
+	store, _, err := procreg.OpenStore(inst.RegistryPath(), cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("snakepit: %w", err)
+	}
+	var hostStart int64
+	if me, err := procs.System.Process(ctx, os.Getpid()); err == nil {
+		hostStart = me.CreateTime
+	}
 	id := runid.New()
 	app := &App{
 		cfg: cfg, system: system, ownSystem: own, runID: id, log: cfg.Logger.With("run_id", id),
@@ -122,6 +146,24 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	}
 	app.registry = base("registry")
 	workersSup := base("runtime", "workers")
+	processes := &procreg.Client{Root: system.Root, PID: base("processes")}
+	cleanupCfg := cleanup.ActorConfig{
+		Options: cleanup.Options{
+			Identity: cleanup.Identity{RunID: id, InstanceName: inst.Name, InstanceToken: inst.Token},
+			Rules:    cleanup.Rules{Scripts: cfg.RogueCleanup.Scripts, RunMarkers: cfg.RogueCleanup.RunMarkers},
+			Rogue:    *cfg.RogueCleanup.Enabled, Registry: processes, Grace: cfg.CleanupGrace, Logger: app.log,
+		},
+		AtStart: true,
+		OnReport: func(atStop bool, r cleanup.Report, _ error) {
+			app.mu.Lock()
+			defer app.mu.Unlock()
+			if atStop {
+				app.stopReport = r
+			} else {
+				app.startReport = r
+			}
+		},
+	}
 
 	workers, err := supervisors.New(supervisors.Spec{
 		Strategy: supervisors.OneForOne, MaxRestarts: cfg.WorkerMaxRestarts, Window: cfg.WorkerRestartWindow,
@@ -135,6 +177,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		pc := cfg.poolConfig(p, id)
 		pc.WorkerSupervisor = workersSup
 		pc.Worker.Registry = app.registry
+		pc.Worker.Processes = processes
 		if err := pc.Validate(); err != nil {
 			return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: err.Error()}
 		}
@@ -154,6 +197,14 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		Strategy: supervisors.OneForOne, MaxRestarts: 3, Window: 5 * time.Second, Logger: cfg.Logger,
 		Children: []supervisors.ChildSpec{
 			{Name: "registry", Props: registry.Props(registry.WithLogger(cfg.Logger)), Restart: supervisors.Permanent},
+			{Name: "processes", Props: procreg.Props(procreg.Config{
+				Store: store, RunID: id, HostPID: os.Getpid(), HostStart: hostStart, Logger: cfg.Logger,
+			}), Restart: supervisors.Permanent},
+			// Before the runtime, so it stops after the workers (reverse
+			// order) and only mops up; at start it clears earlier runs'
+			// leftovers before any worker of this run spawns.
+			{Name: "cleanup", Props: cleanup.Props(cleanupCfg), Restart: supervisors.Permanent,
+				Shutdown: cleanupCfg.ActorShutdown(), StartTimeout: cleanupCfg.ActorShutdown()},
 			{Name: "runtime", Props: runtimeProps, Restart: supervisors.Permanent, Shutdown: 60 * time.Second},
 		},
 		OnGiveUp: func(reason any) {
@@ -184,6 +235,19 @@ func (a *App) Address() string { return a.system.Address() }
 
 // RunID is this start's run id (on every worker's command line).
 func (a *App) RunID() string { return a.runID }
+
+// Instance is the instance name (on every worker's command line).
+func (a *App) Instance() string { return a.cfg.InstanceName }
+
+// CleanupReports returns what cleanup did at start (earlier runs'
+// leftovers and the rogue sweep) and at stop (this run's processes still
+// alive after the workers stopped; normally none). The stop report is set
+// once Stop has returned.
+func (a *App) CleanupReports() (atStart, atStop cleanup.Report) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.startReport, a.stopReport
+}
 
 // System is the actor system the App runs in.
 func (a *App) System() *actor.ActorSystem { return a.system }

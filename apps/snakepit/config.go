@@ -12,6 +12,7 @@ import (
 
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/worker"
+	"github.com/snakepit-go/snakepit/internal/instance"
 	"github.com/snakepit-go/snakepit/internal/names"
 	"github.com/snakepit-go/snakepit/internal/pyenv"
 )
@@ -104,10 +105,23 @@ type Config struct {
 	PrivDir string
 	// PythonPath entries are added to the workers' PYTHONPATH.
 	PythonPath []string
-	// InstanceName and InstanceToken scope this deployment's processes
-	// (default: $SNAKEPIT_INSTANCE_NAME / $SNAKEPIT_INSTANCE_TOKEN).
+	// InstanceName and InstanceToken scope this deployment's processes:
+	// both are on every worker's command line, and cleanup only ever kills
+	// processes carrying this instance's token. Defaults:
+	// $SNAKEPIT_INSTANCE_NAME, else "default"; $SNAKEPIT_INSTANCE_TOKEN,
+	// else a random token kept in <DataDir>/<instance>/token (made once).
 	InstanceName  string
 	InstanceToken string
+	// DataDir holds each instance's state: the process registry
+	// (<DataDir>/<instance>/processes.db) and its token. Default:
+	// $SNAKEPIT_DATA_DIR, else $XDG_STATE_HOME/snakepit, else
+	// ~/.local/state/snakepit.
+	DataDir string
+	// RogueCleanup configures the sweep at start (README_PROCESS_MANAGEMENT.md).
+	RogueCleanup RogueCleanup
+	// CleanupGrace is SIGTERM to SIGKILL for processes cleanup ends
+	// (default 2s).
+	CleanupGrace time.Duration
 	// WorkerMaxRestarts / WorkerRestartWindow are the worker supervisor's
 	// restart intensity (default: 3 + 2 × total workers within 5s).
 	WorkerMaxRestarts   int
@@ -121,6 +135,24 @@ type Config struct {
 	LogPythonOutput bool
 	Logger          *slog.Logger
 }
+
+// RogueCleanup is the sweep at start: it kills processes that run an owned
+// script, carry a run marker with another run id and this instance's token,
+// and whose host is gone. It never matches a process without a run marker.
+type RogueCleanup struct {
+	// Enabled: nil means enabled (the default); Bool(false) disables it.
+	Enabled *bool
+	// Scripts are the owned script names (default grpc_server.py and
+	// grpc_server_threaded.py); add a custom worker script's name here.
+	Scripts []string
+	// RunMarkers are the flags that carry a run id (default
+	// --snakepit-run-id and --run-id).
+	RunMarkers []string
+}
+
+// Bool returns a pointer to v, for optional settings such as
+// RogueCleanup.Enabled.
+func Bool(v bool) *bool { return &v }
 
 // withDefaults returns c with every default applied and paths resolved.
 func (c Config) withDefaults(ctx context.Context) (Config, error) {
@@ -159,10 +191,17 @@ func (c Config) withDefaults(ctx context.Context) (Config, error) {
 		c.WorkerRestartWindow = 5 * time.Second
 	}
 	if c.InstanceName == "" {
-		c.InstanceName = os.Getenv("SNAKEPIT_INSTANCE_NAME")
+		c.InstanceName = os.Getenv(instance.EnvName)
+	}
+	if c.InstanceName == "" {
+		c.InstanceName = instance.DefaultName
 	}
 	if c.InstanceToken == "" {
-		c.InstanceToken = os.Getenv("SNAKEPIT_INSTANCE_TOKEN")
+		c.InstanceToken = os.Getenv(instance.EnvToken)
+	}
+	c.DataDir = instance.DataDir(c.DataDir)
+	if c.RogueCleanup.Enabled == nil {
+		c.RogueCleanup.Enabled = Bool(true)
 	}
 
 	if c.Script == "" {

@@ -3,9 +3,9 @@ package snakepit
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testutil.Main(m)
 }

@@ -4,10 +4,11 @@
 // unlike it, an unsafe name is refused rather than silently changed.
 package names
 
-// Valid reports whether s is non-empty and made only of letters, digits,
-// '-' and '_'.
+// Valid reports whether s is non-empty, made only of letters, digits, '-'
+// and '_', and does not start with '-' (it would read as a flag on a
+// command line).
 func Valid(s string) bool {
-	if s == "" {
+	if s == "" || s[0] == '-' {
 		return false
 	}
 	for _, r := range s {

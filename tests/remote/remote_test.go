@@ -86,7 +86,7 @@ func startNode(t *testing.T) *node {
 
 	cmd := exec.Command(bin, "serve", "-listen", "127.0.0.1:0", "-workers", "1")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "SNAKEPIT_PRIV_DIR="+filepath.Join(root, "priv", "python"))
+	cmd.Env = append(os.Environ(), "SNAKEPIT_PRIV_DIR="+filepath.Join(root, "priv", "python"), "SNAKEPIT_DATA_DIR="+t.TempDir())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)

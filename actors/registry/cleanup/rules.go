@@ -1,0 +1,194 @@
+// Package cleanup ends the Python processes a host is responsible for: on
+// start, what earlier runs of the same instance left behind (from the
+// process registry, verified against the live process table) and, with the
+// rogue sweep, marked processes the registry lost; on stop, every process
+// of the current run still alive.
+//
+// The rules that decide what may be killed are pure functions of a process
+// table snapshot (decideEntry, decideRogue), tested with a stubbed lister.
+// The two promises they keep: a process is only killed when its command
+// line carries an owned script, a run marker and this instance's token (so
+// a reused pid or another deployment is never touched), and never while the
+// host that started it is alive.
+package cleanup
+
+import (
+	"time"
+
+	"github.com/snakepit-go/snakepit/actors/registry/procreg"
+	"github.com/snakepit-go/snakepit/internal/procs"
+)
+
+// Default owned scripts and run markers (upstream Snakepit's).
+var (
+	DefaultScripts    = []string{"grpc_server.py", "grpc_server_threaded.py"}
+	DefaultRunMarkers = []string{"--snakepit-run-id", "--run-id"}
+)
+
+// Flags that carry the instance on a worker's command line.
+const (
+	FlagInstanceName  = "--snakepit-instance-name"
+	FlagInstanceToken = "--snakepit-instance-token"
+)
+
+// Identity is who is cleaning: the current run (empty for a host that is
+// gone, e.g. `snakepit cleanup`) and the instance.
+type Identity struct {
+	RunID         string
+	InstanceName  string
+	InstanceToken string
+}
+
+// Rules say what a process of ours looks like.
+type Rules struct {
+	Scripts    []string // owned script names (base names; DefaultScripts when empty)
+	RunMarkers []string // flags whose value is a run id (DefaultRunMarkers when empty)
+}
+
+func (r Rules) withDefaults() Rules {
+	if len(r.Scripts) == 0 {
+		r.Scripts = DefaultScripts
+	}
+	if len(r.RunMarkers) == 0 {
+		r.RunMarkers = DefaultRunMarkers
+	}
+	return r
+}
+
+// runID returns the run id the command line carries, if any.
+func (r Rules) runID(argv []string) (string, bool) {
+	for _, m := range r.RunMarkers {
+		if v, ok := procs.FlagValue(argv, m); ok && v != "" {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// sameInstance: the command line carries this instance's token (a token is
+// required: a process without one is never ours to kill), and its name when
+// it carries one.
+func sameInstance(argv []string, id Identity) bool {
+	tok, ok := procs.FlagValue(argv, FlagInstanceToken)
+	if !ok || tok == "" || tok != id.InstanceToken {
+		return false
+	}
+	if name, ok := procs.FlagValue(argv, FlagInstanceName); ok && name != id.InstanceName {
+		return false
+	}
+	return true
+}
+
+// Action is what cleanup does with a registry entry.
+type Action int
+
+// Actions.
+const (
+	Keep          Action = iota // belongs to a live host (or this run): untouched
+	Forget                      // nothing of ours runs under it: drop the entry
+	KillAndForget               // a verified orphan: end its group, drop the entry
+)
+
+// EntryDecision is the verdict on one registry entry.
+type EntryDecision struct {
+	Entry  procreg.Entry
+	Action Action
+	Reason string
+	Target procs.Target
+}
+
+// hostStartSlack tolerates the host start time read twice (the kernel's
+// boot time, which it is computed from, may move by a second).
+const hostStartSlack = 2 * time.Second
+
+// hostAlive reports whether the process pid with create time start (ms)
+// still runs, per the snapshot.
+func hostAlive(table map[int]procs.Proc, pid int, start int64) bool {
+	p, ok := table[pid]
+	if pid <= 0 || !ok || p.Zombie {
+		return false
+	}
+	if start == 0 || p.CreateTime == 0 {
+		return true // cannot tell a reused pid: assume alive (never kill a live host's worker)
+	}
+	d := p.CreateTime - start
+	return d > -hostStartSlack.Milliseconds() && d < hostStartSlack.Milliseconds()
+}
+
+// decideEntry judges an entry of an earlier run against the process table.
+func decideEntry(e procreg.Entry, table map[int]procs.Proc, id Identity, r Rules) EntryDecision {
+	d := EntryDecision{Entry: e}
+	switch {
+	case id.RunID != "" && e.RunID == id.RunID:
+		d.Action, d.Reason = Keep, "current run"
+		return d
+	case hostAlive(table, e.HostPID, e.HostStart):
+		d.Action, d.Reason = Keep, "its host is alive"
+		return d
+	case e.OSPid <= 0:
+		d.Action, d.Reason = Forget, "reserved, never spawned"
+		return d
+	}
+	p, ok := table[e.OSPid]
+	switch {
+	case !ok || p.Zombie:
+		d.Action, d.Reason = Forget, "process gone"
+	case !procs.HasScript(p.Cmdline, entryScripts(e, r)):
+		d.Action, d.Reason = Forget, "pid reused: not running its script"
+	case !carriesRun(p.Cmdline, e.RunID, r):
+		d.Action, d.Reason = Forget, "pid reused: another run id or none"
+	case !sameInstance(p.Cmdline, id):
+		d.Action, d.Reason = Forget, "pid reused: another instance"
+	default:
+		d.Action, d.Reason = KillAndForget, "orphan of a dead host"
+		d.Target = procs.Target{PID: p.PID}
+		if e.PGID > 1 && p.PGID == e.PGID {
+			d.Target.PGID = e.PGID // still its group: end the tool subprocesses too
+		}
+	}
+	return d
+}
+
+// entryScripts is the script an entry's process must run: the one it was
+// launched with, else the owned ones.
+func entryScripts(e procreg.Entry, r Rules) []string {
+	if e.Script != "" {
+		return []string{e.Script}
+	}
+	return r.Scripts
+}
+
+func carriesRun(argv []string, runID string, r Rules) bool {
+	got, ok := r.runID(argv)
+	return ok && got == runID
+}
+
+// decideRogue judges a process found in the table (not via the registry).
+// It is killed only if it runs an owned script, carries a run marker with
+// another run id and this instance's token, that run's host is not alive,
+// and the process is an orphan (its parent is gone or init).
+func decideRogue(p procs.Proc, table map[int]procs.Proc, id Identity, r Rules, liveRuns map[string]bool, self int) (bool, string) {
+	if p.Zombie || p.PID == self || p.PPID == self {
+		return false, "ours or gone"
+	}
+	if !procs.HasScript(p.Cmdline, r.Scripts) {
+		return false, "no owned script"
+	}
+	run, ok := r.runID(p.Cmdline)
+	if !ok {
+		return false, "no run marker"
+	}
+	if !sameInstance(p.Cmdline, id) {
+		return false, "another instance"
+	}
+	if run == id.RunID {
+		return false, "current run"
+	}
+	if liveRuns[run] {
+		return false, "its run's host is alive"
+	}
+	if parent, ok := table[p.PPID]; p.PPID > 1 && ok && !parent.Zombie {
+		return false, "its parent is alive"
+	}
+	return true, "orphan of run " + run
+}

@@ -1,0 +1,8 @@
+package procreg
+
+import bolt "go.etcd.io/bbolt"
+
+type (
+	boltDB = bolt.DB
+	boltTx = bolt.Tx
+)

@@ -1,0 +1,31 @@
+package testutil
+
+import (
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Main runs a test package's tests with its own snakepit data directory
+// (SNAKEPIT_DATA_DIR: instance tokens and process registries stay out of
+// the user's home and away from other packages' runs), removed afterwards,
+// and checks for leaked goroutines.
+func Main(m *testing.M, opts ...goleak.Option) {
+	dir, err := os.MkdirTemp("", "snakepit-test-data-")
+	if err != nil {
+		panic(err)
+	}
+	if os.Getenv("SNAKEPIT_DATA_DIR") == "" {
+		_ = os.Setenv("SNAKEPIT_DATA_DIR", dir)
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(opts...); err != nil {
+			os.Stderr.WriteString("goleak: errors on successful test run: " + err.Error() + "\n")
+			code = 1
+		}
+	}
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}

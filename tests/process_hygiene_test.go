@@ -1,0 +1,301 @@
+//go:build linux
+
+package tests
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/actors/registry/procreg"
+	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+	"github.com/snakepit-go/snakepit/internal/instance"
+	"github.com/snakepit-go/snakepit/internal/procs"
+	"github.com/snakepit-go/snakepit/internal/testutil"
+)
+
+// readRegistry reads an instance's process registry file.
+func readRegistry(t *testing.T, dataDir, inst string) procreg.Snapshot {
+	t.Helper()
+	s, _, err := procreg.OpenStore(filepath.Join(dataDir, inst, "processes.db"), quietLogger())
+	require.NoError(t, err)
+	snap, err := s.Read()
+	require.NoError(t, err)
+	return snap
+}
+
+// processesOfInstance lists live processes carrying token on their command line.
+func processesOfInstance(t *testing.T, token string) []int {
+	t.Helper()
+	list, err := procs.System.Processes(t.Context())
+	require.NoError(t, err)
+	var out []int
+	for _, p := range list {
+		if v, ok := procs.FlagValue(p.Cmdline, "--snakepit-instance-token"); ok && v == token && !p.Zombie {
+			out = append(out, p.PID)
+		}
+	}
+	return out
+}
+
+func cmdline(t *testing.T, pid int) []string {
+	t.Helper()
+	p, err := procs.System.Process(t.Context(), pid)
+	require.NoError(t, err)
+	return p.Cmdline
+}
+
+func TestRegistryRecordsEveryWorkerAndForgetsTheRunAtStop(t *testing.T) {
+	data := t.TempDir()
+	app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "hyg", Size: 2}}, DataDir: data, InstanceName: "hyg-a"})
+	inst, err := instance.Resolve(data, "hyg-a", "")
+	require.NoError(t, err)
+
+	snap := readRegistry(t, data, "hyg-a")
+	require.Len(t, snap.Runs, 1)
+	require.Equal(t, app.RunID(), snap.Runs[0].RunID)
+	require.Equal(t, os.Getpid(), snap.Runs[0].HostPID)
+	pids := testutil.ProcessesOfRun(app.RunID())
+	require.Len(t, pids, 2)
+	var recorded []int
+	for _, e := range snap.Entries {
+		require.Equal(t, procreg.Active, e.Status, "a ready worker's entry is on disk and active")
+		require.Equal(t, e.OSPid, e.PGID, "each worker leads its own process group")
+		require.Equal(t, app.RunID(), e.RunID)
+		recorded = append(recorded, e.OSPid)
+	}
+	require.ElementsMatch(t, pids, recorded)
+	for _, pid := range pids {
+		argv := cmdline(t, pid)
+		for flag, want := range map[string]string{
+			"--snakepit-run-id": app.RunID(), "--snakepit-instance-name": "hyg-a", "--snakepit-instance-token": inst.Token,
+		} {
+			got, ok := procs.FlagValue(argv, flag)
+			require.True(t, ok, "%s on %v", flag, argv)
+			require.Equal(t, want, got, flag)
+		}
+	}
+
+	stopAndCheck(t, app)
+	snap = readRegistry(t, data, "hyg-a")
+	require.Empty(t, snap.Entries, "no stale entries after a clean stop")
+	require.Empty(t, snap.Runs)
+	_, atStop := app.CleanupReports()
+	require.Empty(t, atStop.Killed, "the workers stopped themselves; cleanup found nothing")
+	require.Empty(t, processesOfInstance(t, inst.Token))
+}
+
+// fakeOrphan starts a real Python worker server detached from this process
+// (its parent exits, so it is reparented), carrying the given markers, with
+// no lifeline. It returns its pid; cleanup kills it by pid if still alive.
+func fakeOrphan(t *testing.T, script, run, instName, token string) int {
+	t.Helper()
+	py := testutil.Python(t)
+	root := testutil.RepoRoot(t)
+	args := []string{py.Path, "-u", filepath.Join(root, "priv", "python", script), "--adapter", snakepit.DefaultAdapter, "--port", "0", "--lifeline", "none"}
+	if run != "" {
+		args = append(args, "--snakepit-run-id", run)
+	}
+	args = append(args, "--snakepit-instance-name", instName, "--snakepit-instance-token", token)
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = "'" + a + "'"
+	}
+	sh := exec.Command("/bin/sh", "-c", strings.Join(quoted, " ")+" </dev/null >/dev/null 2>&1 & echo $!")
+	sh.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := sh.Output()
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if procs.Alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	require.Eventually(t, func() bool {
+		p, err := procs.System.Process(t.Context(), pid)
+		return err == nil && p.PPID != os.Getpid() && procs.HasScript(p.Cmdline, []string{script})
+	}, 5*time.Second, 10*time.Millisecond)
+	return pid
+}
+
+func TestStartupCleansWhatEarlierRunsLeft(t *testing.T) {
+	data := t.TempDir()
+	inst, err := instance.Resolve(data, "hyg-b", "")
+	require.NoError(t, err)
+
+	registered := fakeOrphan(t, "grpc_server.py", "oldrun001", inst.Name, inst.Token)      // in the registry
+	rogue := fakeOrphan(t, "grpc_server_threaded.py", "oldrun002", inst.Name, inst.Token)  // only in the process table
+	stranger := fakeOrphan(t, "grpc_server.py", "oldrun003", "hyg-other", "someone-elses") // another instance
+	if p, _ := procs.System.Process(t.Context(), rogue); p.PPID != 1 {
+		t.Skipf("orphans are reparented to pid %d (a subreaper), not init: the rogue sweep rightly leaves them", p.PPID)
+	}
+	sleeper := exec.Command("sleep", "60") // a stranger that now holds a pid the registry names
+	require.NoError(t, sleeper.Start())
+	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
+
+	store, _, err := procreg.OpenStore(inst.RegistryPath(), quietLogger())
+	require.NoError(t, err)
+	deadHost := exec.Command("true")
+	require.NoError(t, deadHost.Run()) // its pid is free: a host that is gone
+	script := filepath.Join(testutil.RepoRoot(t), "priv", "python", "grpc_server.py")
+	entry := func(worker string, pid int) procreg.Entry {
+		return procreg.Entry{Key: procreg.EntryKey("oldrun001", worker, 1), RunID: "oldrun001", WorkerID: worker,
+			Status: procreg.Active, OSPid: pid, PGID: pid, Script: script,
+			HostPID: deadHost.Process.Pid, HostStart: time.Now().Add(-time.Hour).UnixMilli()}
+	}
+	e1, e2 := entry("w1", registered), entry("w2", sleeper.Process.Pid)
+	require.NoError(t, store.Apply([]procreg.Op{
+		{PutRun: &procreg.Run{RunID: "oldrun001", HostPID: deadHost.Process.Pid}},
+		{Put: &e1}, {Put: &e2},
+	}))
+
+	app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "hyg", Size: 1}}, DataDir: data, InstanceName: "hyg-b"})
+	atStart, _ := app.CleanupReports()
+	var killed []int
+	for _, k := range atStart.Killed {
+		killed = append(killed, k.PID)
+		require.Contains(t, []procs.Outcome{procs.Terminated, procs.Killed}, k.Outcome)
+	}
+	require.ElementsMatch(t, []int{registered, rogue}, killed)
+	require.False(t, procs.Alive(registered))
+	require.False(t, procs.Alive(rogue))
+	require.True(t, procs.Alive(stranger), "another instance's process is never touched")
+	require.True(t, procs.Alive(sleeper.Process.Pid), "a reused pid is forgotten, not killed")
+	require.Equal(t, 2, atStart.Forgotten)
+
+	snap := readRegistry(t, data, "hyg-b")
+	for _, e := range snap.Entries {
+		require.Equal(t, app.RunID(), e.RunID, "only this run's entries remain")
+	}
+	require.Len(t, snap.Runs, 1)
+	_ = syscall.Kill(stranger, syscall.SIGKILL)
+}
+
+// buildCrashHost builds the test helper host binary.
+func buildCrashHost(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "crashhost")
+	build := exec.Command("go", "build", "-o", bin, "./tests/testdata/crashhost")
+	build.Dir = testutil.RepoRoot(t)
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "build: %s", out)
+	return bin
+}
+
+type crashHost struct {
+	cmd   *exec.Cmd
+	RunID string `json:"run_id"`
+	Pids  []int  `json:"pids"`
+}
+
+func startCrashHost(t *testing.T, bin, data, inst string, workers int) *crashHost {
+	t.Helper()
+	root := testutil.RepoRoot(t)
+	cmd := exec.Command(bin, "-workers", strconv.Itoa(workers))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "SNAKEPIT_PRIV_DIR="+filepath.Join(root, "priv", "python"),
+		"SNAKEPIT_DATA_DIR="+data, "SNAKEPIT_INSTANCE_NAME="+inst)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr testutil.SyncBuffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	h := &crashHost{cmd: cmd}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the host's own group, whatever happened
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("crash host stderr:\n%s", stderr.String())
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "host output: %s", stderr.String())
+	require.NoError(t, json.Unmarshal([]byte(line), h))
+	require.Len(t, h.Pids, workers)
+	return h
+}
+
+func TestHostSIGKILLLeavesNoWorkerAndTheNextStartClearsTheRegistry(t *testing.T) {
+	testutil.Python(t)
+	bin := buildCrashHost(t)
+	data := t.TempDir()
+	host := startCrashHost(t, bin, data, "crash", 3)
+	for _, pid := range host.Pids {
+		require.True(t, procs.Alive(pid))
+	}
+	require.Len(t, readRegistry(t, data, "crash").Entries, 3, "entries are durable once workers are ready")
+
+	killed := time.Now()
+	require.NoError(t, syscall.Kill(host.cmd.Process.Pid, syscall.SIGKILL))
+	var gone time.Duration
+	for {
+		alive := 0
+		for _, pid := range host.Pids {
+			if procs.Alive(pid) {
+				alive++
+			}
+		}
+		if alive == 0 {
+			gone = time.Since(killed)
+			break
+		}
+		require.Less(t, time.Since(killed), 2*time.Second, "%d of %d workers still alive 2 s after the host was SIGKILLed", alive, len(host.Pids))
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("host SIGKILL → last of %d workers gone: %s", len(host.Pids), gone)
+	require.Empty(t, testutil.ProcessesOfRun(host.RunID))
+
+	// The dead host's entries are still there; the next start of the
+	// instance finds and clears them.
+	snap := readRegistry(t, data, "crash")
+	require.Len(t, snap.Entries, 3)
+	app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "crash", Size: 1}}, DataDir: data, InstanceName: "crash"})
+	atStart, _ := app.CleanupReports()
+	require.Equal(t, 3, atStart.Forgotten)
+	require.Empty(t, atStart.Killed, "nothing was left to kill")
+	snap = readRegistry(t, data, "crash")
+	require.Len(t, snap.Runs, 1)
+	require.Equal(t, app.RunID(), snap.Runs[0].RunID)
+	for _, e := range snap.Entries {
+		require.Equal(t, app.RunID(), e.RunID)
+	}
+}
+
+func TestStressStartKillStopCycles(t *testing.T) {
+	data := t.TempDir()
+	var token string
+	for cycle := range 4 {
+		app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "stress", Size: 3}}, DataDir: data, InstanceName: "stress"})
+		if token == "" {
+			inst, err := instance.Resolve(data, "stress", "")
+			require.NoError(t, err)
+			token = inst.Token
+		}
+		pids := testutil.ProcessesOfRun(app.RunID())
+		require.Len(t, pids, 3, "cycle %d", cycle)
+		// Kill some workers (the supervisor replaces them), then stop at once,
+		// sometimes while the replacements are still starting.
+		for _, pid := range pids[:1+cycle%3] {
+			require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+		}
+		if cycle%2 == 0 {
+			waitStats(t, app, "stress", "replacements ready", func(s statsView) bool { return s.Ready == 3 && s.Restarts >= uint64(1+cycle%3) })
+		}
+		stopAndCheck(t, app)
+	}
+	require.Empty(t, processesOfInstance(t, token), "no process of the instance is left")
+	snap := readRegistry(t, data, "stress")
+	require.Empty(t, snap.Entries, "no stale entries")
+	require.Empty(t, snap.Runs)
+}

@@ -1,0 +1,57 @@
+// Command crashhost is a test helper: a host that starts a pool of real
+// Python workers, prints its run id and their OS pids as one JSON line, and
+// then waits to be killed. The process-hygiene tests build it and SIGKILL it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/snakepit-go/snakepit/actors/registry"
+	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+)
+
+func main() {
+	workers := flag.Int("workers", 3, "pool size")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	app, err := snakepit.Start(ctx, snakepit.Config{
+		Pools:  []snakepit.PoolConfig{{Name: "crash", Size: *workers}},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start:", err)
+		os.Exit(1)
+	}
+	if err := app.AwaitInitComplete(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "await:", err)
+		os.Exit(1)
+	}
+	reg := &registry.Client{Root: app.System().Root, PID: app.Registry()}
+	var pids []int
+	for _, id := range must(app.ListWorkers(ctx, "crash")) {
+		meta, ok, err := reg.Lookup(ctx, id)
+		if err != nil || !ok {
+			fmt.Fprintln(os.Stderr, "lookup:", id, ok, err)
+			os.Exit(1)
+		}
+		pids = append(pids, meta.OSPid)
+	}
+	out, _ := json.Marshal(map[string]any{"run_id": app.RunID(), "pids": pids})
+	fmt.Println(string(out))
+	select {} // until killed
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	return v
+}

@@ -4,6 +4,7 @@
 //	snakepit demo [-workers N]                 a tour: execute, stream, errors, a killed worker, stats
 //	snakepit exec [-workers N] POOL TOOL [--arg k=v ...]   run one tool and print its result as JSON
 //	snakepit serve [-listen HOST:PORT] [-workers N]      a node whose pool other nodes call by PID
+//	snakepit cleanup [-instance N] [-dry-run]            end what a dead host of an instance left behind
 package main
 
 import (
@@ -25,6 +26,7 @@ func usage(w io.Writer) {
   snakepit demo [-workers N] [-duration D]
   snakepit exec [-workers N] [-adapter A] POOL TOOL [--arg key=value ...]
   snakepit serve [-listen HOST:PORT] [-pool NAME] [-workers N] [-adapter A]
+  snakepit cleanup [-instance N] [-data-dir D] [-token T] [-rogue=false] [-dry-run]
 
 exec values are JSON when they parse as JSON (1, true, [1,2], {"a":1}), strings otherwise.`)
 }
@@ -49,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runExec(ctx, args[1:], stdout, logger)
 	case "serve":
 		err = runServe(ctx, args[1:], stdout, logger)
+	case "cleanup":
+		err = runCleanup(ctx, args[1:], stdout, logger)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0

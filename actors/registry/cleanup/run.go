@@ -32,7 +32,10 @@ type Options struct {
 	Lister   procs.Lister // procs.System when nil
 	Killer   procs.Killer // procs.SystemKiller when nil
 	// Grace is SIGTERM to SIGKILL per process (default 2s).
-	Grace  time.Duration
+	Grace time.Duration
+	// DryRun decides and reports but kills nothing and changes no entry
+	// (the report's outcomes are then Gone).
+	DryRun bool
 	Logger *slog.Logger
 }
 
@@ -134,14 +137,14 @@ func Orphans(ctx context.Context, o Options) (Report, error) {
 				runs = append(runs, r.RunID)
 			}
 		}
-		if len(forget) > 0 || len(runs) > 0 {
+		if (len(forget) > 0 || len(runs) > 0) && !o.DryRun {
 			if err := o.Registry.Forget(ctx, forget, runs); err != nil {
 				errs = append(errs, fmt.Errorf("forget entries: %w", err))
 			} else {
 				rep.Forgotten = len(forget)
 			}
 		}
-		if len(targets) > 0 {
+		if len(targets) > 0 && !o.DryRun {
 			// The sweep judges the table as it is now.
 			if table, err = snapshot(ctx, o.Lister); err != nil {
 				errs = append(errs, err)
@@ -221,7 +224,7 @@ func CurrentRun(ctx context.Context, o Options) (Report, error) {
 		list = append(list, t)
 	}
 	rep.Killed = kill(ctx, o, list)
-	if o.Registry != nil {
+	if o.Registry != nil && !o.DryRun {
 		if err := o.Registry.Forget(ctx, nil, []string{o.Identity.RunID}); err != nil {
 			errs = append(errs, fmt.Errorf("forget the run: %w", err))
 		}
@@ -233,6 +236,9 @@ func CurrentRun(ctx context.Context, o Options) (Report, error) {
 
 // kill ends the targets in parallel, each with escalation.
 func kill(ctx context.Context, o Options, targets []Killed) []Killed {
+	if o.DryRun {
+		return targets
+	}
 	var wg sync.WaitGroup
 	for i := range targets {
 		wg.Add(1)

@@ -11,10 +11,10 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/snakepit-go/snakepit/actors/registry"
+	"github.com/snakepit-go/snakepit/internal/procs"
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
 )
 
@@ -43,7 +43,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer, logger *slog.Log
 		err := app.Stop(context.Background())
 		alive := 0
 		for _, w := range workers {
-			if syscall.Kill(w.OSPid, 0) == nil {
+			if procs.Alive(w.OSPid) {
 				alive++
 			}
 		}
@@ -54,6 +54,8 @@ func runDemo(ctx context.Context, args []string, out io.Writer, logger *slog.Log
 		return err
 	}
 	say("   all %d workers ready in %s (run id %s)", *workers, time.Since(t0).Round(time.Millisecond), app.RunID())
+	atStart, _ := app.CleanupReports()
+	say("   instance %s; cleanup of earlier runs at start: %s", app.Instance(), atStart)
 
 	section := func(name string) { say("\n-- %s", name) }
 	section("execute")
@@ -191,7 +193,7 @@ func killOne(ctx context.Context, app *snakepit.App, out io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "   SIGKILL python pid %d (worker %s) while it runs a call\n", victim.OSPid, victim.WorkerID)
-	if err := syscall.Kill(victim.OSPid, syscall.SIGKILL); err != nil {
+	if _, err := procs.Terminate(ctx, procs.Target{PID: victim.OSPid}, 0); err != nil {
 		return err
 	}
 	for range before {

@@ -235,6 +235,9 @@ func TestHostSIGKILLLeavesNoWorkerAndTheNextStartClearsTheRegistry(t *testing.T)
 		require.True(t, procs.Alive(pid))
 	}
 	require.Len(t, readRegistry(t, data, "crash").Entries, 3, "entries are durable once workers are ready")
+	// A frozen worker cannot read its lifeline: only the parent-death
+	// signal (SIGKILL) can end it.
+	require.NoError(t, syscall.Kill(host.Pids[0], syscall.SIGSTOP))
 
 	killed := time.Now()
 	require.NoError(t, syscall.Kill(host.cmd.Process.Pid, syscall.SIGKILL))

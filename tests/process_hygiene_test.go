@@ -302,3 +302,17 @@ func TestStressStartKillStopCycles(t *testing.T) {
 	require.Empty(t, snap.Entries, "no stale entries")
 	require.Empty(t, snap.Runs)
 }
+
+func TestCorruptRegistryFileIsMovedAsideAndTheAppStarts(t *testing.T) {
+	data := t.TempDir()
+	inst, err := instance.Resolve(data, "corrupt", "")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(inst.RegistryPath(), []byte(strings.Repeat("garbage ", 4096)), 0o600))
+	app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "c", Size: 1}}, DataDir: data, InstanceName: "corrupt"})
+	moved, err := filepath.Glob(inst.RegistryPath() + ".corrupt-*")
+	require.NoError(t, err)
+	require.Len(t, moved, 1, "the unreadable file is kept aside")
+	snap := readRegistry(t, data, "corrupt")
+	require.Len(t, snap.Entries, 1, "the new file records the worker")
+	require.Equal(t, app.RunID(), snap.Entries[0].RunID)
+}

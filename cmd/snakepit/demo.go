@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/snakepit-go/snakepit/actors/registry"
-	"github.com/snakepit-go/snakepit/internal/procs"
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+	"github.com/snakepit-go/snakepit/internal/procs"
 )
 
 func runDemo(ctx context.Context, args []string, out io.Writer, logger *slog.Logger) error {

@@ -272,6 +272,9 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: only letters, digits, '-' and '_' may appear on a worker's command line", what, v))
 		}
 	}
+	if c.CleanupGrace < 0 {
+		errs = append(errs, errors.New("CleanupGrace must not be negative"))
+	}
 	if st, err := os.Stat(c.Script); err != nil || st.IsDir() {
 		errs = append(errs, fmt.Errorf("worker script %s: not a file", c.Script))
 	}

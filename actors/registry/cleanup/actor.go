@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -36,6 +37,10 @@ func (c ActorConfig) timeout() time.Duration {
 // Props returns the cleanup actor: Orphans on start, CurrentRun on stop.
 // Place it before the runtime in its supervisor, so that it stops after the
 // workers did (children stop in reverse order) and only mops up.
+//
+// The actor never fails by itself (a pass that panics is logged): a restart
+// of this actor alone would run the stop pass and end the run's live
+// workers. So it only ever stops when its supervisor goes down.
 func Props(c ActorConfig) *actor.Props {
 	return actor.PropsFromFunc(func(ctx actor.Context) {
 		switch ctx.Message().(type) {
@@ -52,7 +57,16 @@ func Props(c ActorConfig) *actor.Props {
 func (c ActorConfig) pass(atStop bool, fn func(context.Context, Options) (Report, error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
 	defer cancel()
-	rep, err := fn(ctx, c.Options)
+	var rep Report
+	err := func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("cleanup pass panicked: %v", r)
+			}
+		}()
+		rep, err = fn(ctx, c.Options)
+		return err
+	}()
 	if err != nil {
 		c.withDefaults().Logger.Error("cleanup pass failed", "at_stop", atStop, "error", err)
 	}

@@ -32,8 +32,8 @@ func TestActorRunsBothPassesAndNeverCrashes(t *testing.T) {
 	}
 	k := &stubKiller{}
 	cfg := ActorConfig{
-		Options: Options{Identity: me, Rogue: true, Lister: table, Killer: k},
-		AtStart: true,
+		Options:  Options{Identity: me, Rogue: true, Lister: table, Killer: k},
+		AtStart:  true,
 		OnReport: func(atStop bool, r Report, err error) { reports <- report{atStop, r, err} },
 	}
 	pid := sys.Root.Spawn(Props(cfg))

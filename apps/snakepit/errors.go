@@ -21,6 +21,7 @@ const (
 	CategoryPool        = sperr.CategoryPool
 	CategoryCancelled   = sperr.CategoryCancelled
 	CategoryShutdown    = sperr.CategoryShutdown
+	CategorySession     = sperr.CategorySession
 )
 
 // Codes.
@@ -43,6 +44,8 @@ const (
 	CodeCancelled                = sperr.CodeCancelled
 	CodeShutdown                 = sperr.CodeShutdown
 	CodeInternal                 = sperr.CodeInternal
+	CodeSessionNotFound          = sperr.CodeSessionNotFound
+	CodeSessionQuotaExceeded     = sperr.CodeSessionQuotaExceeded
 )
 
 // Sentinels for errors.Is: each matches every Error with its code (ErrTimeout
@@ -63,6 +66,8 @@ var (
 	ErrInvalidArgument          = sperr.ErrInvalidArgument
 	ErrCancelled                = sperr.ErrCancelled
 	ErrShutdown                 = sperr.ErrShutdown
+	ErrSessionNotFound          = sperr.ErrSessionNotFound
+	ErrSessionQuotaExceeded     = sperr.ErrSessionQuotaExceeded
 	ErrTimeout                  = sperr.ErrTimeout
 	ErrValidation               = sperr.ErrValidation
 )

@@ -29,6 +29,7 @@ const (
 	CategoryPool        Category = "pool"         // the pool could not take the call
 	CategoryCancelled   Category = "cancelled"    // the caller cancelled
 	CategoryShutdown    Category = "shutdown"     // the app or pool is stopping
+	CategorySession     Category = "session"      // a session is unknown or over quota
 )
 
 // Codes say exactly what happened. Each belongs to one category (CategoryOf).
@@ -51,6 +52,8 @@ const (
 	CodeCancelled                = "cancelled"
 	CodeShutdown                 = "shutdown"
 	CodeInternal                 = "internal"
+	CodeSessionNotFound          = "session_not_found"
+	CodeSessionQuotaExceeded     = "session_quota_exceeded"
 )
 
 var codeCategory = map[string]Category{
@@ -72,6 +75,8 @@ var codeCategory = map[string]Category{
 	CodeCancelled:                CategoryCancelled,
 	CodeShutdown:                 CategoryShutdown,
 	CodeInternal:                 CategoryWorker,
+	CodeSessionNotFound:          CategorySession,
+	CodeSessionQuotaExceeded:     CategorySession,
 }
 
 // CategoryOf returns the category a code belongs to (CategoryWorker for an
@@ -207,6 +212,8 @@ var (
 	ErrInvalidArgument          = &Error{Category: CategoryValidation, Code: CodeInvalidArgument}
 	ErrCancelled                = &Error{Category: CategoryCancelled, Code: CodeCancelled}
 	ErrShutdown                 = &Error{Category: CategoryShutdown, Code: CodeShutdown}
+	ErrSessionNotFound          = &Error{Category: CategorySession, Code: CodeSessionNotFound}
+	ErrSessionQuotaExceeded     = &Error{Category: CategorySession, Code: CodeSessionQuotaExceeded}
 
 	// ErrTimeout matches every error of the timeout category.
 	ErrTimeout = &Error{Category: CategoryTimeout}

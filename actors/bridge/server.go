@@ -1,0 +1,364 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/proto/bridgepb"
+)
+
+// Metadata headers workers send on every call.
+const (
+	TokenHeader  = "x-snakepit-instance-token"
+	WorkerHeader = "x-snakepit-worker-id"
+)
+
+// SessionInfo is what the session RPCs need of a session.
+type SessionInfo struct {
+	ID        string
+	Metadata  map[string]string
+	CreatedAt time.Time
+}
+
+// SessionStore is the session store as the server uses it. Errors match
+// sperr.ErrSessionNotFound / sperr.ErrSessionQuotaExceeded.
+type SessionStore interface {
+	Create(ctx context.Context, id string, md map[string]string) (SessionInfo, error)
+	Get(ctx context.Context, id string) (SessionInfo, error)
+	Valid(ctx context.Context, id string) bool
+	Delete(ctx context.Context, id string) (bool, error)
+}
+
+// WorkerConns gives the gRPC client of a worker, for tools it registered.
+type WorkerConns interface {
+	Client(ctx context.Context, workerID string) (bridgepb.BridgeServiceClient, error)
+}
+
+// Server is the host's BridgeService.
+type Server struct {
+	bridgepb.UnimplementedBridgeServiceServer
+	Tools    *Tools
+	Sessions SessionStore // nil: the session RPCs answer UNIMPLEMENTED
+	Workers  WorkerConns  // nil: Python-registered tools cannot be forwarded
+	Logger   *slog.Logger
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}
+
+// Ping answers "pong: <message>".
+func (s *Server) Ping(_ context.Context, r *bridgepb.PingRequest) (*bridgepb.PingResponse, error) {
+	return &bridgepb.PingResponse{Message: "pong: " + r.GetMessage(), ServerTime: timestamppb.Now()}, nil
+}
+
+func (s *Server) sessions() (SessionStore, error) {
+	if s.Sessions == nil {
+		return nil, status.Error(codes.Unimplemented, "this host keeps no sessions")
+	}
+	return s.Sessions, nil
+}
+
+// InitializeSession creates the session (or touches an existing one) and
+// lists the host tools.
+func (s *Server) InitializeSession(ctx context.Context, r *bridgepb.InitializeSessionRequest) (*bridgepb.InitializeSessionResponse, error) {
+	store, err := s.sessions()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.Create(ctx, r.GetSessionId(), r.GetMetadata()); err != nil {
+		return &bridgepb.InitializeSessionResponse{Success: false, ErrorMessage: err.Error()}, nil
+	}
+	tools := map[string]*bridgepb.ToolSpec{}
+	for _, spec := range s.Tools.HostSpecs() {
+		streaming, _ := s.Tools.Streaming(spec.Name)
+		tools[spec.Name] = toProtoSpec(spec, streaming)
+	}
+	return &bridgepb.InitializeSessionResponse{Success: true, AvailableTools: tools}, nil
+}
+
+// CleanupSession deletes the session.
+func (s *Server) CleanupSession(ctx context.Context, r *bridgepb.CleanupSessionRequest) (*bridgepb.CleanupSessionResponse, error) {
+	store, err := s.sessions()
+	if err != nil {
+		return nil, err
+	}
+	found, err := store.Delete(ctx, r.GetSessionId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	n := int32(0)
+	if found {
+		n = 1
+	}
+	return &bridgepb.CleanupSessionResponse{Success: found, ResourcesCleaned: n}, nil
+}
+
+// GetSession returns the session (and touches it); NOT_FOUND when unknown.
+func (s *Server) GetSession(ctx context.Context, r *bridgepb.GetSessionRequest) (*bridgepb.GetSessionResponse, error) {
+	store, err := s.sessions()
+	if err != nil {
+		return nil, err
+	}
+	info, err := store.Get(ctx, r.GetSessionId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &bridgepb.GetSessionResponse{SessionId: info.ID, Metadata: info.Metadata,
+		CreatedAt: timestamppb.New(info.CreatedAt), ToolCount: int32(len(s.Tools.HostSpecs()))}, nil
+}
+
+// Heartbeat answers with the server time and whether the session is live
+// (touching it). It never fails for an unknown session: a worker's own
+// heartbeat only needs the host to answer.
+func (s *Server) Heartbeat(ctx context.Context, r *bridgepb.HeartbeatRequest) (*bridgepb.HeartbeatResponse, error) {
+	valid := false
+	if s.Sessions != nil && r.GetSessionId() != "" {
+		valid = s.Sessions.Valid(ctx, r.GetSessionId())
+	}
+	return &bridgepb.HeartbeatResponse{ServerTime: timestamppb.Now(), SessionValid: valid}, nil
+}
+
+// RegisterTools records the tools a worker offers to other workers.
+func (s *Server) RegisterTools(ctx context.Context, r *bridgepb.RegisterToolsRequest) (*bridgepb.RegisterToolsResponse, error) {
+	worker := r.GetWorkerId()
+	if worker == "" {
+		worker = workerOf(ctx)
+	}
+	ids, err := s.Tools.RegisterPython(worker, r.GetTools())
+	if err != nil {
+		return &bridgepb.RegisterToolsResponse{Success: false, ErrorMessage: err.Error()}, nil
+	}
+	return &bridgepb.RegisterToolsResponse{Success: true, ToolIds: ids}, nil
+}
+
+// GetExposedElixirTools lists the exposed host tools.
+func (s *Server) GetExposedElixirTools(context.Context, *bridgepb.GetExposedElixirToolsRequest) (*bridgepb.GetExposedElixirToolsResponse, error) {
+	specs := s.Tools.HostSpecs()
+	out := make([]*bridgepb.ToolSpec, len(specs))
+	for i, spec := range specs {
+		streaming, _ := s.Tools.Streaming(spec.Name)
+		out[i] = toProtoSpec(spec, streaming)
+	}
+	return &bridgepb.GetExposedElixirToolsResponse{Tools: out}, nil
+}
+
+// ExecuteElixirTool runs a unary host tool (no binary parameters on this
+// RPC; ExecuteTool carries them).
+func (s *Server) ExecuteElixirTool(ctx context.Context, r *bridgepb.ExecuteElixirToolRequest) (*bridgepb.ExecuteElixirToolResponse, error) {
+	res, err := s.runHost(ctx, r.GetToolName(), r.GetSessionId(), r.GetParameters(), nil, r.GetMetadata())
+	if err != nil {
+		return nil, err
+	}
+	return &bridgepb.ExecuteElixirToolResponse{Success: res.Success, Result: res.Result, ErrorMessage: res.ErrorMessage,
+		Metadata: res.Metadata, ExecutionTimeMs: res.ExecutionTimeMs, BinaryResult: res.BinaryResult}, nil
+}
+
+// ExecuteTool runs a host tool, or forwards a tool a worker registered to
+// that worker.
+func (s *Server) ExecuteTool(ctx context.Context, r *bridgepb.ExecuteToolRequest) (*bridgepb.ExecuteToolResponse, error) {
+	if _, ok := s.Tools.hostTool(r.GetToolName()); ok {
+		return s.runHost(ctx, r.GetToolName(), r.GetSessionId(), r.GetParameters(), r.GetBinaryParameters(), r.GetMetadata())
+	}
+	if workers, _, ok := s.Tools.pythonTool(r.GetToolName()); ok {
+		var last error
+		for _, w := range workers {
+			c, err := s.worker(ctx, w)
+			if err != nil {
+				last = err
+				continue
+			}
+			resp, err := c.ExecuteTool(ctx, r)
+			if status.Code(err) == codes.Unavailable {
+				last = err
+				continue
+			}
+			return resp, err
+		}
+		return nil, status.Errorf(codes.Unavailable, "tool %q: no worker that registered it answers (%v)", r.GetToolName(), last)
+	}
+	return nil, status.Errorf(codes.NotFound, "no tool named %q on the host", r.GetToolName())
+}
+
+func (s *Server) worker(ctx context.Context, id string) (bridgepb.BridgeServiceClient, error) {
+	if s.Workers == nil {
+		return nil, status.Error(codes.Unimplemented, "this host cannot forward to workers")
+	}
+	return s.Workers.Client(ctx, id)
+}
+
+// runHost runs a unary host tool (a streaming one is refused, as a
+// worker refuses a generator over unary).
+func (s *Server) runHost(ctx context.Context, tool, session string, params map[string]*anypb.Any, binary map[string][]byte, md map[string]string) (*bridgepb.ExecuteToolResponse, error) {
+	h, ok := s.Tools.hostTool(tool)
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "no host tool named %q", tool)
+	}
+	if h.unary == nil {
+		return nil, status.Errorf(codes.InvalidArgument, "host tool %q streams; call it with ExecuteStreamingTool", tool)
+	}
+	call, err := decodeCall(tool, session, workerOf(ctx), params, binary, md)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	start := time.Now()
+	v, err := s.guard(tool, func() (any, error) { return h.unary(ctx, call) })
+	resp := &bridgepb.ExecuteToolResponse{Metadata: map[string]string{"tool_type": "host"}}
+	if err == nil {
+		resp.Result, resp.BinaryResult, resp.Metadata["result_encoding"], err = encodeResult(v)
+	}
+	resp.ExecutionTimeMs = time.Since(start).Milliseconds()
+	if err != nil {
+		resp.ErrorMessage = errorPayload(tool, err)
+		return resp, nil
+	}
+	resp.Success = true
+	return resp, nil
+}
+
+// guard runs a handler, turning a panic into an error.
+func (s *Server) guard(tool string, fn func() (any, error)) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log().Error("host tool panicked", "tool", tool, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("host tool %s panicked: %v", tool, r)
+		}
+	}()
+	return fn()
+}
+
+// ExecuteStreamingTool streams a host tool (a unary one answers one chunk),
+// or relays the stream of a tool a worker registered. The stream ends with
+// a final chunk (metadata synthetic_final, chunks_sent, execution_time_ms).
+func (s *Server) ExecuteStreamingTool(r *bridgepb.ExecuteToolRequest, stream grpc.ServerStreamingServer[bridgepb.ToolChunk]) error {
+	ctx := stream.Context()
+	tool := r.GetToolName()
+	h, ok := s.Tools.hostTool(tool)
+	if !ok {
+		if workers, _, ok := s.Tools.pythonTool(tool); ok {
+			return s.relay(ctx, workers, r, stream)
+		}
+		return status.Errorf(codes.NotFound, "no tool named %q on the host", tool)
+	}
+	call, err := decodeCall(tool, r.GetSessionId(), workerOf(ctx), r.GetParameters(), r.GetBinaryParameters(), r.GetMetadata())
+	if err != nil {
+		return toStatus(err)
+	}
+	start := time.Now()
+	n := 0
+	send := func(v any) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n++
+		ch, err := encodeChunk(tool, n, v)
+		if err != nil {
+			return err
+		}
+		return stream.Send(ch)
+	}
+	_, err = s.guard(tool, func() (any, error) {
+		if h.stream != nil {
+			return nil, h.stream(ctx, call, send)
+		}
+		v, err := h.unary(ctx, call)
+		if err == nil {
+			err = send(v)
+		}
+		return nil, err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		return status.Error(codes.Internal, errorPayload(tool, err))
+	}
+	return stream.Send(&bridgepb.ToolChunk{ChunkId: tool + "-final", IsFinal: true, Metadata: map[string]string{
+		"synthetic_final": "true", "chunks_sent": strconv.Itoa(n), "encoding": "empty",
+		"execution_time_ms": strconv.FormatInt(time.Since(start).Milliseconds(), 10), "tool_type": "host",
+	}})
+}
+
+// relay forwards a streaming call to the first worker that takes it.
+func (s *Server) relay(ctx context.Context, workers []string, r *bridgepb.ExecuteToolRequest, out grpc.ServerStreamingServer[bridgepb.ToolChunk]) error {
+	var last error
+	for _, w := range workers {
+		c, err := s.worker(ctx, w)
+		if err != nil {
+			last = err
+			continue
+		}
+		in, err := c.ExecuteStreamingTool(ctx, r)
+		if err != nil {
+			last = err
+			continue
+		}
+		first := true
+		for {
+			ch, err := in.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				if first && status.Code(err) == codes.Unavailable {
+					last = err
+					break
+				}
+				return err
+			}
+			first = false
+			if err := out.Send(ch); err != nil {
+				return err
+			}
+		}
+	}
+	return status.Errorf(codes.Unavailable, "tool %q: no worker that registered it answers (%v)", r.GetToolName(), last)
+}
+
+// workerOf is the calling worker's id, from its header.
+func workerOf(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(WorkerHeader); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// toStatus maps a structured error to a gRPC status.
+func toStatus(err error) error {
+	var e *sperr.Error
+	if !errors.As(err, &e) {
+		return status.Error(codes.Internal, err.Error())
+	}
+	code := codes.Internal
+	switch e.Code {
+	case sperr.CodeInvalidArgument:
+		code = codes.InvalidArgument
+	case sperr.CodeToolNotFound, sperr.CodeSessionNotFound:
+		code = codes.NotFound
+	case sperr.CodeSessionQuotaExceeded:
+		code = codes.ResourceExhausted
+	case sperr.CodeDeadlineExceeded:
+		code = codes.DeadlineExceeded
+	case sperr.CodeCancelled:
+		code = codes.Canceled
+	}
+	return status.Error(code, e.Error())
+}

@@ -278,5 +278,3 @@ func toProtoSpec(s ToolSpec, streaming bool) *bridgepb.ToolSpec {
 	}
 	return &bridgepb.ToolSpec{Name: s.Name, Description: s.Description, Parameters: ps, Metadata: md, SupportsStreaming: streaming}
 }
-
-

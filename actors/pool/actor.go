@@ -119,6 +119,8 @@ func (p *poolActor) Receive(ctx actor.Context) {
 		ctx.Respond(p.snapshot())
 	case *poolpb.AwaitReady:
 		p.onAwaitReady(ctx, m)
+	case *EndSession:
+		p.dispatchAll(ctx, p.sched.UnbindSession(m.SessionID))
 	case *poolpb.ListWorkers:
 		ids := make([]string, 0, len(p.order))
 		for _, id := range p.order {

@@ -10,3 +10,8 @@ import "time"
 // tick wakes the pool when the earliest queue deadline or await deadline
 // has passed.
 type tick struct{ at time.Time }
+
+// EndSession tells the pool a session ended (deleted or expired): its
+// worker binding is dropped, and its strict requests still queued may then
+// run on any worker. Local only; not answered.
+type EndSession struct{ SessionID string }

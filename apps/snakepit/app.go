@@ -27,6 +27,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 
+	"github.com/snakepit-go/snakepit/actors/bridge"
+	"github.com/snakepit-go/snakepit/actors/bridge/sessions"
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/registry"
 	"github.com/snakepit-go/snakepit/actors/registry/cleanup"
@@ -63,6 +65,11 @@ type App struct {
 	streams sync.Map // *inbox → struct{}
 	giveUp  sync.Once
 	reason  atomic.Value
+
+	tools      *bridge.Tools
+	sessions   *sessions.Client
+	bridgeAddr string
+	conns      *workerConns
 
 	mu          sync.Mutex // guards the cleanup reports
 	startReport cleanup.Report
@@ -146,6 +153,21 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	}
 	app.registry = base("registry")
 	workersSup := base("runtime", "workers")
+	app.tools = bridge.NewTools()
+	app.sessions = &sessions.Client{Root: system.Root, PID: base("sessions")}
+	app.conns = &workerConns{root: system.Root, registry: app.registry, conns: map[string]*workerConn{}}
+	// Bound before the tree starts: workers are launched with its address.
+	lis, bridgeAddr, relisten, err := listenBridge(cfg.Bridge, id)
+	if err != nil {
+		return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: "snakepit: " + err.Error()}
+	}
+	app.bridgeAddr = bridgeAddr
+	started := false
+	defer func() {
+		if !started && lis != nil {
+			_ = lis.Close()
+		}
+	}()
 	processes := &procreg.Client{Root: system.Root, PID: base("processes")}
 	cleanupCfg := cleanup.ActorConfig{
 		Options: cleanup.Options{
@@ -172,12 +194,25 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	if err != nil {
 		return nil, err
 	}
-	runtimeChildren := []supervisors.ChildSpec{{Name: "workers", Props: workers, Restart: supervisors.Permanent, Shutdown: 30 * time.Second}}
+	var runtimeChildren []supervisors.ChildSpec
+	if lis != nil {
+		token := cfg.InstanceToken
+		if cfg.Bridge.AllowNoToken {
+			token = ""
+		}
+		runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: "bridge", Restart: supervisors.Permanent,
+			Shutdown: 5 * time.Second, Props: bridge.Props(bridge.ActorConfig{
+				Server: &bridge.Server{Tools: app.tools, Sessions: sessionStore{app.sessions}, Workers: app.conns, Logger: app.log},
+				Token:  token, Listener: lis, Listen: relisten, Logger: app.log,
+			})})
+	}
+	runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: "workers", Props: workers, Restart: supervisors.Permanent, Shutdown: 30 * time.Second})
 	for _, p := range cfg.Pools {
 		pc := cfg.poolConfig(p, id)
 		pc.WorkerSupervisor = workersSup
 		pc.Worker.Registry = app.registry
 		pc.Worker.Processes = processes
+		pc.Worker.HostAddress = bridgeAddr
 		if err := pc.Validate(); err != nil {
 			return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: err.Error()}
 		}
@@ -205,6 +240,14 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 			// leftovers before any worker of this run spawns.
 			{Name: "cleanup", Props: cleanup.Props(cleanupCfg), Restart: supervisors.Permanent,
 				Shutdown: cleanupCfg.ActorShutdown(), StartTimeout: cleanupCfg.ActorShutdown()},
+			{Name: "sessions", Props: sessions.Props(sessions.Config{
+				DefaultTTL: cfg.Sessions.TTL, SweepInterval: cfg.Sessions.SweepInterval, MaxSessions: cfg.Sessions.MaxSessions,
+				Logger: app.log, OnRemoved: func(id, _ string) {
+					for _, pid := range app.pools {
+						system.Root.Send(pid, &pool.EndSession{SessionID: id})
+					}
+				},
+			}), Restart: supervisors.Permanent},
 			{Name: "runtime", Props: runtimeProps, Restart: supervisors.Permanent, Shutdown: 60 * time.Second},
 		},
 		OnGiveUp: func(reason any) {
@@ -215,6 +258,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	if err != nil {
 		return nil, err
 	}
+	started = true // the bridge actor owns the listener from here
 	app.root, err = system.Root.SpawnNamed(rootProps, name)
 	if err != nil {
 		return nil, fmt.Errorf("snakepit: spawn the app supervisor: %w", err)
@@ -309,6 +353,7 @@ func (a *App) Stop(ctx context.Context) error {
 			return true
 		})
 		a.stopErr = a.stopTree(ctx)
+		a.conns.close()
 		if a.remote != nil {
 			a.remote.Shutdown(true)
 		}

@@ -122,6 +122,11 @@ type Config struct {
 	// CleanupGrace is SIGTERM to SIGKILL for processes cleanup ends
 	// (default 2s).
 	CleanupGrace time.Duration
+	// Bridge is the gRPC server workers call back into (host tools,
+	// sessions); loopback on an OS-picked port by default.
+	Bridge BridgeConfig
+	// Sessions configures the session store.
+	Sessions SessionConfig
 	// WorkerMaxRestarts / WorkerRestartWindow are the worker supervisor's
 	// restart intensity (default: 3 + 2 × total workers within 5s).
 	WorkerMaxRestarts   int
@@ -271,6 +276,17 @@ func (c Config) validate() error {
 		if v != "" && !names.Valid(v) {
 			errs = append(errs, fmt.Errorf("%s %q: only letters, digits, '-' and '_' may appear on a worker's command line", what, v))
 		}
+	}
+	switch c.Bridge.Mode {
+	case "", BridgeInternal, BridgeUnix, BridgeExternal, BridgeOff:
+	default:
+		errs = append(errs, fmt.Errorf("Bridge.Mode %q: internal, unix, external or off", c.Bridge.Mode))
+	}
+	if c.Bridge.Mode == BridgeExternal && c.Bridge.Address == "" {
+		errs = append(errs, errors.New("Bridge.Mode external needs Bridge.Address (host:port)"))
+	}
+	if c.Sessions.TTL < 0 || c.Sessions.SweepInterval < 0 || c.Sessions.MaxSessions < 0 {
+		errs = append(errs, errors.New("Sessions: TTL, SweepInterval and MaxSessions must not be negative"))
 	}
 	if c.CleanupGrace < 0 {
 		errs = append(errs, errors.New("CleanupGrace must not be negative"))

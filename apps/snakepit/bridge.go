@@ -1,0 +1,298 @@
+package snakepit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/snakepit-go/snakepit/actors/bridge"
+	"github.com/snakepit-go/snakepit/actors/bridge/sessions"
+	"github.com/snakepit-go/snakepit/actors/registry"
+	"github.com/snakepit-go/snakepit/actors/worker"
+	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/proto/bridgepb"
+)
+
+// BridgeMode is where the host's bridge server (the gRPC server workers
+// call back into) listens.
+type BridgeMode = bridge.Mode
+
+// Bridge modes.
+const (
+	BridgeInternal = bridge.ModeInternal // 127.0.0.1, a port the OS picks (default)
+	BridgeUnix     = bridge.ModeUnix     // a unix socket (mode 0600)
+	BridgeExternal = bridge.ModeExternal // host:port in BridgeConfig.Address
+	BridgeOff      = bridge.ModeOff      // no bridge: no host tools, no sessions from Python
+)
+
+// BridgeConfig configures the bridge server.
+type BridgeConfig struct {
+	Mode BridgeMode
+	// Address: the socket path (unix; default <temp dir>/snakepit-bridge-<run id>.sock)
+	// or host:port (external).
+	Address string
+	// AllowNoToken accepts calls that do not carry the instance token.
+	// Upstream Snakepit's own Python bridge sends none; leave it off otherwise.
+	AllowNoToken bool
+}
+
+// SessionConfig configures the session store.
+type SessionConfig struct {
+	TTL           time.Duration // idle time until a session expires (default 1h)
+	SweepInterval time.Duration // how often expired sessions are removed (default 60s)
+	MaxSessions   int           // quota (default 10000); creating one more fails with session_quota_exceeded
+}
+
+// Binary is a bytes value: a binary parameter a host tool receives, or a
+// result it returns to be sent as bytes.
+type Binary = bridge.Binary
+
+// ToolSpec describes a host tool; ParamSpec one of its parameters.
+type (
+	ToolSpec  = bridge.ToolSpec
+	ParamSpec = bridge.ParamSpec
+)
+
+// ToolCall is one call of a host tool: session, calling worker, decoded
+// arguments (binary parameters as Binary values) and Bind for typed
+// arguments.
+type ToolCall = bridge.Call
+
+// ToolHandler runs a unary host tool; StreamToolHandler a streaming one.
+type (
+	ToolHandler       = bridge.Handler
+	StreamToolHandler = bridge.StreamHandler
+)
+
+// SessionState is a session as the store keeps it; SessionUpdate changes it.
+type (
+	SessionState  = sessions.Session
+	SessionUpdate = sessions.Update
+)
+
+// RegisterTool exposes a Go function to Python workers as a host tool:
+// SessionContext.call_host_tool(name, **kwargs) runs it and gets its result
+// (JSON, or bytes for Binary / []byte). Its error reaches Python as a
+// HostToolError carrying the error text.
+func (a *App) RegisterTool(spec ToolSpec, h ToolHandler) error { return a.tools.Register(spec, h) }
+
+// RegisterStreamTool exposes a streaming Go function: Python iterates its
+// chunks with SessionContext.stream_host_tool(name, **kwargs).
+func (a *App) RegisterStreamTool(spec ToolSpec, h StreamToolHandler) error {
+	return a.tools.RegisterStream(spec, h)
+}
+
+// BridgeAddress is the address workers call the host at ("" when the bridge is off).
+func (a *App) BridgeAddress() string { return a.bridgeAddr }
+
+// Session returns a handle on session id, creating the session when it does
+// not exist (which fails with session_quota_exceeded over the quota).
+// Calls through the handle carry the session (so they keep to its worker,
+// see Affinity) and opts; they fail with session_not_found once the session
+// was closed or expired.
+func (a *App) Session(ctx context.Context, id string, opts ...ExecuteOption) (*Session, error) {
+	if _, _, err := a.sessions.Create(ctx, id, nil, 0); err != nil {
+		return nil, sessionErr(err)
+	}
+	return &Session{app: a, id: id, opts: opts}, nil
+}
+
+// SessionStats returns the session store's counters.
+func (a *App) SessionStats(ctx context.Context) (sessions.Stats, error) { return a.sessions.Stats(ctx) }
+
+// Session is a handle on one session.
+type Session struct {
+	app  *App
+	id   string
+	opts []ExecuteOption
+}
+
+// ID is the session id.
+func (s *Session) ID() string { return s.id }
+
+func (s *Session) callOpts(opts []ExecuteOption) []ExecuteOption {
+	out := append(append([]ExecuteOption{}, s.opts...), opts...)
+	return append(out, WithSession(s.id))
+}
+
+func (s *Session) live(ctx context.Context) error {
+	ok, err := s.app.sessions.Valid(ctx, s.id) // touches it
+	if err != nil {
+		return sessionErr(err)
+	}
+	if !ok {
+		return sperr.New(sperr.CodeSessionNotFound, "session %q was closed or has expired", s.id)
+	}
+	return nil
+}
+
+// Execute runs a tool in the session.
+func (s *Session) Execute(ctx context.Context, tool string, args any, opts ...ExecuteOption) (*Result, error) {
+	if err := s.live(ctx); err != nil {
+		return nil, err
+	}
+	return s.app.Execute(ctx, tool, args, s.callOpts(opts)...)
+}
+
+// ExecuteStream runs a streaming tool in the session.
+func (s *Session) ExecuteStream(ctx context.Context, tool string, args any, opts ...ExecuteOption) (*Stream, error) {
+	if err := s.live(ctx); err != nil {
+		return nil, err
+	}
+	return s.app.ExecuteStream(ctx, tool, args, s.callOpts(opts)...)
+}
+
+// State returns the session's metadata and data (and touches it).
+func (s *Session) State(ctx context.Context) (SessionState, error) {
+	st, err := s.app.sessions.Get(ctx, s.id)
+	return st, sessionErr(err)
+}
+
+// Update changes the session's metadata and data.
+func (s *Session) Update(ctx context.Context, u SessionUpdate) (SessionState, error) {
+	st, err := s.app.sessions.Update(ctx, s.id, u)
+	return st, sessionErr(err)
+}
+
+// Close deletes the session; its worker binding goes with it.
+func (s *Session) Close(ctx context.Context) error {
+	_, err := s.app.sessions.Delete(ctx, s.id)
+	return sessionErr(err)
+}
+
+// sessionErr maps the store's errors to structured ones.
+func sessionErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sessions.ErrNotFound):
+		return sperr.Wrap(sperr.CodeSessionNotFound, err, "%v", err)
+	case errors.Is(err, sessions.ErrQuotaExceeded):
+		return sperr.Wrap(sperr.CodeSessionQuotaExceeded, err, "%v", err)
+	case errors.Is(err, sessions.ErrInvalidID):
+		return sperr.Wrap(sperr.CodeInvalidArgument, err, "%v", err)
+	}
+	return err
+}
+
+// sessionStore adapts the session store's client to the bridge server.
+type sessionStore struct{ c *sessions.Client }
+
+func (s sessionStore) Create(ctx context.Context, id string, md map[string]string) (bridge.SessionInfo, error) {
+	st, _, err := s.c.Create(ctx, id, md, 0)
+	return bridge.SessionInfo{ID: st.ID, Metadata: st.Metadata, CreatedAt: st.CreatedAt}, sessionErr(err)
+}
+
+func (s sessionStore) Get(ctx context.Context, id string) (bridge.SessionInfo, error) {
+	st, err := s.c.Get(ctx, id)
+	return bridge.SessionInfo{ID: st.ID, Metadata: st.Metadata, CreatedAt: st.CreatedAt}, sessionErr(err)
+}
+
+func (s sessionStore) Valid(ctx context.Context, id string) bool {
+	ok, err := s.c.Valid(ctx, id)
+	return err == nil && ok
+}
+
+func (s sessionStore) Delete(ctx context.Context, id string) (bool, error) {
+	ok, err := s.c.Delete(ctx, id)
+	return ok, sessionErr(err)
+}
+
+// workerConns finds a worker's gRPC server (registry → worker actor →
+// target) and keeps one client connection per worker, redialled when the
+// worker's target changes (a restart listens on a new socket).
+type workerConns struct {
+	root     *actor.RootContext
+	registry *actor.PID
+	mu       sync.Mutex
+	conns    map[string]*workerConn
+	closed   bool
+}
+
+type workerConn struct {
+	target string
+	conn   *grpc.ClientConn
+}
+
+func (w *workerConns) Client(ctx context.Context, id string) (bridgepb.BridgeServiceClient, error) {
+	reg := registry.Client{Root: w.root, PID: w.registry}
+	meta, ok, err := reg.Lookup(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("worker %s: %w", id, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("worker %s is not running", id)
+	}
+	res, err := w.root.RequestFuture(meta.PID, &worker.GetInfo{}, 5*time.Second).Result()
+	if err != nil {
+		return nil, fmt.Errorf("worker %s: %w", id, err)
+	}
+	info, _ := res.(*worker.Info)
+	if info == nil || info.Target == "" || info.State != "ready" {
+		return nil, fmt.Errorf("worker %s is not ready", id)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, errors.New("the app is stopping")
+	}
+	c := w.conns[id]
+	if c == nil || c.target != info.Target {
+		if c != nil {
+			_ = c.conn.Close()
+		}
+		conn, err := grpc.NewClient(info.Target, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
+		if err != nil {
+			return nil, err
+		}
+		c = &workerConn{target: info.Target, conn: conn}
+		w.conns[id] = c
+	}
+	return bridgepb.NewBridgeServiceClient(c.conn), nil
+}
+
+func (w *workerConns) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	for _, c := range w.conns {
+		_ = c.conn.Close()
+	}
+	w.conns = nil
+}
+
+// listenBridge binds the bridge listener before the tree starts (workers
+// need its address) and returns a function that binds the same address
+// again for a restarted bridge actor.
+func listenBridge(c BridgeConfig, runID string) (net.Listener, string, func() (net.Listener, error), error) {
+	if c.Mode == BridgeOff {
+		return nil, "", nil, nil
+	}
+	addr := c.Address
+	if c.Mode == BridgeUnix && addr == "" {
+		addr = filepath.Join(os.TempDir(), "snakepit-bridge-"+runID+".sock")
+	}
+	lis, dial, err := bridge.Listen(c.Mode, addr)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	again := func() (net.Listener, error) {
+		mode, a := c.Mode, addr
+		if mode == "" || mode == BridgeInternal {
+			mode, a = BridgeExternal, lis.Addr().String() // the same port
+		}
+		l, _, err := bridge.Listen(mode, a)
+		return l, err
+	}
+	return lis, dial, again, nil
+}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Optional
+from typing import Any, AsyncIterator, Iterator, Optional
 
 import grpc
 
@@ -89,13 +89,28 @@ class HostClient:
             await aio_channel.close()
 
 
-def _check_params(tool_name: str, kwargs: dict[str, Any]) -> None:
+def _split_params(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Separates bytes-like parameters (sent as ``binary_parameters``) from JSON ones."""
+    json_params: dict[str, Any] = {}
+    binary: dict[str, bytes] = {}
     for key, value in kwargs.items():
         if isinstance(value, (bytes, bytearray, memoryview)):
-            raise TypeError(
-                f"host tool {tool_name!r}: parameter {key!r} is bytes; ExecuteElixirTool "
-                "carries JSON parameters only (encode binary data, e.g. base64)"
-            )
+            binary[key] = bytes(value)
+        else:
+            json_params[key] = value
+    return json_params, binary
+
+
+def _decode_chunk(chunk: Any) -> Any:
+    """Decodes one stream chunk by its ``encoding`` metadata (the worker's own convention)."""
+    encoding = chunk.metadata.get("encoding", "json")
+    if encoding == "binary":
+        return bytes(chunk.data)
+    if encoding == "text":
+        return chunk.data.decode("utf-8")
+    if encoding == "empty" or not chunk.data:
+        return None
+    return json.loads(chunk.data)
 
 
 def _no_host() -> HostToolError:
@@ -103,7 +118,16 @@ def _no_host() -> HostToolError:
 
 
 def _rpc_failure(tool_name: str, exc: grpc.RpcError) -> HostToolError:
-    return HostToolError(f"host tool {tool_name!r}: {exc.code().name}: {exc.details()}", tool_name=tool_name)
+    details: Any = None
+    message = exc.details() or ""
+    try:
+        details = json.loads(message)
+        if isinstance(details, dict) and details.get("message"):
+            message = str(details["message"])
+    except ValueError:
+        pass
+    return HostToolError(f"host tool {tool_name!r}: {exc.code().name}: {message}", tool_name=tool_name,
+                         details=details)
 
 
 def _decode_result(tool_name: str, resp: Any) -> Any:
@@ -169,25 +193,39 @@ class SessionContext:
 
     elixir_tools = host_tools
 
-    def _request(self, tool_name: str, kwargs: dict[str, Any]) -> pb2.ExecuteElixirToolRequest:
-        _check_params(tool_name, kwargs)
-        return pb2.ExecuteElixirToolRequest(
+    def _request(self, tool_name: str, kwargs: dict[str, Any]) -> tuple[str, Any]:
+        """The RPC and request for a host tool call.
+
+        JSON-only calls use ``ExecuteElixirTool`` (upstream's RPC); a call with
+        bytes parameters uses the host's ``ExecuteTool``, whose
+        ``binary_parameters`` carry them untouched.
+        """
+        json_params, binary = _split_params(kwargs)
+        metadata = {k: v for k, v in self.request_metadata.items() if k == "correlation_id"}
+        if binary:
+            return "ExecuteTool", pb2.ExecuteToolRequest(
+                session_id=self.session_id, tool_name=tool_name,
+                parameters=serialization.encode_params(json_params),
+                binary_parameters=binary, metadata=metadata,
+            )
+        return "ExecuteElixirTool", pb2.ExecuteElixirToolRequest(
             session_id=self.session_id,
             tool_name=tool_name,
-            parameters=serialization.encode_params(kwargs),
-            metadata={k: v for k, v in self.request_metadata.items() if k == "correlation_id"},
+            parameters=serialization.encode_params(json_params),
+            metadata=metadata,
         )
 
     def call_host_tool(self, tool_name: str, /, *, _timeout: Optional[float] = None,
                        **kwargs: Any) -> Any:
         """Runs a host tool and returns its decoded result (blocking).
 
-        Keyword arguments are the tool's parameters; ``_timeout`` (seconds) bounds
-        the call. Raises :class:`HostToolError` with the host's error text when it fails.
+        Keyword arguments are the tool's parameters (bytes-like ones travel as
+        binary parameters); ``_timeout`` (seconds) bounds the call. Raises
+        :class:`HostToolError` with the host's error text when it fails.
         """
-        request = self._request(tool_name, kwargs)
+        method, request = self._request(tool_name, kwargs)
         try:
-            resp = self._require_stub().ExecuteElixirTool(
+            resp = getattr(self._require_stub(), method)(
                 request, timeout=_timeout, metadata=self._call_metadata
             )
         except grpc.RpcError as exc:
@@ -201,14 +239,62 @@ class SessionContext:
         """Like :meth:`call_host_tool`, for async tools (does not block the loop)."""
         if self._host is None:
             raise _no_host()
-        request = self._request(tool_name, kwargs)
+        method, request = self._request(tool_name, kwargs)
         try:
-            resp = await self._host.aio_stub.ExecuteElixirTool(
+            resp = await getattr(self._host.aio_stub, method)(
                 request, timeout=_timeout, metadata=self._call_metadata
             )
         except grpc.RpcError as exc:
             raise _rpc_failure(tool_name, exc) from exc
         return _decode_result(tool_name, resp)
+
+    def _stream_request(self, tool_name: str, kwargs: dict[str, Any]) -> pb2.ExecuteToolRequest:
+        json_params, binary = _split_params(kwargs)
+        return pb2.ExecuteToolRequest(
+            session_id=self.session_id, tool_name=tool_name, stream=True,
+            parameters=serialization.encode_params(json_params), binary_parameters=binary,
+            metadata={k: v for k, v in self.request_metadata.items() if k == "correlation_id"},
+        )
+
+    def stream_host_tool(self, tool_name: str, /, *, _timeout: Optional[float] = None,
+                         **kwargs: Any) -> Iterator[Any]:
+        """Iterates over the items a streaming host tool sends (blocking).
+
+        Items are decoded by their encoding: JSON values, ``str`` for text,
+        ``bytes`` for binary. The host's closing chunk is not an item.
+        Raises :class:`HostToolError` if the tool fails, after the items
+        sent before the failure.
+        """
+        request = self._stream_request(tool_name, kwargs)
+        try:
+            for chunk in self._require_stub().ExecuteStreamingTool(
+                request, timeout=_timeout, metadata=self._call_metadata
+            ):
+                if chunk.is_final and chunk.metadata.get("synthetic_final") == "true":
+                    return
+                yield _decode_chunk(chunk)
+                if chunk.is_final:
+                    return
+        except grpc.RpcError as exc:
+            raise _rpc_failure(tool_name, exc) from exc
+
+    async def astream_host_tool(self, tool_name: str, /, *, _timeout: Optional[float] = None,
+                                **kwargs: Any) -> AsyncIterator[Any]:
+        """Like :meth:`stream_host_tool`, for async tools."""
+        if self._host is None:
+            raise _no_host()
+        request = self._stream_request(tool_name, kwargs)
+        try:
+            async for chunk in self._host.aio_stub.ExecuteStreamingTool(
+                request, timeout=_timeout, metadata=self._call_metadata
+            ):
+                if chunk.is_final and chunk.metadata.get("synthetic_final") == "true":
+                    return
+                yield _decode_chunk(chunk)
+                if chunk.is_final:
+                    return
+        except grpc.RpcError as exc:
+            raise _rpc_failure(tool_name, exc) from exc
 
     def cleanup(self) -> bool:
         """Asks the host to clean the session up (best effort); True on success."""

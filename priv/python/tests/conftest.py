@@ -145,6 +145,28 @@ class HostDouble(pb2_grpc.BridgeServiceServicer):
         self._record("InitializeSession", request, context)
         return pb2.InitializeSessionResponse(success=True)
 
+    def ExecuteTool(self, request: Any, context: Any) -> Any:
+        """The host's ExecuteTool: here it reports what arrived, binary parameters included."""
+        self._record("ExecuteTool", request, context)
+        params = serialization.decode_params(request.parameters)
+        if request.tool_name == "reverse_bytes":
+            return pb2.ExecuteToolResponse(success=True, binary_result=bytes(reversed(request.binary_parameters["data"])))
+        seen = {"params": params, "binary": {k: len(v) for k, v in request.binary_parameters.items()}}
+        return pb2.ExecuteToolResponse(success=True, result=serialization.encode_any(seen))
+
+    def ExecuteStreamingTool(self, request: Any, context: Any) -> Iterator[Any]:
+        """A streaming host tool: json, text and binary items, then the host's closing chunk."""
+        self._record("ExecuteStreamingTool", request, context)
+        n = int(serialization.decode_params(request.parameters).get("n", 2))
+        for i in range(n):
+            yield pb2.ToolChunk(chunk_id=f"t-{i}", data=json.dumps({"i": i}).encode(), metadata={"encoding": "json"})
+        yield pb2.ToolChunk(chunk_id="t-text", data="héllo".encode(), metadata={"encoding": "text"})
+        yield pb2.ToolChunk(chunk_id="t-bin", data=b"\x00\xff", metadata={"encoding": "binary"})
+        if request.tool_name == "fail_stream":
+            context.abort(grpc.StatusCode.INTERNAL, json.dumps({"type": "HostToolError", "message": "feed broke"}))
+        yield pb2.ToolChunk(chunk_id="t-final", is_final=True,
+                            metadata={"encoding": "empty", "synthetic_final": "true"})
+
     def GetExposedElixirTools(self, request: Any, context: Any) -> Any:
         self._record("GetExposedElixirTools", request, context)
         return pb2.GetExposedElixirToolsResponse(tools=[pb2.ToolSpec(name=n) for n in self.tools])

@@ -160,3 +160,35 @@ def test_register_with_session_upstream_api(host):
     assert request.session_id == "s-1" and request.worker_id == "w-9"
     assert registration_accepted(pb2.RegisterToolsResponse(success=False, error_message="duplicate_tool: ping"))
     assert not registration_accepted(pb2.RegisterToolsResponse(success=False, error_message="quota"))
+
+
+def test_bytes_parameters_travel_as_binary_parameters(host):
+    servicer, address = host
+    with start_worker(extra_args=host_args(address)) as w:
+        got = call(w.stub, "call_host_binary", binary={"data": b"\x01" * 1000}, tool="inspect", name="blob",
+                   args={"label": "cat"}, session_id="s-b")
+        assert got == {"params": {"label": "cat"}, "binary": {"blob": 1000}}
+        request, metadata = servicer.received("ExecuteTool")[-1]
+        assert request.session_id == "s-b" and request.binary_parameters["blob"] == b"\x01" * 1000
+        assert "blob" not in request.parameters
+        assert metadata["x-snakepit-instance-token"] == TOKEN
+        assert call(w.stub, "call_host_binary", binary={"data": b"abc"}, tool="reverse_bytes") == b"cba"
+
+
+def test_stream_host_tool_yields_decoded_items(host):
+    servicer, address = host
+    with start_worker(extra_args=host_args(address)) as w:
+        items = call(w.stub, "stream_host", tool="feed", args={"n": 3}, session_id="s-s")
+        assert items == [{"i": 0}, {"i": 1}, {"i": 2}, "héllo", {"binary_len": 2}]
+        request, metadata = servicer.received("ExecuteStreamingTool")[-1]
+        assert request.session_id == "s-s" and request.stream
+        assert metadata["x-snakepit-instance-token"] == TOKEN
+
+
+def test_stream_host_tool_failure_is_a_python_exception(host):
+    _, address = host
+    with start_worker(extra_args=host_args(address)) as w:
+        with pytest.raises(ToolFailed) as info:
+            call(w.stub, "stream_host", tool="fail_stream")
+        assert info.value.payload["type"] == "HostToolError"
+        assert "feed broke" in info.value.payload["message"]

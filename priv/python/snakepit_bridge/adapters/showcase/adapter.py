@@ -146,6 +146,23 @@ class ShowcaseAdapter(BaseAdapter):
             raise RuntimeError("call_host needs a session context")
         return ctx.call_host_tool(tool, **(args or {}))
 
+    @tool(description="Calls host tool `tool` with `data` as a binary parameter named `name`")
+    def call_host_binary(self, tool: str, data: bytes, name: str = "data",
+                         args: Optional[dict[str, Any]] = None) -> Any:
+        ctx = self.session_context
+        if ctx is None:
+            raise RuntimeError("call_host_binary needs a session context")
+        result = ctx.call_host_tool(tool, **{**(args or {}), name: data})
+        return Binary(result) if isinstance(result, bytes) else result
+
+    @tool(description="Consumes the streaming host tool `tool` and returns its items")
+    def stream_host(self, tool: str, args: Optional[dict[str, Any]] = None) -> list[Any]:
+        ctx = self.session_context
+        if ctx is None:
+            raise RuntimeError("stream_host needs a session context")
+        return [{"binary_len": len(item)} if isinstance(item, bytes) else item
+                for item in ctx.stream_host_tool(tool, **(args or {}))]
+
 
 def _flag(name: str) -> str:
     argv = sys.argv

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -292,5 +294,27 @@ func TestAffinityModesUnderContention(t *testing.T) {
 		require.NoError(t, err)
 		_, err = sess.Execute(ctx, "ping", nil)
 		require.NoError(t, err, "strict again, on the new binding")
+	})
+}
+
+func TestBridgeListenerModes(t *testing.T) {
+	hello := func(context.Context, *snakepit.ToolCall) (any, error) { return "hello from Go", nil }
+	t.Run("unix socket", func(t *testing.T) {
+		app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "u", Size: 1}}, Bridge: snakepit.BridgeConfig{Mode: snakepit.BridgeUnix}})
+		require.True(t, strings.HasPrefix(app.BridgeAddress(), "unix:"), app.BridgeAddress())
+		require.NoError(t, app.RegisterTool(snakepit.ToolSpec{Name: "hello"}, hello))
+		res, err := app.Execute(t.Context(), "call_host", map[string]any{"tool": "hello"})
+		require.NoError(t, err)
+		require.Equal(t, "hello from Go", decodeJSON(t, res))
+		stopAndCheck(t, app)
+		_, err = os.Stat(strings.TrimPrefix(app.BridgeAddress(), "unix:"))
+		require.ErrorIs(t, err, os.ErrNotExist, "the socket is removed at stop")
+	})
+	t.Run("off", func(t *testing.T) {
+		app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "o", Size: 1}}, Bridge: snakepit.BridgeConfig{Mode: snakepit.BridgeOff}})
+		require.Empty(t, app.BridgeAddress())
+		_, err := app.Execute(t.Context(), "call_host", map[string]any{"tool": "hello"})
+		require.ErrorIs(t, err, snakepit.ErrPythonException)
+		require.ErrorContains(t, err, "no host connection")
 	})
 }

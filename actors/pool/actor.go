@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	wk "github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
@@ -43,6 +44,10 @@ type pending struct {
 	req     *poolpb.Execute
 	replyTo *actor.PID
 	retried bool
+	// crashRetried: the call's worker died and it runs again (idempotent).
+	crashRetried bool
+	// trial: the half-open crash breaker let this call through as its trial.
+	trial bool
 	// worker and generation hold the call once dispatched; only a CallDone
 	// from that very worker generation ends it.
 	worker     WorkerID
@@ -58,6 +63,21 @@ type workerSlot struct {
 	startedOK  bool         // reached ready at least once
 	failed     bool         // its first start failed
 	starting   bool
+	// dead: its actor exited after a failed start; the pool starts it again
+	// at retryAt (backoff doubling up to 30s).
+	dead        bool
+	retryAt     time.Time
+	backoff     time.Duration
+	stopTimeout time.Duration
+
+	// Lifecycle of the current generation.
+	draining     bool // being recycled or removed: no new calls
+	readyAt      time.Time
+	lastActive   time.Time
+	requests     int // successful calls
+	maxRequests  int // this generation's limit (with jitter), 0 = none
+	osPid        int
+	taintedUntil time.Time // kept out of dispatch until then after a crash
 }
 
 type awaiter struct {
@@ -91,6 +111,11 @@ type poolActor struct {
 	// fails to initialise.
 	lastStartErr error
 
+	recycles  []*recycleJob // waiting, in order
+	recycling *recycleJob   // the one running (one at a time)
+	breaker   *Breaker
+	slotSeq   int // the highest worker number handed out
+
 	stats poolpb.Stats
 }
 
@@ -110,7 +135,7 @@ func (p *poolActor) Receive(ctx actor.Context) {
 	case *wk.Down:
 		p.onWorkerDown(ctx, m)
 	case *wk.StartFailed:
-		p.onStartFailed(ctx, WorkerID(m.WorkerID), m.Generation, m.Err)
+		p.onStartFailed(ctx, WorkerID(m.WorkerID), m.Generation, m.Err, m.Exited)
 	case *supervisors.StartChildResult:
 		p.onStartChildResult(ctx, m)
 	case *tick:
@@ -119,6 +144,12 @@ func (p *poolActor) Receive(ctx actor.Context) {
 		ctx.Respond(p.snapshot())
 	case *poolpb.AwaitReady:
 		p.onAwaitReady(ctx, m)
+	case *Recycle:
+		p.onRecycle(ctx, m)
+	case *Resize:
+		p.onResize(ctx, m)
+	case *GetWorkerStates:
+		ctx.Respond(p.workerStates())
 	case *EndSession:
 		p.dispatchAll(ctx, p.sched.UnbindSession(m.SessionID))
 	case *poolpb.ListWorkers:
@@ -138,6 +169,8 @@ func (p *poolActor) onStarted(ctx actor.Context) {
 	// CallDone from a predecessor's worker must not match a new request.
 	p.nextKey = p.cfg.keyBase()
 	p.stats.Pool = p.cfg.Name
+	p.breaker = NewBreaker(p.cfg.Crash.Breaker)
+	p.slotSeq = p.cfg.Size
 	for i := 1; i <= p.cfg.Size; i++ {
 		id := WorkerID(WorkerName(p.cfg.Name, i))
 		p.workers[id] = &workerSlot{id: id}
@@ -162,6 +195,7 @@ func (p *poolActor) startWorkers(ctx actor.Context) {
 			wc.Logger = p.cfg.Logger
 		}
 		p.workers[id].starting = true
+		p.workers[id].stopTimeout = wc.ShutdownTimeout()
 		p.starting++
 		p.startReplies = append(p.startReplies, id)
 		ctx.Request(p.cfg.WorkerSupervisor, &supervisors.StartChild{Spec: supervisors.ChildSpec{
@@ -186,7 +220,7 @@ func (p *poolActor) onStartChildResult(ctx actor.Context, m *supervisors.StartCh
 		return
 	}
 	p.log.Error("cannot start worker", "worker", id, "error", m.Err)
-	p.onStartFailed(ctx, id, 0, m.Err)
+	p.onStartFailed(ctx, id, 0, m.Err, true)
 }
 
 func (p *poolActor) doneStarting(ctx actor.Context, w *workerSlot) {
@@ -216,12 +250,22 @@ func (p *poolActor) onWorkerReady(ctx actor.Context, m *wk.Ready) {
 		p.stats.WorkerRestarts++
 	}
 	w.generation, w.exec, w.pid, w.startedOK, w.failed = m.Generation, m.Exec, m.PID, true, false
+	now := time.Now()
+	w.dead, w.backoff, w.retryAt = false, 0, time.Time{}
+	w.readyAt, w.lastActive, w.requests, w.osPid, w.draining = now, now, 0, m.OSPid, false
+	w.maxRequests = lifecycle.RequestLimit(p.cfg.MaxRequests, p.cfg.MaxRequestsJitter, nil)
 	p.sched.AddWorker(w.id, m.Capacity)
 	if p.state == StateStarting || p.state == StateInitFailed {
 		p.state = StateReady
 		p.log.Info("pool ready", "first_worker", m.WorkerID)
 	}
-	p.dispatchAll(ctx, p.sched.SetReady(w.id, true))
+	if now.Before(w.taintedUntil) {
+		p.log.Warn("worker tainted after a crash: kept out of dispatch", "worker", w.id, "until", w.taintedUntil)
+	} else {
+		w.taintedUntil = time.Time{}
+		p.dispatchAll(ctx, p.sched.SetReady(w.id, true))
+	}
+	p.recycleDone(ctx, w.id)
 	p.answerAwaiters(ctx, time.Now())
 	p.rearm(ctx)
 }
@@ -238,6 +282,7 @@ func (p *poolActor) onWorkerDown(ctx actor.Context, m *wk.Down) {
 	p.failOrphans(ctx, w.id, orphaned)
 	if !m.Planned {
 		p.log.Warn("worker down", "worker", m.WorkerID, "exit", m.Exit.String())
+		p.onCrash(w, m.Exit)
 	}
 	p.rearm(ctx)
 }
@@ -248,13 +293,21 @@ func (p *poolActor) failOrphans(ctx actor.Context, id WorkerID, orphaned []Reque
 	}
 }
 
-func (p *poolActor) onStartFailed(ctx actor.Context, id WorkerID, gen uint64, err error) {
+func (p *poolActor) onStartFailed(ctx actor.Context, id WorkerID, gen uint64, err error, exited bool) {
 	w, ok := p.workers[id]
 	if !ok {
 		return
 	}
 	p.doneStarting(ctx, w)
 	p.lastStartErr = err
+	if exited && p.state != StateStopping {
+		// Its actor is gone: reconcile starts the slot again, with backoff.
+		w.dead = true
+		w.backoff = min(max(2*w.backoff, p.cfg.ReconcileBackoff), 30*time.Second)
+		w.retryAt = time.Now().Add(w.backoff)
+		p.rearm(ctx)
+	}
+	p.recycleDone(ctx, id)
 	if !w.startedOK {
 		w.failed = true
 	}
@@ -299,6 +352,16 @@ func (p *poolActor) snapshot() *poolpb.Stats {
 		Completed: p.stats.Completed, Cancelled: p.stats.Cancelled, WorkerRestarts: p.stats.WorkerRestarts,
 		Queued: uint64(st.Queued), Workers: uint64(len(p.workers)), Ready: uint64(st.Ready),
 		Available: uint64(st.Available), Busy: uint64(st.Busy), InFlight: uint64(st.InFlight), State: p.state,
+		Recycled: p.stats.Recycled, CircuitRejected: p.stats.CircuitRejected, Retried: p.stats.Retried,
+	}
+	now := time.Now()
+	if p.breaker != nil {
+		s.Circuit = string(p.breaker.State(now))
+	}
+	for _, w := range p.workers {
+		if now.Before(w.taintedUntil) {
+			s.Tainted++
+		}
 	}
 	return s
 }

@@ -369,6 +369,7 @@ func TestSessionAffinity(t *testing.T) {
 		h.send(withSession(exec("s3", "ok"), "s", poolpb.Affinity_AFFINITY_STRICT_QUEUE))
 		requireCode(t, sperr.ErrSessionWorkerUnavailable, errOf(h.terminal("s3")))
 		require.Nil(t, h.call(withSession(exec("s4", "ok"), "s", poolpb.Affinity_AFFINITY_HINT)).GetError())
+		h.idle() // s4's CallDone reaches the pool after s4's reply reached us
 		require.Nil(t, h.call(withSession(exec("s5", "ok"), "s", poolpb.Affinity_AFFINITY_STRICT_FAIL_FAST)).GetError())
 		h.idle()
 		h.exactlyOnce("s1", "s2", "s3")

@@ -19,12 +19,40 @@ func (p *poolActor) onTick(ctx actor.Context) {
 		p.fail(ctx, r.ID, p.poolErr(sperr.CodeQueueTimeout, "no worker was free within the queue timeout"))
 	}
 	p.answerAwaiters(ctx, now)
+	p.untaint(ctx, now)
+	p.reconcile(ctx, now)
+	p.checkDrain(ctx)
 	p.rearm(ctx)
+}
+
+// lifecycleDeadline is the earliest taint expiry, slot retry or drain
+// deadline (ok false if none).
+func (p *poolActor) lifecycleDeadline() (next time.Time, ok bool) {
+	consider := func(t time.Time) {
+		if !t.IsZero() && (!ok || t.Before(next)) {
+			next, ok = t, true
+		}
+	}
+	for _, w := range p.workers {
+		if w.exec != nil && !w.draining {
+			consider(w.taintedUntil)
+		}
+		if w.dead && !w.starting {
+			consider(w.retryAt)
+		}
+	}
+	if p.recycling != nil && !p.recycling.stopping {
+		consider(p.recycling.deadline)
+	}
+	return next, ok
 }
 
 // rearm points the single timer at the earliest deadline.
 func (p *poolActor) rearm(ctx actor.Context) {
 	next, ok := p.sched.NextDeadline()
+	if t, lok := p.lifecycleDeadline(); lok && (!ok || t.Before(next)) {
+		next, ok = t, true
+	}
 	for _, a := range p.awaiters {
 		if !a.deadline.IsZero() && (!ok || a.deadline.Before(next)) {
 			next, ok = a.deadline, true

@@ -44,6 +44,11 @@ func (p *poolActor) onExecute(ctx actor.Context, m *poolpb.Execute) {
 		}
 	}
 	now := time.Now()
+	e, trial := p.admit(now)
+	if e != nil {
+		reject(e)
+		return
+	}
 	if m.GetDeadlineUnixNano() == 0 {
 		// The caller's message is not ours to change (a local caller may reuse it).
 		m = proto.Clone(m).(*poolpb.Execute)
@@ -51,7 +56,7 @@ func (p *poolActor) onExecute(ctx actor.Context, m *poolpb.Execute) {
 	}
 	p.nextKey++
 	key := p.nextKey
-	p.pending[key] = &pending{req: m, replyTo: replyTo}
+	p.pending[key] = &pending{req: m, replyTo: replyTo, trial: trial}
 	if m.GetRequestId() != "" {
 		p.byReqID[m.GetRequestId()] = key
 	}
@@ -112,7 +117,8 @@ func (p *poolActor) dispatch(ctx actor.Context, key uint64, id WorkerID) {
 	w := p.workers[id]
 	var err error = wk.ErrClosed
 	if w != nil && w.exec != nil {
-		err = w.exec.Submit(wk.Call{Key: key, Req: pd.req, ReplyTo: pd.replyTo})
+		err = w.exec.Submit(wk.Call{Key: key, Req: pd.req, ReplyTo: pd.replyTo,
+			Retryable: pd.req.GetIdempotent() && !pd.req.GetStream() && !pd.crashRetried && !p.cfg.Crash.NoRetry})
 	}
 	if err == nil {
 		pd.worker, pd.generation = id, w.generation
@@ -136,6 +142,19 @@ func (p *poolActor) onCallDone(ctx actor.Context, m *wk.CallDone) {
 	if !ok || pd.worker != WorkerID(m.WorkerID) || pd.generation != m.Generation {
 		return // not a call this pool gave that worker generation (a predecessor's, or a duplicate)
 	}
+	w := p.workers[WorkerID(m.WorkerID)]
+	current := w != nil && w.generation == m.Generation
+	if m.Unanswered {
+		// An idempotent call whose worker died: once more, on another worker.
+		pd.crashRetried, pd.worker, pd.generation = true, "", 0
+		p.stats.Retried++
+		p.log.Info("retrying an idempotent call after its worker died", "worker", m.WorkerID, "error", m.Err)
+		if current {
+			p.dispatchAll(ctx, p.sched.Done(w.id, m.Key))
+		}
+		p.submit(ctx, m.Key, time.Now())
+		return
+	}
 	delete(p.pending, m.Key)
 	if id := pd.req.GetRequestId(); id != "" {
 		delete(p.byReqID, id)
@@ -144,11 +163,22 @@ func (p *poolActor) onCallDone(ctx actor.Context, m *wk.CallDone) {
 	if m.Err != nil {
 		p.stats.Errors++
 	}
-	w := p.workers[WorkerID(m.WorkerID)]
-	if w == nil || w.generation != m.Generation {
+	if m.Err == nil || m.Err.Code != sperr.CodeWorkerExit {
+		now := time.Now()
+		before := p.breaker.State(now)
+		p.breaker.Success(now) // the worker lived through the call
+		p.noteBreaker(before, now)
+	}
+	if !current {
 		return // the generation is gone; its slots went with it
 	}
+	if m.Err == nil {
+		p.countSuccess(ctx, w)
+	} else {
+		w.lastActive = time.Now()
+	}
 	p.dispatchAll(ctx, p.sched.Done(w.id, m.Key))
+	p.checkDrain(ctx)
 	p.rearm(ctx)
 }
 
@@ -179,6 +209,9 @@ func (p *poolActor) fail(ctx actor.Context, key uint64, e *sperr.Error) {
 	delete(p.pending, key)
 	if id := pd.req.GetRequestId(); id != "" {
 		delete(p.byReqID, id)
+	}
+	if pd.trial {
+		p.breaker.Abandon(time.Now()) // the trial never reached a worker
 	}
 	p.stats.Errors++
 	ctx.Send(pd.replyTo, terminal(pd.req, e))

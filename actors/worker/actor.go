@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/snakepit-go/snakepit/actors/heartbeat"
 	"github.com/snakepit-go/snakepit/actors/registry"
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/sperr"
@@ -57,8 +58,15 @@ type workerActor struct {
 	conn   *grpc.ClientConn
 	target string
 
-	exec     *Executor
-	stopping bool
+	exec      *Executor
+	stopping  bool
+	killedFor string // why the host killed this generation's process (under mu: call goroutines read it)
+}
+
+func (w *workerActor) killedForSafe() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.killedFor
 }
 
 // Receive handles the worker's messages.
@@ -88,8 +96,21 @@ func (w *workerActor) Receive(ctx actor.Context) {
 		if m.Err != nil {
 			w.log.Error("worker registration refused", "error", m.Err)
 		}
+	case *heartbeat.Lost:
+		// A dependent monitor gave up on the process: replace it.
+		ctx.Send(ctx.Self(), &KillProcess{Reason: fmt.Sprintf("heartbeat lost: %d pings missed (%v)", m.Missed, m.Err)})
 	case *KillProcess:
-		if w.proc != nil {
+		if w.proc != nil && !w.proc.exited() {
+			w.mu.Lock()
+			if w.killedFor == "" {
+				w.killedFor = m.Reason
+				if w.killedFor == "" {
+					w.killedFor = "killed on request"
+				}
+			}
+			reason := w.killedFor
+			w.mu.Unlock()
+			w.log.Warn("killing the python process", "reason", reason, "os_pid", w.proc.pid)
 			w.proc.kill()
 		}
 	case *actor.Stopping:
@@ -225,11 +246,16 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 	w.mu.Unlock()
 	w.state = "ready"
 	proc := w.proc
+	self := ctx.Self()
 	w.exec = NewExecutor(ExecutorConfig{
 		WorkerID: w.cfg.WorkerID, Pool: w.cfg.PoolName, Generation: w.gen,
 		Client: bridgepb.NewBridgeServiceClient(conn), Sender: ctx.ActorSystem().Root, PoolPID: w.cfg.Pool,
-		Exit:     proc.waitExit,
-		ExitWait: w.cfg.ExitWait,
+		Exit:         w.exitOf,
+		ExitWait:     w.cfg.ExitWait,
+		ExecutionTTL: w.cfg.ExecutionTTL,
+		Kill: func(reason string) {
+			ctx.ActorSystem().Root.Send(self, &KillProcess{Reason: reason})
+		},
 	})
 	if w.cfg.Registry != nil {
 		// Registered once per process, from the worker's own start path;
@@ -239,6 +265,21 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 			PoolIdentifier: w.cfg.PoolIdentifier, WorkerModule: Module, Adapter: w.cfg.Adapter,
 			OSPid: proc.pid, PGID: proc.pgid, StartedAt: w.startedAt, Generation: w.gen,
 		}})
+	}
+	if hb := w.cfg.Heartbeat; hb.Enabled {
+		client := bridgepb.NewBridgeServiceClient(conn)
+		events := ctx.ActorSystem().EventStream
+		_, err := ctx.SpawnNamed(heartbeat.Props(heartbeat.Options{
+			Config: hb, WorkerID: w.cfg.WorkerID, Notify: self, Logger: w.log,
+			Ping: func(ctx context.Context) error {
+				_, err := client.Ping(ctx, &bridgepb.PingRequest{Message: "heartbeat"})
+				return err
+			},
+			OnEvent: func(e heartbeat.Event) { events.Publish(&e) },
+		}), "heartbeat")
+		if err != nil {
+			w.log.Error("cannot start the heartbeat monitor", "error", err)
+		}
 	}
 	w.log.Debug("worker ready", "os_pid", proc.pid, "generation", w.gen, "target", target, "took", time.Since(w.startedAt))
 	if w.cfg.Pool != nil {
@@ -261,7 +302,7 @@ func (w *workerActor) onBootFailed(ctx actor.Context, err error) {
 	e.WorkerID, e.Pool = w.cfg.WorkerID, w.cfg.PoolName
 	w.log.Warn("worker start failed", "generation", w.gen, "error", err)
 	if w.cfg.Pool != nil {
-		ctx.Send(w.cfg.Pool, &StartFailed{WorkerID: w.cfg.WorkerID, Generation: w.gen, Err: e})
+		ctx.Send(w.cfg.Pool, &StartFailed{WorkerID: w.cfg.WorkerID, Generation: w.gen, Err: e, Exited: w.first})
 	}
 	if w.first {
 		ctx.Stop(ctx.Self()) // a normal exit: the pool decides what a failed first start means
@@ -272,8 +313,19 @@ func (w *workerActor) onBootFailed(ctx actor.Context, err error) {
 
 // onProcessExited fails in-flight calls with worker_exit, tells the pool,
 // and crashes so the supervisor restarts the worker with a new process.
+// exitOf is the process's exit (with why the host killed it, if it did),
+// once known within wait.
+func (w *workerActor) exitOf(wait time.Duration) (ExitInfo, bool) {
+	info, ok := w.proc.waitExit(wait)
+	if ok {
+		info.KilledFor = w.killedForSafe()
+	}
+	return info, ok
+}
+
 func (w *workerActor) onProcessExited(ctx actor.Context) {
 	info := w.proc.exitInfo()
+	info.KilledFor = w.killedForSafe()
 	werr := info.Error(w.cfg.PoolName, w.cfg.WorkerID)
 	w.log.Warn("python process exited", "os_pid", info.OSPid, "exit", info.String(), "generation", w.gen)
 	if w.exec != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/snakepit-go/snakepit/actors/heartbeat"
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/names"
 )
@@ -70,6 +71,11 @@ type Config struct {
 	// ExitWait bounds how long a failed call waits for the process's exit
 	// status, so it can report worker_exit (default 2s).
 	ExitWait time.Duration
+	// ExecutionTTL bounds one call (0 = none): past it the call gets
+	// deadline_exceeded and the process is killed and replaced.
+	ExecutionTTL time.Duration
+	// Heartbeat configures the monitor that pings the worker once ready.
+	Heartbeat heartbeat.Config
 
 	// ParentDeathSignal is sent to the Python process when the host dies
 	// (Linux; default SIGKILL). The stdin lifeline covers other systems.

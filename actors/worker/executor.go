@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"strconv"
@@ -31,6 +32,10 @@ type Call struct {
 	Req *poolpb.Execute
 	// ReplyTo receives the terminal Result, or the Chunks of a stream.
 	ReplyTo *actor.PID
+	// Retryable: when the worker dies during this (unary) call, do not
+	// answer it; the CallDone says Unanswered and the pool runs it again on
+	// another worker. Set by the pool for an idempotent call's first try.
+	Retryable bool
 }
 
 // CallDone tells the pool a call has been answered and its slot is free.
@@ -40,6 +45,9 @@ type CallDone struct {
 	Key        uint64
 	// Err is the error the caller got (nil on success).
 	Err *sperr.Error
+	// Unanswered: the call was Retryable and failed with worker_exit; the
+	// caller got nothing yet, the pool must answer or retry it.
+	Unanswered bool
 }
 
 // Sender delivers a message to a PID; in production it is the actor
@@ -68,10 +76,21 @@ type Executor struct {
 	exit     func(wait time.Duration) (ExitInfo, bool)
 	exitWait time.Duration
 
+	// execTTL bounds one call; past it the call is answered with
+	// deadline_exceeded and kill is asked to end the (hung) process.
+	execTTL time.Duration
+	kill    func(reason string)
+
 	mu     sync.Mutex
-	calls  map[uint64]context.CancelCauseFunc
+	calls  map[uint64]*callState
 	closed bool
 	wg     sync.WaitGroup
+}
+
+// callState is one running call's cancel and execution-TTL timer.
+type callState struct {
+	cancel context.CancelCauseFunc
+	ttl    *time.Timer
 }
 
 // ExecutorConfig gathers what an Executor needs. The worker actor builds
@@ -90,6 +109,12 @@ type ExecutorConfig struct {
 	Exit func(wait time.Duration) (ExitInfo, bool)
 	// ExitWait bounds that wait (default 2s).
 	ExitWait time.Duration
+	// ExecutionTTL bounds one call (0 = none): a call running past it is
+	// answered with deadline_exceeded and Kill is called, because a tool that
+	// ignores cancellation (a sync Python function) would hold its worker
+	// for ever.
+	ExecutionTTL time.Duration
+	Kill         func(reason string)
 }
 
 // NewExecutor returns an open executor.
@@ -103,7 +128,8 @@ func NewExecutor(c ExecutorConfig) *Executor {
 	return &Executor{
 		workerID: c.WorkerID, pool: c.Pool, generation: c.Generation, client: c.Client,
 		sender: c.Sender, poolPID: c.PoolPID, exit: c.Exit, exitWait: c.ExitWait,
-		calls: map[uint64]context.CancelCauseFunc{},
+		execTTL: c.ExecutionTTL, kill: c.Kill,
+		calls: map[uint64]*callState{},
 	}
 }
 
@@ -133,7 +159,17 @@ func (x *Executor) Submit(c Call) error {
 		return errors.New("worker: duplicate call key " + strconv.FormatUint(c.Key, 10))
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	x.calls[c.Key] = cancel
+	st := &callState{cancel: cancel}
+	if x.execTTL > 0 {
+		ttl, tool := x.execTTL, c.Req.GetTool()
+		st.ttl = time.AfterFunc(ttl, func() {
+			cancel(sperr.New(sperr.CodeDeadlineExceeded, "call to %s ran past the execution TTL (%s); its worker is killed and replaced", tool, ttl))
+			if x.kill != nil {
+				x.kill(fmt.Sprintf("a call to %s ran past the execution TTL (%s)", tool, ttl))
+			}
+		})
+	}
+	x.calls[c.Key] = st
 	x.wg.Add(1)
 	go x.run(ctx, c)
 	return nil
@@ -142,10 +178,10 @@ func (x *Executor) Submit(c Call) error {
 // Cancel cancels a running call; it is answered with a cancelled error.
 func (x *Executor) Cancel(key uint64) bool {
 	x.mu.Lock()
-	cancel, ok := x.calls[key]
+	st, ok := x.calls[key]
 	x.mu.Unlock()
 	if ok {
-		cancel(sperr.New(sperr.CodeCancelled, "call cancelled by the caller"))
+		st.cancel(sperr.New(sperr.CodeCancelled, "call cancelled by the caller"))
 	}
 	return ok
 }
@@ -157,7 +193,7 @@ func (x *Executor) Close(cause *sperr.Error) {
 	x.closed = true
 	cancels := make([]context.CancelCauseFunc, 0, len(x.calls))
 	for _, c := range x.calls {
-		cancels = append(cancels, c)
+		cancels = append(cancels, c.cancel)
 	}
 	x.mu.Unlock()
 	for _, c := range cancels {
@@ -180,15 +216,18 @@ func (x *Executor) Wait(d time.Duration) bool {
 	}
 }
 
-func (x *Executor) finish(key uint64, err *sperr.Error) {
+func (x *Executor) finish(key uint64, err *sperr.Error, unanswered bool) {
 	x.mu.Lock()
-	if cancel, ok := x.calls[key]; ok {
-		cancel(nil)
+	if st, ok := x.calls[key]; ok {
+		if st.ttl != nil {
+			st.ttl.Stop()
+		}
+		st.cancel(nil)
 		delete(x.calls, key)
 	}
 	x.mu.Unlock()
 	if x.poolPID != nil {
-		x.sender.Send(x.poolPID, &CallDone{WorkerID: x.workerID, Generation: x.generation, Key: key, Err: err})
+		x.sender.Send(x.poolPID, &CallDone{WorkerID: x.workerID, Generation: x.generation, Key: key, Err: err, Unanswered: unanswered})
 	}
 }
 
@@ -200,12 +239,13 @@ func (x *Executor) run(ctx context.Context, c Call) {
 		defer cancel()
 	}
 	var err *sperr.Error
+	unanswered := false
 	if c.Req.GetStream() {
 		err = x.runStream(ctx, c)
 	} else {
-		err = x.runUnary(ctx, c)
+		err, unanswered = x.runUnary(ctx, c)
 	}
-	x.finish(c.Key, err)
+	x.finish(c.Key, err, unanswered)
 }
 
 // request builds the gRPC request; a bad argument object is an error.
@@ -270,12 +310,17 @@ func (x *Executor) callError(ctx context.Context, err error) *sperr.Error {
 	return x.tag(sperr.FromGRPC(err))
 }
 
-func (x *Executor) runUnary(ctx context.Context, c Call) *sperr.Error {
+// runUnary runs one unary call and answers it, except a Retryable call
+// the worker died under (unanswered is then true: the pool decides).
+func (x *Executor) runUnary(ctx context.Context, c Call) (_ *sperr.Error, unanswered bool) {
 	res := &poolpb.Result{RequestId: c.Req.GetRequestId(), WorkerId: x.workerID}
-	fail := func(e *sperr.Error) *sperr.Error {
+	fail := func(e *sperr.Error) (*sperr.Error, bool) {
+		if c.Retryable && e.Code == sperr.CodeWorkerExit {
+			return e, true
+		}
 		res.Error = sperr.ToProto(e)
 		x.sender.Send(c.ReplyTo, res)
-		return e
+		return e, false
 	}
 	req, e := x.request(c)
 	if e != nil {
@@ -313,7 +358,7 @@ func (x *Executor) runUnary(ctx context.Context, c Call) *sperr.Error {
 		res.ResultJson = raw
 	}
 	x.sender.Send(c.ReplyTo, res)
-	return nil
+	return nil, false
 }
 
 func (x *Executor) runStream(ctx context.Context, c Call) *sperr.Error {

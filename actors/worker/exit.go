@@ -15,6 +15,9 @@ type ExitInfo struct {
 	ExitCode int    // -1 when killed by a signal
 	Signal   string // "" unless killed by a signal, e.g. "killed"
 	Output   string // the last few KB of its stdout and stderr
+	// KilledFor says why the host killed the process (execution TTL,
+	// heartbeat lost, a request), "" when it ended on its own.
+	KilledFor string
 }
 
 // exitInfoOf reads a reaped process's state.
@@ -41,6 +44,10 @@ func (e ExitInfo) String() string {
 // Error returns the worker_exit error in-flight calls receive.
 func (e ExitInfo) Error(pool, workerID string) *sperr.Error {
 	err := sperr.New(sperr.CodeWorkerExit, "python process %d ended (%s)", e.OSPid, e)
+	if e.KilledFor != "" {
+		err.Message = fmt.Sprintf("python process %d was killed by the host: %s", e.OSPid, e.KilledFor)
+		err.WithDetail("killed_for", e.KilledFor)
+	}
 	err.Pool, err.WorkerID = pool, workerID
 	err.WithDetail("os_pid", strconv.Itoa(e.OSPid)).WithDetail("exit_code", strconv.Itoa(e.ExitCode))
 	if e.Signal != "" {

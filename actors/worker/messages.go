@@ -33,6 +33,9 @@ type StartFailed struct {
 	WorkerID   string
 	Generation uint64
 	Err        error
+	// Exited: the worker actor stopped after this (a first start); the
+	// supervisor will not start it again.
+	Exited bool
 }
 
 // GetInfo asks a worker for Info (answered from the mailbox even during
@@ -51,9 +54,10 @@ type Info struct {
 }
 
 // KillProcess makes the worker SIGKILL its Python process group, as a crash
-// would (tests and the demo use it; the worker then fails in-flight calls
-// with worker_exit and is restarted).
-type KillProcess struct{}
+// would: in-flight calls fail with worker_exit (saying Reason) and the
+// worker is restarted. The execution TTL, the heartbeat monitor, tests and
+// the demo use it.
+type KillProcess struct{ Reason string }
 
 // processExited is sent by the watcher goroutine of a generation.
 type processExited struct{ generation uint64 }

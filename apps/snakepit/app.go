@@ -29,6 +29,7 @@ import (
 
 	"github.com/snakepit-go/snakepit/actors/bridge"
 	"github.com/snakepit-go/snakepit/actors/bridge/sessions"
+	"github.com/snakepit-go/snakepit/actors/lifecycle/manager"
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/registry"
 	"github.com/snakepit-go/snakepit/actors/registry/cleanup"
@@ -207,20 +208,28 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 			})})
 	}
 	runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: "workers", Props: workers, Restart: supervisors.Permanent, Shutdown: 30 * time.Second})
+	var poolChildren []supervisors.ChildSpec
+	var watched []manager.Pool
 	for _, p := range cfg.Pools {
 		pc := cfg.poolConfig(p, id)
 		pc.WorkerSupervisor = workersSup
 		pc.Worker.Registry = app.registry
 		pc.Worker.Processes = processes
 		pc.Worker.HostAddress = bridgeAddr
+		pc.Events = system.EventStream
 		if err := pc.Validate(); err != nil {
 			return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: err.Error()}
 		}
 		child := "pool-" + p.Name
-		runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: child, Props: pool.Props(pc), Restart: supervisors.Permanent})
+		poolChildren = append(poolChildren, supervisors.ChildSpec{Name: child, Props: pool.Props(pc), Restart: supervisors.Permanent})
 		app.pools[p.Name] = base("runtime", child)
 		app.poolCfg[p.Name] = p
+		watched = append(watched, manager.Pool{Name: p.Name, PID: app.pools[p.Name], Limits: cfg.lifecycleConfig(p).Limits()})
 	}
+	// The lifecycle manager comes before the pools (DESIGN.md §3).
+	runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: "lifecycle", Restart: supervisors.Permanent,
+		Props: manager.Props(manager.Config{Pools: watched, Interval: cfg.LifecycleInterval, Logger: app.log})})
+	runtimeChildren = append(runtimeChildren, poolChildren...)
 	runtimeProps, err := supervisors.New(supervisors.Spec{
 		Strategy: supervisors.RestForOne, MaxRestarts: 3, Window: 5 * time.Second,
 		Children: runtimeChildren, Logger: cfg.Logger,

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/snakepit-go/snakepit/actors/heartbeat"
+	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/instance"
@@ -84,7 +86,41 @@ type PoolConfig struct {
 	StopGrace time.Duration
 	// Affinity is the default session affinity (default hint).
 	Affinity Affinity
+
+	// Recycling (zero = off). TTL: a worker older than this is replaced;
+	// IdleTTL: one that ran no call for this long; MaxRequests: one that
+	// served this many successful calls, plus a random 0..MaxRequestsJitter
+	// per worker so they do not all recycle at once; MemoryThresholdMB: one
+	// whose Python process tree's RSS exceeds this. Recycling is graceful
+	// and one worker at a time.
+	TTL               time.Duration
+	IdleTTL           time.Duration
+	MaxRequests       int
+	MaxRequestsJitter int
+	MemoryThresholdMB int
+	// ExecutionTTL bounds one call (0 = none): past it the call gets
+	// deadline_exceeded and its worker, presumed hung, is killed and replaced.
+	ExecutionTTL time.Duration
+	// DrainTimeout bounds how long a recycled worker may finish its calls
+	// (default 30s).
+	DrainTimeout time.Duration
+	// Heartbeat: the host pings each worker (off unless Enabled). Dependent
+	// (default): after MaxMissed missed pings the worker is replaced;
+	// Independent: only reported.
+	Heartbeat HeartbeatConfig
+	// CrashBarrier: taint after a crash, retry of idempotent calls, the
+	// crash breaker.
+	CrashBarrier CrashBarrier
 }
+
+// HeartbeatConfig configures the host's heartbeat to each worker.
+type HeartbeatConfig = heartbeat.Config
+
+// CrashBarrier configures how a pool protects itself from crashing workers.
+type CrashBarrier = pool.CrashBarrier
+
+// BreakerConfig configures the crash breaker.
+type BreakerConfig = pool.BreakerConfig
 
 // Config configures an App.
 type Config struct {
@@ -127,6 +163,9 @@ type Config struct {
 	Bridge BridgeConfig
 	// Sessions configures the session store.
 	Sessions SessionConfig
+	// LifecycleInterval is how often TTL, idle and memory limits are
+	// checked (default 60s; max requests is checked on every call).
+	LifecycleInterval time.Duration
 	// WorkerMaxRestarts / WorkerRestartWindow are the worker supervisor's
 	// restart intensity (default: 3 + 2 × total workers within 5s).
 	WorkerMaxRestarts   int
@@ -265,8 +304,15 @@ func (c Config) validate() error {
 		if p.Transport != TransportUnix && p.Transport != TransportTCP {
 			errs = append(errs, fmt.Errorf("pool %q: unknown Transport %q (unix or tcp)", p.Name, p.Transport))
 		}
-		if p.Threads < 0 || p.QueueTimeout < 0 || p.ExecuteTimeout < 0 || p.ReadyTimeout < 0 || p.StopGrace < 0 {
+		if p.Threads < 0 || p.QueueTimeout < 0 || p.ExecuteTimeout < 0 || p.ReadyTimeout < 0 || p.StopGrace < 0 ||
+			p.ExecutionTTL < 0 || p.DrainTimeout < 0 {
 			errs = append(errs, fmt.Errorf("pool %q: durations and Threads must not be negative", p.Name))
+		}
+		if err := c.lifecycleConfig(p).Limits().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("pool %q: %w", p.Name, err))
+		}
+		if err := p.Heartbeat.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("pool %q: heartbeat: %w", p.Name, err))
 		}
 		if p.Profile == ProfileThread && c.ThreadedScript == "" {
 			errs = append(errs, fmt.Errorf("pool %q: the thread profile needs Config.ThreadedScript (a server that takes --max-workers)", p.Name))
@@ -345,20 +391,30 @@ func findPrivDir(configured string) (string, error) {
 	return "", errors.New("snakepit: cannot find priv/python/grpc_server.py; set Config.PrivDir, Config.Script or SNAKEPIT_PRIV_DIR")
 }
 
+// lifecycleConfig is the one description of a pool's workers: the first
+// start and every replacement are made from it.
+func (c Config) lifecycleConfig(p PoolConfig) lifecycle.Config {
+	return lifecycle.Config{
+		PoolName: p.Name, PoolIdentifier: c.InstanceName + "/" + p.Name, WorkerModule: worker.Module,
+		Profile: p.Profile, Adapter: p.Adapter, AdapterArgs: p.AdapterArgs, AdapterEnv: p.AdapterEnv,
+		Threads: p.Threads, Transport: p.Transport,
+		Python: c.Python, Script: c.Script, ThreadedScript: c.ThreadedScript, PythonPath: c.PythonPath,
+		ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace, ExecutionTTL: p.ExecutionTTL,
+		TTL: p.TTL, IdleTTL: p.IdleTTL, MaxRequests: p.MaxRequests, MaxRequestsJitter: p.MaxRequestsJitter,
+		MemoryThresholdMB: p.MemoryThresholdMB, Heartbeat: p.Heartbeat,
+	}
+}
+
 // poolConfig turns a PoolConfig into the pool actor's config.
 func (c Config) poolConfig(p PoolConfig, runID string) pool.Config {
+	lc := c.lifecycleConfig(p)
+	w := lc.WorkerConfig()
+	w.RunID, w.InstanceName, w.InstanceToken = runID, c.InstanceName, c.InstanceToken
+	w.Logger, w.LogPythonOutput = c.Logger, c.LogPythonOutput
 	return pool.Config{
 		Name: p.Name, Size: p.Size, MaxQueue: p.MaxQueue, QueueTimeout: p.QueueTimeout,
 		ExecuteTimeout: p.ExecuteTimeout, StartupConcurrency: p.StartupConcurrency, Affinity: p.Affinity,
-		Logger: c.Logger,
-		Worker: worker.Config{
-			PoolName: p.Name, PoolIdentifier: c.InstanceName + "/" + p.Name,
-			Python: c.Python, Script: c.Script, ThreadedScript: c.ThreadedScript, PythonPath: c.PythonPath,
-			Adapter: p.Adapter, AdapterArgs: p.AdapterArgs, AdapterEnv: p.AdapterEnv,
-			Profile: p.Profile, Threads: p.Threads, Transport: p.Transport,
-			RunID: runID, InstanceName: c.InstanceName, InstanceToken: c.InstanceToken,
-			ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace,
-			Logger: c.Logger, LogPythonOutput: c.LogPythonOutput,
-		},
+		MaxRequests: lc.MaxRequests, MaxRequestsJitter: lc.MaxRequestsJitter, DrainTimeout: p.DrainTimeout,
+		Crash: p.CrashBarrier, Logger: c.Logger, Worker: w,
 	}
 }

@@ -44,6 +44,7 @@ const (
 	CodeCancelled                = sperr.CodeCancelled
 	CodeShutdown                 = sperr.CodeShutdown
 	CodeInternal                 = sperr.CodeInternal
+	CodeCircuitOpen              = sperr.CodeCircuitOpen
 	CodeSessionNotFound          = sperr.CodeSessionNotFound
 	CodeSessionQuotaExceeded     = sperr.CodeSessionQuotaExceeded
 )
@@ -66,6 +67,7 @@ var (
 	ErrInvalidArgument          = sperr.ErrInvalidArgument
 	ErrCancelled                = sperr.ErrCancelled
 	ErrShutdown                 = sperr.ErrShutdown
+	ErrCircuitOpen              = sperr.ErrCircuitOpen
 	ErrSessionNotFound          = sperr.ErrSessionNotFound
 	ErrSessionQuotaExceeded     = sperr.ErrSessionQuotaExceeded
 	ErrTimeout                  = sperr.ErrTimeout

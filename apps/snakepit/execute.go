@@ -29,6 +29,7 @@ type callOptions struct {
 	timeout     time.Duration
 	binary      map[string][]byte
 	correlation string
+	idempotent  bool
 }
 
 // ExecuteOption adjusts one call.
@@ -57,6 +58,11 @@ func WithBinary(params map[string][]byte) ExecuteOption {
 
 // WithCorrelationID tags the call for logs and telemetry.
 func WithCorrelationID(id string) ExecuteOption { return func(o *callOptions) { o.correlation = id } }
+
+// WithIdempotent marks a unary call as safe to run twice: if its worker dies
+// during the call, the pool runs it once more on another worker instead of
+// answering worker_exit (unless the pool's CrashBarrier.NoRetry is set).
+func WithIdempotent() ExecuteOption { return func(o *callOptions) { o.idempotent = true } }
 
 // Result is a tool's result.
 type Result struct {
@@ -116,7 +122,7 @@ func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool
 	return &poolpb.Execute{
 		RequestId: a.nextRequestID(), Tool: tool, ArgsJson: argsJSON, BinaryParameters: o.binary,
 		SessionId: o.session, Affinity: o.affinity, DeadlineUnixNano: deadline.UnixNano(), Stream: stream,
-		CorrelationId: o.correlation,
+		CorrelationId: o.correlation, Idempotent: o.idempotent,
 	}, pid, deadline, nil
 }
 

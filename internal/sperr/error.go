@@ -52,6 +52,7 @@ const (
 	CodeCancelled                = "cancelled"
 	CodeShutdown                 = "shutdown"
 	CodeInternal                 = "internal"
+	CodeCircuitOpen              = "circuit_open"
 	CodeSessionNotFound          = "session_not_found"
 	CodeSessionQuotaExceeded     = "session_quota_exceeded"
 )
@@ -75,6 +76,7 @@ var codeCategory = map[string]Category{
 	CodeCancelled:                CategoryCancelled,
 	CodeShutdown:                 CategoryShutdown,
 	CodeInternal:                 CategoryWorker,
+	CodeCircuitOpen:              CategoryPool,
 	CodeSessionNotFound:          CategorySession,
 	CodeSessionQuotaExceeded:     CategorySession,
 }
@@ -212,6 +214,7 @@ var (
 	ErrInvalidArgument          = &Error{Category: CategoryValidation, Code: CodeInvalidArgument}
 	ErrCancelled                = &Error{Category: CategoryCancelled, Code: CodeCancelled}
 	ErrShutdown                 = &Error{Category: CategoryShutdown, Code: CodeShutdown}
+	ErrCircuitOpen              = &Error{Category: CategoryPool, Code: CodeCircuitOpen}
 	ErrSessionNotFound          = &Error{Category: CategorySession, Code: CodeSessionNotFound}
 	ErrSessionQuotaExceeded     = &Error{Category: CategorySession, Code: CodeSessionQuotaExceeded}
 

@@ -104,8 +104,9 @@ type Execute struct {
 	// stream asks for ExecuteStreamingTool: replies are Chunk messages.
 	Stream        bool   `protobuf:"varint,8,opt,name=stream,proto3" json:"stream,omitempty"`
 	CorrelationId string `protobuf:"bytes,9,opt,name=correlation_id,json=correlationId,proto3" json:"correlation_id,omitempty"`
-	// idempotent marks a call that may be retried on another worker. Reserved:
-	// the pool does not retry calls yet, and ignores it.
+	// idempotent marks a unary call that may run twice: when its worker dies
+	// during the call, the pool runs it once more on another worker instead of
+	// answering worker_exit.
 	Idempotent    bool `protobuf:"varint,10,opt,name=idempotent,proto3" json:"idempotent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -614,8 +615,19 @@ type Stats struct {
 	WorkerRestarts uint64                 `protobuf:"varint,13,opt,name=worker_restarts,json=workerRestarts,proto3" json:"worker_restarts,omitempty"`
 	State          string                 `protobuf:"bytes,14,opt,name=state,proto3" json:"state,omitempty"`
 	Ready          uint64                 `protobuf:"varint,15,opt,name=ready,proto3" json:"ready,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// recycled counts workers replaced by the lifecycle (TTL, max requests,
+	// memory, idle, execution TTL is a crash) or by hand.
+	Recycled uint64 `protobuf:"varint,16,opt,name=recycled,proto3" json:"recycled,omitempty"`
+	// circuit is the crash breaker's state: closed, open or half_open.
+	Circuit string `protobuf:"bytes,17,opt,name=circuit,proto3" json:"circuit,omitempty"`
+	// circuit_rejected counts calls refused with circuit_open.
+	CircuitRejected uint64 `protobuf:"varint,18,opt,name=circuit_rejected,json=circuitRejected,proto3" json:"circuit_rejected,omitempty"`
+	// retried counts idempotent calls run again after their worker died.
+	Retried uint64 `protobuf:"varint,19,opt,name=retried,proto3" json:"retried,omitempty"`
+	// tainted is the number of workers kept out of dispatch after a crash.
+	Tainted       uint64 `protobuf:"varint,20,opt,name=tainted,proto3" json:"tainted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Stats) Reset() {
@@ -749,6 +761,41 @@ func (x *Stats) GetState() string {
 func (x *Stats) GetReady() uint64 {
 	if x != nil {
 		return x.Ready
+	}
+	return 0
+}
+
+func (x *Stats) GetRecycled() uint64 {
+	if x != nil {
+		return x.Recycled
+	}
+	return 0
+}
+
+func (x *Stats) GetCircuit() string {
+	if x != nil {
+		return x.Circuit
+	}
+	return ""
+}
+
+func (x *Stats) GetCircuitRejected() uint64 {
+	if x != nil {
+		return x.CircuitRejected
+	}
+	return 0
+}
+
+func (x *Stats) GetRetried() uint64 {
+	if x != nil {
+		return x.Retried
+	}
+	return 0
+}
+
+func (x *Stats) GetTainted() uint64 {
+	if x != nil {
+		return x.Tainted
 	}
 	return 0
 }
@@ -1026,7 +1073,7 @@ const file_snakepit_pool_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\n" +
 	"\n" +
-	"\bGetStats\"\xaf\x03\n" +
+	"\bGetStats\"\xc4\x04\n" +
 	"\x05Stats\x12\x12\n" +
 	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x04R\brequests\x12\x16\n" +
@@ -1043,7 +1090,12 @@ const file_snakepit_pool_proto_rawDesc = "" +
 	"\tcancelled\x18\f \x01(\x04R\tcancelled\x12'\n" +
 	"\x0fworker_restarts\x18\r \x01(\x04R\x0eworkerRestarts\x12\x14\n" +
 	"\x05state\x18\x0e \x01(\tR\x05state\x12\x14\n" +
-	"\x05ready\x18\x0f \x01(\x04R\x05ready\"L\n" +
+	"\x05ready\x18\x0f \x01(\x04R\x05ready\x12\x1a\n" +
+	"\brecycled\x18\x10 \x01(\x04R\brecycled\x12\x18\n" +
+	"\acircuit\x18\x11 \x01(\tR\acircuit\x12)\n" +
+	"\x10circuit_rejected\x18\x12 \x01(\x04R\x0fcircuitRejected\x12\x18\n" +
+	"\aretried\x18\x13 \x01(\x04R\aretried\x12\x18\n" +
+	"\atainted\x18\x14 \x01(\x04R\atainted\"L\n" +
 	"\n" +
 	"AwaitReady\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\x12,\n" +

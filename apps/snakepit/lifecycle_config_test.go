@@ -1,0 +1,92 @@
+package snakepit
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fill sets every field of the struct v points to a distinct non-zero value
+// (recursing into nested structs), so a field dropped on the way shows up.
+func fill(t *testing.T, v reflect.Value, seed *int) {
+	t.Helper()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		*seed++
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(fmt.Sprintf("v%d", *seed))
+		case reflect.Int, reflect.Int64:
+			if f.Type() == reflect.TypeOf(time.Duration(0)) {
+				f.SetInt(int64(*seed) * int64(time.Millisecond))
+			} else {
+				f.SetInt(int64(*seed))
+			}
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Slice:
+			s := reflect.MakeSlice(f.Type(), 1, 1)
+			if s.Index(0).Kind() == reflect.String {
+				s.Index(0).SetString(fmt.Sprintf("s%d", *seed))
+			}
+			f.Set(s)
+		case reflect.Struct:
+			fill(t, f, seed)
+		case reflect.Ptr:
+			f.Set(reflect.New(f.Type().Elem()))
+		default:
+			t.Fatalf("field %s: kind %s: teach fill about it", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+}
+
+// TestEveryPoolFieldReachesTheWorkersAndReplacements fails when a field is
+// added to PoolConfig but not carried into the lifecycle config (which
+// every start and replacement of a worker is made from) or the pool's own
+// config.
+func TestEveryPoolFieldReachesTheWorkersAndReplacements(t *testing.T) {
+	var p PoolConfig
+	seed := 0
+	fill(t, reflect.ValueOf(&p).Elem(), &seed)
+	c := Config{InstanceName: "inst", Python: "/py", Script: "/s/grpc_server.py", ThreadedScript: "/s/t.py", PythonPath: []string{"/pp"}}
+	lc := reflect.ValueOf(c.lifecycleConfig(p))
+	pc := reflect.ValueOf(c.poolConfig(p, "run"))
+	renamed := map[string]string{"Name": "PoolName", "CrashBarrier": "Crash"}
+	pv := reflect.ValueOf(p)
+	for i := 0; i < pv.NumField(); i++ {
+		name := pv.Type().Field(i).Name
+		want := pv.Field(i).Interface()
+		target := name
+		if r, ok := renamed[name]; ok {
+			target = r
+		}
+		var got []any
+		for _, dst := range []reflect.Value{lc, pc} {
+			for _, n := range []string{name, target} {
+				if f := dst.FieldByName(n); f.IsValid() {
+					got = append(got, f.Interface())
+				}
+			}
+		}
+		require.Containsf(t, got, want, "PoolConfig.%s is not carried into lifecycle.Config or pool.Config", name)
+	}
+
+	// And the worker template built from the lifecycle config keeps what
+	// defines a worker (every replacement starts from that template).
+	w := c.poolConfig(p, "run").Worker
+	require.Equal(t, p.Adapter, w.Adapter)
+	require.Equal(t, p.AdapterArgs, w.AdapterArgs)
+	require.Equal(t, p.AdapterEnv, w.AdapterEnv)
+	require.Equal(t, p.Profile, w.Profile)
+	require.Equal(t, p.Threads, w.Threads)
+	require.Equal(t, p.Transport, w.Transport)
+	require.Equal(t, p.ExecutionTTL, w.ExecutionTTL)
+	require.Equal(t, p.Heartbeat, w.Heartbeat)
+	require.Equal(t, p.ReadyTimeout, w.ReadyTimeout)
+	require.Equal(t, p.StopGrace, w.StopGrace)
+	require.Equal(t, "inst/"+p.Name, w.PoolIdentifier)
+	require.Equal(t, c.PythonPath, w.PythonPath)
+}

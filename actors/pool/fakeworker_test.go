@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -46,12 +45,14 @@ type fakeEnv struct {
 	// before it closes its executor.
 	holdStop chan struct{}
 
-	mu      sync.Mutex
-	gates   map[string]*gate
-	entered map[string]callSeen
-	starts  []string // "<worker>#<generation>", in Started order
-	pids    map[string]*actor.PID
-	gens    map[string]uint64 // latest generation started, per worker
+	mu         sync.Mutex
+	genSeq     map[string]uint64
+	failStarts map[string]int // starts (any generation) that fail, per worker
+	gates      map[string]*gate
+	entered    map[string]callSeen
+	starts     []string // "<worker>#<generation>", in Started order
+	pids       map[string]*actor.PID
+	gens       map[string]uint64 // latest generation started, per worker
 }
 
 // callSeen is where a call reached the fake client.
@@ -69,6 +70,7 @@ func newFakeEnv() *fakeEnv {
 	return &fakeEnv{
 		capacity:   1,
 		failFirst:  map[string]bool{},
+		failStarts: map[string]int{},
 		readyGates: map[string]chan struct{}{},
 		gates:      map[string]*gate{},
 		entered:    map[string]callSeen{},
@@ -153,10 +155,33 @@ func (e *fakeEnv) generation(worker string) uint64 {
 // props is the pool's Config.WorkerProps: like worker.Props, the generation
 // counter lives in the props, so every restart counts on.
 func (e *fakeEnv) props(wc wk.Config) *actor.Props {
-	gen := new(atomic.Uint64)
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &fakeWorker{env: e, wc: wc, gen: gen.Add(1), stop: make(chan struct{})}
+		return &fakeWorker{env: e, wc: wc, gen: e.nextGen(wc.WorkerID), stop: make(chan struct{})}
 	})
+}
+
+// nextGen numbers a worker's starts across props (a recycle or a resize
+// makes new props), as worker.Props's process-wide counter does.
+func (e *fakeEnv) nextGen(worker string) uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.genSeq == nil {
+		e.genSeq = map[string]uint64{}
+	}
+	e.genSeq[worker]++
+	return e.genSeq[worker]
+}
+
+// failsNow reports whether this start of worker fails: its first start when
+// failFirst names it, or while failStarts still counts for it.
+func (e *fakeEnv) failsNow(worker string, gen uint64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n := e.failStarts[worker]; n > 0 {
+		e.failStarts[worker] = n - 1
+		return true
+	}
+	return gen == 1 && e.failFirst[worker]
 }
 
 // crashWorker makes a fake worker die like a worker whose Python process
@@ -232,9 +257,9 @@ func (f *fakeWorker) Receive(ctx actor.Context) {
 // boot ends a start: StartFailed (and a normal stop) for a failing first
 // start, else Ready.
 func (f *fakeWorker) boot(ctx actor.Context) {
-	if f.gen == 1 && f.env.failFirst[f.wc.WorkerID] {
+	if f.env.failsNow(f.wc.WorkerID, f.gen) {
 		e := sperr.New(sperr.CodeWorkerStartFailed, "worker %s did not start: fake failure", f.wc.WorkerID)
-		ctx.Send(f.wc.Pool, &wk.StartFailed{WorkerID: f.wc.WorkerID, Generation: f.gen, Err: e})
+		ctx.Send(f.wc.Pool, &wk.StartFailed{WorkerID: f.wc.WorkerID, Generation: f.gen, Err: e, Exited: true})
 		ctx.Stop(ctx.Self())
 		return
 	}

@@ -150,6 +150,9 @@ func (p *poolActor) onCallDone(ctx actor.Context, m *wk.CallDone) {
 		p.stats.Retried++
 		p.log.Info("retrying an idempotent call after its worker died", "worker", m.WorkerID, "error", m.Err)
 		if current {
+			// That generation is dead (its Down may still be on the way):
+			// no new call may go to it, the retry above all.
+			p.sched.SetReady(w.id, false)
 			p.dispatchAll(ctx, p.sched.Done(w.id, m.Key))
 		}
 		p.submit(ctx, m.Key, time.Now())

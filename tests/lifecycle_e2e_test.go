@@ -3,6 +3,9 @@
 package tests
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -15,6 +18,7 @@ import (
 	"github.com/snakepit-go/snakepit/actors/registry"
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
 	"github.com/snakepit-go/snakepit/internal/procs"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 // recorder collects the App's events of one type.
@@ -296,4 +300,56 @@ func withoutSocket(argv any) []any {
 		out = append(out, a)
 	}
 	return out
+}
+
+const flakyServer = `"""A worker server that fails its start while a flag file exists."""
+import os
+import sys
+
+with open(os.environ["FLAKY_COUNT"], "a") as f:
+    f.write("start\n")
+if os.path.exists(os.environ["FLAKY_FLAG"]):
+    sys.exit(1)
+from snakepit_bridge.server import run_main
+
+if __name__ == "__main__":
+    run_main()
+`
+
+// A worker whose replacement cannot start is started again with backoff
+// (not in a tight loop that would exhaust the supervisor), and the pool is
+// back to its size once starts work again.
+func TestReconcileRestoresTheSizeWithBackoff(t *testing.T) {
+	interp := testutil.Python(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "flaky_server.py")
+	require.NoError(t, os.WriteFile(script, []byte(flakyServer), 0o644))
+	flag, count := filepath.Join(dir, "flag"), filepath.Join(dir, "count")
+	app := startApp(t, snakepit.Config{
+		Python: interp.Path, Script: script, PythonPath: []string{repoPriv(t)},
+		Pools: []snakepit.PoolConfig{{Name: "flaky", Size: 1, ReconcileBackoff: 100 * time.Millisecond,
+			AdapterEnv: []string{"FLAKY_FLAG=" + flag, "FLAKY_COUNT=" + count}}},
+	})
+	starts := func() int {
+		b, _ := os.ReadFile(count)
+		return strings.Count(string(b), "start")
+	}
+	require.Equal(t, 1, starts())
+	pid := pidOf(whoami(t, app, "flaky"))
+	require.NoError(t, os.WriteFile(flag, nil, 0o644))
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	time.Sleep(1500 * time.Millisecond)
+	failed := starts() - 1
+	// Backoff 100 ms doubling: about 5 attempts in 1.5 s; a restart loop
+	// without backoff would make dozens.
+	require.GreaterOrEqual(t, failed, 2, "the failing start is retried")
+	require.LessOrEqual(t, failed, 7, "with backoff")
+	st, err := app.Stats(t.Context(), "flaky")
+	require.NoError(t, err)
+	require.Zero(t, st.GetReady())
+	require.NoError(t, app.Err(), "the supervision tree did not give up")
+
+	require.NoError(t, os.Remove(flag))
+	waitStats(t, app, "flaky", "back to size", func(s statsView) bool { return s.Ready == 1 })
+	require.NotEqual(t, pid, pidOf(whoami(t, app, "flaky")))
 }

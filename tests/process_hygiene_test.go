@@ -198,10 +198,10 @@ type crashHost struct {
 	Pids  []int  `json:"pids"`
 }
 
-func startCrashHost(t *testing.T, bin, data, inst string, workers int) *crashHost {
+func startCrashHost(t *testing.T, bin, data, inst string, workers int, extra ...string) *crashHost {
 	t.Helper()
 	root := testutil.RepoRoot(t)
-	cmd := exec.Command(bin, "-workers", strconv.Itoa(workers))
+	cmd := exec.Command(bin, append([]string{"-workers", strconv.Itoa(workers)}, extra...)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "SNAKEPIT_PRIV_DIR="+filepath.Join(root, "priv", "python"),
 		"SNAKEPIT_DATA_DIR="+data, "SNAKEPIT_INSTANCE_NAME="+inst)
@@ -315,4 +315,27 @@ func TestCorruptRegistryFileIsMovedAsideAndTheAppStarts(t *testing.T) {
 	snap := readRegistry(t, data, "corrupt")
 	require.Len(t, snap.Entries, 1, "the new file records the worker")
 	require.Equal(t, app.RunID(), snap.Entries[0].RunID)
+}
+
+// The Python side's own heartbeat (upstream's flags) still works: dependent
+// workers exit when the host stops answering — here the host is frozen, so
+// neither the lifeline nor the parent-death signal can end them.
+func TestDependentPythonWorkersExitWhenTheHostStopsAnswering(t *testing.T) {
+	testutil.Python(t)
+	bin := buildCrashHost(t)
+	host := startCrashHost(t, bin, t.TempDir(), "hb", 2, "-python-heartbeat")
+	time.Sleep(600 * time.Millisecond) // several heartbeats answered: the workers stay
+	for _, pid := range host.Pids {
+		require.True(t, procs.Alive(pid), "a worker whose host answers keeps running")
+	}
+	require.NoError(t, syscall.Kill(host.cmd.Process.Pid, syscall.SIGSTOP))
+	t.Cleanup(func() { _ = syscall.Kill(host.cmd.Process.Pid, syscall.SIGCONT) })
+	require.Eventually(t, func() bool {
+		for _, pid := range host.Pids {
+			if procs.Alive(pid) {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond, "dependent workers exit when their heartbeats go unanswered")
 }

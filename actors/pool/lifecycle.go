@@ -386,7 +386,7 @@ func (p *poolActor) reconcile(ctx actor.Context, now time.Time) time.Time {
 	var next time.Time
 	for _, id := range p.order {
 		w := p.workers[id]
-		if !w.failed || w.starting || w.retryAt.IsZero() {
+		if !w.dead || w.starting || w.retryAt.IsZero() {
 			continue
 		}
 		if now.Before(w.retryAt) {

@@ -301,14 +301,19 @@ func (w *workerActor) onBootFailed(ctx actor.Context, err error) {
 	e := sperr.Wrap(sperr.CodeWorkerStartFailed, err, "worker %s did not start: %v", w.cfg.WorkerID, err)
 	e.WorkerID, e.Pool = w.cfg.WorkerID, w.cfg.PoolName
 	w.log.Warn("worker start failed", "generation", w.gen, "error", err)
+	// With a pool, a worker that cannot start exits normally and the pool
+	// starts it again with backoff (its reconcile loop): a start-failure
+	// storm then backs off instead of exhausting the supervisor's restart
+	// intensity. Without a pool, a replacement that cannot start is a crash.
+	exits := w.first || w.cfg.Pool != nil
 	if w.cfg.Pool != nil {
-		ctx.Send(w.cfg.Pool, &StartFailed{WorkerID: w.cfg.WorkerID, Generation: w.gen, Err: e, Exited: w.first})
+		ctx.Send(w.cfg.Pool, &StartFailed{WorkerID: w.cfg.WorkerID, Generation: w.gen, Err: e, Exited: exits})
 	}
-	if w.first {
-		ctx.Stop(ctx.Self()) // a normal exit: the pool decides what a failed first start means
+	if exits {
+		ctx.Stop(ctx.Self())
 		return
 	}
-	panic(e) // a replacement that cannot start is a crash: the supervisor's intensity applies
+	panic(e)
 }
 
 // onProcessExited fails in-flight calls with worker_exit, tells the pool,

@@ -111,6 +111,9 @@ type PoolConfig struct {
 	// CrashBarrier: taint after a crash, retry of idempotent calls, the
 	// crash breaker.
 	CrashBarrier CrashBarrier
+	// ReconcileBackoff is the first delay before a worker that could not
+	// start is started again; it doubles per failure up to 30s (default 1s).
+	ReconcileBackoff time.Duration
 }
 
 // HeartbeatConfig configures the host's heartbeat to each worker.
@@ -415,6 +418,6 @@ func (c Config) poolConfig(p PoolConfig, runID string) pool.Config {
 		Name: p.Name, Size: p.Size, MaxQueue: p.MaxQueue, QueueTimeout: p.QueueTimeout,
 		ExecuteTimeout: p.ExecuteTimeout, StartupConcurrency: p.StartupConcurrency, Affinity: p.Affinity,
 		MaxRequests: lc.MaxRequests, MaxRequestsJitter: lc.MaxRequestsJitter, DrainTimeout: p.DrainTimeout,
-		Crash: p.CrashBarrier, Logger: c.Logger, Worker: w,
+		Crash: p.CrashBarrier, ReconcileBackoff: p.ReconcileBackoff, Logger: c.Logger, Worker: w,
 	}
 }

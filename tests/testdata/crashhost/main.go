@@ -18,11 +18,17 @@ import (
 
 func main() {
 	workers := flag.Int("workers", 3, "pool size")
+	pyHeartbeat := flag.Bool("python-heartbeat", false, "workers heartbeat to the host (dependent, 100 ms)")
 	flag.Parse()
+	var args []string
+	if *pyHeartbeat {
+		args = []string{"--heartbeat-enabled", "--heartbeat-interval-ms", "100", "--heartbeat-timeout-ms", "200",
+			"--heartbeat-max-missed", "2", "--heartbeat-dependent"}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	app, err := snakepit.Start(ctx, snakepit.Config{
-		Pools:  []snakepit.PoolConfig{{Name: "crash", Size: *workers}},
+		Pools:  []snakepit.PoolConfig{{Name: "crash", Size: *workers, AdapterArgs: args}},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

@@ -161,8 +161,14 @@ func (x *Executor) Submit(c Call) error {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	st := &callState{cancel: cancel}
 	if x.execTTL > 0 {
-		ttl, tool := x.execTTL, c.Req.GetTool()
+		ttl, tool, key := x.execTTL, c.Req.GetTool(), c.Key
 		st.ttl = time.AfterFunc(ttl, func() {
+			x.mu.Lock()
+			cur, running := x.calls[key]
+			x.mu.Unlock()
+			if !running || cur != st {
+				return // it finished just now: nothing is hung
+			}
 			cancel(sperr.New(sperr.CodeDeadlineExceeded, "call to %s ran past the execution TTL (%s); its worker is killed and replaced", tool, ttl))
 			if x.kill != nil {
 				x.kill(fmt.Sprintf("a call to %s ran past the execution TTL (%s)", tool, ttl))

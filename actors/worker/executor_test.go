@@ -280,3 +280,43 @@ func TestExecutorServerGoneReportsWorkerExit(t *testing.T) {
 	assert.Equal(t, "killed", e.Details["signal"])
 	assert.Equal(t, sperr.CodeWorkerExit, done.Err.Code)
 }
+
+func TestExecutorExecutionTTLAnswersTimeoutAndKills(t *testing.T) {
+	x, rec, _ := newTestExecutor(t, nil)
+	killed := make(chan string, 2)
+	x.execTTL, x.kill = 50*time.Millisecond, func(reason string) { killed <- reason }
+
+	require.NoError(t, x.Submit(call(1, "ok", `{"n":1}`, false)))
+	res, done := replyAndDone(t, rec.waitFor(t, 2))
+	require.Nil(t, res.(*poolpb.Result).GetError())
+	require.Nil(t, done.Err)
+	time.Sleep(100 * time.Millisecond)
+	require.Empty(t, killed, "a call that ended in time kills nothing")
+
+	require.NoError(t, x.Submit(call(2, "block", `{}`, false)))
+	msgs := rec.waitFor(t, 4)
+	e := sperr.FromProto(msgs[2].(*poolpb.Result).GetError())
+	require.ErrorIs(t, e, sperr.ErrDeadlineExceeded)
+	require.Contains(t, e.Message, "execution TTL")
+	select {
+	case reason := <-killed:
+		require.Contains(t, reason, "execution TTL")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hung worker was not killed")
+	}
+}
+
+func TestExecutorRetryableCallIsLeftToThePool(t *testing.T) {
+	exited := ExitInfo{OSPid: 42, ExitCode: -1, Signal: "killed"}
+	x, rec, stop := newTestExecutor(t, func(time.Duration) (ExitInfo, bool) { return exited, true })
+	c := call(1, "block", `{}`, false)
+	c.Retryable = true
+	require.NoError(t, x.Submit(c))
+	time.Sleep(50 * time.Millisecond)
+	stop() // the server dies under the call
+	msgs := rec.waitFor(t, 1)
+	done, ok := msgs[0].(*CallDone)
+	require.True(t, ok, "no reply to the caller, only CallDone; got %T", msgs[0])
+	require.True(t, done.Unanswered)
+	require.ErrorIs(t, done.Err, sperr.ErrWorkerExit)
+}

@@ -36,14 +36,17 @@ func Props(c Config) *actor.Props {
 			byReqID: map[string]uint64{},
 			workers: map[WorkerID]*workerSlot{},
 		}
-	})
+	}, actor.WithDispatcher(newStickyDispatcher(300, 20*time.Millisecond)))
 }
 
 // pending is a request the pool has taken and not yet seen answered.
 type pending struct {
 	req     *poolpb.Execute
 	replyTo *actor.PID
-	retried bool
+	// deadline bounds queueing and execution: the request's, or the pool's
+	// ExecuteTimeout from when it was taken.
+	deadline time.Time
+	retried  bool
 	// crashRetried: the call's worker died and it runs again (idempotent).
 	crashRetried bool
 	// trial: the half-open crash breaker let this call through as its trial.

@@ -93,3 +93,29 @@ func BenchmarkRawRequestFuture(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkRawRequestFutureSticky is the same floor with the pool's own
+// dispatcher on the echo actor, to show how much of the pool's gain is the
+// dispatcher rather than the pool.
+func BenchmarkRawRequestFutureSticky(b *testing.B) {
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+	)
+	echo := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if m, ok := ctx.Message().(*poolpb.Execute); ok {
+			ctx.Respond(m)
+		}
+	}, actor.WithDispatcher(newStickyDispatcher(300, 20*time.Millisecond))))
+	b.Cleanup(func() {
+		_ = sys.Root.StopFuture(echo).Wait()
+		sys.Shutdown()
+	})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := sys.Root.RequestFuture(echo, &poolpb.Execute{Tool: "ok"}, wait).Result(); err != nil {
+			b.Error(err)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/proto"
 
 	wk "github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/sperr"
@@ -49,14 +48,15 @@ func (p *poolActor) onExecute(ctx actor.Context, m *poolpb.Execute) {
 		reject(e)
 		return
 	}
+	// The caller's message is not ours to change (a local caller may reuse
+	// it): the deadline is kept beside it.
+	deadline := time.Unix(0, m.GetDeadlineUnixNano())
 	if m.GetDeadlineUnixNano() == 0 {
-		// The caller's message is not ours to change (a local caller may reuse it).
-		m = proto.Clone(m).(*poolpb.Execute)
-		m.DeadlineUnixNano = now.Add(p.cfg.ExecuteTimeout).UnixNano()
+		deadline = now.Add(p.cfg.ExecuteTimeout)
 	}
 	p.nextKey++
 	key := p.nextKey
-	p.pending[key] = &pending{req: m, replyTo: replyTo, trial: trial}
+	p.pending[key] = &pending{req: m, replyTo: replyTo, trial: trial, deadline: deadline}
 	if m.GetRequestId() != "" {
 		p.byReqID[m.GetRequestId()] = key
 	}
@@ -67,8 +67,8 @@ func (p *poolActor) onExecute(ctx actor.Context, m *poolpb.Execute) {
 func (p *poolActor) submit(ctx actor.Context, key uint64, now time.Time) {
 	pd := p.pending[key]
 	queueDeadline := now.Add(p.cfg.QueueTimeout)
-	if dl := time.Unix(0, pd.req.GetDeadlineUnixNano()); dl.Before(queueDeadline) {
-		queueDeadline = dl
+	if pd.deadline.Before(queueDeadline) {
+		queueDeadline = pd.deadline
 	}
 	aff := p.cfg.Affinity
 	if a := pd.req.GetAffinity(); a != poolpb.Affinity_AFFINITY_DEFAULT {
@@ -117,7 +117,7 @@ func (p *poolActor) dispatch(ctx actor.Context, key uint64, id WorkerID) {
 	w := p.workers[id]
 	var err error = wk.ErrClosed
 	if w != nil && w.exec != nil {
-		err = w.exec.Submit(wk.Call{Key: key, Req: pd.req, ReplyTo: pd.replyTo,
+		err = w.exec.Submit(wk.Call{Key: key, Req: pd.req, ReplyTo: pd.replyTo, Deadline: pd.deadline,
 			Retryable: pd.req.GetIdempotent() && !pd.req.GetStream() && !pd.crashRetried && !p.cfg.Crash.NoRetry})
 	}
 	if err == nil {

@@ -32,6 +32,8 @@ type Call struct {
 	Req *poolpb.Execute
 	// ReplyTo receives the terminal Result, or the Chunks of a stream.
 	ReplyTo *actor.PID
+	// Deadline bounds the call (zero: Req's deadline, if any).
+	Deadline time.Time
 	// Retryable: when the worker dies during this (unary) call, do not
 	// answer it; the CallDone says Unanswered and the pool runs it again on
 	// another worker. Set by the pool for an idempotent call's first try.
@@ -84,7 +86,18 @@ type Executor struct {
 	mu     sync.Mutex
 	calls  map[uint64]*callState
 	closed bool
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // the call goroutines
+	// idle hands a call to a call goroutine that finished its last one and
+	// waits for more (reusing goroutines saves their start and stack growth
+	// per call); closing ends the waiting ones.
+	idle    chan queued
+	closing chan struct{}
+}
+
+// queued is a call with its context, handed to a call goroutine.
+type queued struct {
+	ctx context.Context
+	c   Call
 }
 
 // callState is one running call's cancel and execution-TTL timer.
@@ -129,7 +142,7 @@ func NewExecutor(c ExecutorConfig) *Executor {
 		workerID: c.WorkerID, pool: c.Pool, generation: c.Generation, client: c.Client,
 		sender: c.Sender, poolPID: c.PoolPID, exit: c.Exit, exitWait: c.ExitWait,
 		execTTL: c.ExecutionTTL, kill: c.Kill,
-		calls: map[uint64]*callState{},
+		calls: map[uint64]*callState{}, idle: make(chan queued), closing: make(chan struct{}),
 	}
 }
 
@@ -176,9 +189,28 @@ func (x *Executor) Submit(c Call) error {
 		})
 	}
 	x.calls[c.Key] = st
-	x.wg.Add(1)
-	go x.run(ctx, c)
+	select {
+	case x.idle <- queued{ctx, c}: // a waiting call goroutine takes it
+	default:
+		x.wg.Add(1)
+		go x.loop(queued{ctx, c})
+	}
 	return nil
+}
+
+// loop runs calls: the first, then whatever Submit hands it while it
+// waits, until the executor closes. There are never more loops than calls
+// that ran at once (the pool submits at most the worker's capacity).
+func (x *Executor) loop(q queued) {
+	defer x.wg.Done()
+	for {
+		x.run(q.ctx, q.c)
+		select {
+		case q = <-x.idle:
+		case <-x.closing:
+			return
+		}
+	}
 }
 
 // Cancel cancels a running call; it is answered with a cancelled error.
@@ -196,6 +228,9 @@ func (x *Executor) Cancel(key uint64) bool {
 // answered with that error). It does not wait; Wait does.
 func (x *Executor) Close(cause *sperr.Error) {
 	x.mu.Lock()
+	if !x.closed {
+		close(x.closing)
+	}
 	x.closed = true
 	cancels := make([]context.CancelCauseFunc, 0, len(x.calls))
 	for _, c := range x.calls {
@@ -238,10 +273,13 @@ func (x *Executor) finish(key uint64, err *sperr.Error, unanswered bool) {
 }
 
 func (x *Executor) run(ctx context.Context, c Call) {
-	defer x.wg.Done()
-	if dl := c.Req.GetDeadlineUnixNano(); dl > 0 {
+	dl := c.Deadline
+	if dl.IsZero() && c.Req.GetDeadlineUnixNano() > 0 {
+		dl = time.Unix(0, c.Req.GetDeadlineUnixNano())
+	}
+	if !dl.IsZero() {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, dl))
+		ctx, cancel = context.WithDeadline(ctx, dl)
 		defer cancel()
 	}
 	var err *sperr.Error

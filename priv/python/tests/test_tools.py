@@ -6,9 +6,10 @@ import math
 import pickle
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import pytest
 
-from conftest import ToolFailed, call, start_worker
+from conftest import ToolFailed, call, start_worker, stream_request
 from snakepit_bridge import serialization
 from snakepit_bridge import snakepit_bridge_pb2 as pb2
 
@@ -86,6 +87,22 @@ def test_binary_round_trip_10mb_intact(shared_worker):
     assert resp.result.type_url == "type.googleapis.com/snakepit.binary"
     assert resp.metadata["result_encoding"] == "binary"
     assert b'"size":10485760' in resp.result.value
+
+
+def test_stream_bytes_sends_binary_chunks(shared_worker):
+    stub = shared_worker.stub
+    chunks = list(stub.ExecuteStreamingTool(stream_request("stream_bytes", n=3, size=1000), timeout=10))
+    data, final = chunks[:-1], chunks[-1]
+    assert len(data) == 3 and all(len(c.data) == 1000 and c.data == data[0].data for c in data)
+    assert data[0].data[:3] == b"\x00\x01\x02" and data[0].data[999] == 999 % 256
+    assert all(c.metadata["encoding"] == "binary" and not c.is_final for c in data)
+    assert final.is_final and final.data == b"" and final.metadata["chunks_sent"] == "3"
+    default = list(stub.ExecuteStreamingTool(stream_request("stream_bytes", n=1), timeout=10))
+    assert len(default) == 2 and len(default[0].data) == 65536
+    assert [c.is_final for c in stub.ExecuteStreamingTool(stream_request("stream_bytes", n=0), timeout=10)] == [True]
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.ExecuteStreamingTool(stream_request("stream_bytes", n=1, size=-1), timeout=10))
+    assert "ValueError" in info.value.details()
 
 
 def test_binary_parameters_arrive_as_bytes_and_pickle_is_opt_in(edge_worker):

@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Iterator, Optional
 
 from ...base_adapter import BaseAdapter, tool
 from ...payloads import Binary
@@ -79,6 +79,19 @@ class ShowcaseAdapter(BaseAdapter):
             record["completed"] = True
         finally:
             record["closed"] = True
+
+    @tool(description="Streams n chunks of size bytes each", supports_streaming=True)
+    def stream_bytes(self, n: int, size: int = 65536) -> Iterator[bytes]:
+        """Yields n bytes objects of size bytes (sent as binary chunks); for throughput benchmarks.
+
+        The block is made once and yielded n times, so the generator costs
+        next to nothing and the figure measures the bridge, not the tool.
+        """
+        if n < 0 or size < 0:
+            raise ValueError("n and size must not be negative")
+        block = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+        for _ in range(n):
+            yield block
 
     @tool(description="What stream_count calls did: produced, closed, completed (newest last)")
     def stream_stats(self) -> list[dict[str, Any]]:

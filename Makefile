@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 PYTEST_ARGS ?= -q
 
-.PHONY: setup test test-go test-python lint demo demo-python build proto health
+.PHONY: setup test test-go test-python lint demo demo-python bench build proto health
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +28,11 @@ health:
 # The Go CLI's tour of a supervised pool of showcase workers.
 demo: setup health
 	@py=$$(scripts/find-python.sh) && SNAKEPIT_PYTHON=$$py $(GO) run ./cmd/snakepit demo
+
+# The benchmarks: pool vs direct, start-up vs cold start, memory; results in bench/results.
+# BENCH_ARGS passes flags and scenarios, e.g. make bench BENCH_ARGS="-duration 1s unary".
+bench: setup health
+	@py=$$(scripts/find-python.sh) && SNAKEPIT_PYTHON=$$py $(GO) run ./cmd/snakepit bench $(BENCH_ARGS)
 
 # One worker driven from Python, without the Go host.
 demo-python: setup health

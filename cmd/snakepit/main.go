@@ -27,6 +27,8 @@ func usage(w io.Writer) {
   snakepit exec [-workers N] [-adapter A] POOL TOOL [--arg key=value ...]
   snakepit serve [-listen HOST:PORT] [-pool NAME] [-workers N] [-adapter A]
   snakepit cleanup [-instance N] [-data-dir D] [-token T] [-rogue=false] [-dry-run]
+  snakepit bench [-workers N] [-concurrency C] [-duration D] [-startup 1,4,16,64] [-out DIR] [-json]
+                 [unary|stream|binary|startup|memory ...]   (snakepit bench -h explains)
 
 exec values are JSON when they parse as JSON (1, true, [1,2], {"a":1}), strings otherwise.`)
 }
@@ -53,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stdout, logger)
 	case "cleanup":
 		err = runCleanup(ctx, args[1:], stdout, logger)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0

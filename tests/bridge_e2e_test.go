@@ -159,7 +159,12 @@ func TestBridgeRejectsCallsWithoutTheTokenAndForwardsPythonTools(t *testing.T) {
 		require.NoError(t, err)
 		return a
 	}
-	resp, err := c.ExecuteTool(authed, &bridgepb.ExecuteToolRequest{ToolName: "add", Parameters: map[string]*anypb.Any{"a": arg("2"), "b": arg("3")}})
+	// Workers register their tools right after they are ready.
+	var resp *bridgepb.ExecuteToolResponse
+	require.Eventually(t, func() bool {
+		resp, err = c.ExecuteTool(authed, &bridgepb.ExecuteToolRequest{ToolName: "add", Parameters: map[string]*anypb.Any{"a": arg("2"), "b": arg("3")}})
+		return status.Code(err) != codes.NotFound
+	}, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, err)
 	require.True(t, resp.GetSuccess(), resp.GetErrorMessage())
 	raw, err := jsonany.Unpack(resp.GetResult())

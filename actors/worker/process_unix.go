@@ -232,7 +232,7 @@ func (p *process) waitReady(ctx context.Context) (string, error) {
 			return "", errors.New("python process exited before it was ready")
 		case <-timer.C:
 		}
-		if delay < 25*time.Millisecond {
+		if delay < 5*time.Millisecond {
 			delay *= 2
 		}
 		timer.Reset(delay)

@@ -305,7 +305,9 @@ async def serve(args: argparse.Namespace, threaded: bool = False) -> int:
         address = _bind(server, args)
         await server.start()
         if host is not None and isinstance(adapter, BaseAdapter):
-            await _register_tools(adapter, host, worker_id)
+            # In the background: a worker is ready once it serves; the host
+            # learns its tools (for other workers to call) moments later.
+            tasks.append(asyncio.create_task(_register_tools(adapter, host, worker_id), name="register-tools"))
             if hb_config.enabled:
                 client = HeartbeatClient(
                     host.aio_stub, f"worker_{worker_id}", hb_config,

@@ -26,6 +26,7 @@ def hosted(host):
 def test_tools_are_registered_with_the_host_at_start(host):
     servicer, address = host
     with start_worker(extra_args=host_args(address)):
+        wait_until(lambda: servicer.received("RegisterTools"))
         (request, metadata), = servicer.received("RegisterTools")
         assert request.worker_id == "w-1"
         assert {"ping", "stream_count", "call_host"} <= {t.name for t in request.tools}

@@ -2,11 +2,11 @@ package sessions
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	actorask "github.com/snakepit-go/snakepit/internal/ask"
 )
 
 // DefaultTimeout bounds a Client request when Client.Timeout is zero.
@@ -113,54 +113,11 @@ func (c *Client) Sweep(ctx context.Context) (int, error) {
 	return res.Expired, nil
 }
 
-// ask sends msg to the store with RequestFuture and waits for an answer of type T, for ctx to be done or
-// for the client's timeout, whichever comes first.
+// ask sends msg with the shared helper (ctx, then the client's timeout).
 func ask[T any](ctx context.Context, c *Client, msg any) (T, error) {
-	var zero T
-	if err := ctx.Err(); err != nil {
-		return zero, err
-	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	byDeadline := false
-	if dl, ok := ctx.Deadline(); ok {
-		if left := time.Until(dl); left < timeout {
-			timeout, byDeadline = left, true
-		}
-	}
-	if timeout <= 0 {
-		return zero, context.DeadlineExceeded
-	}
-
-	sys := c.Root.ActorSystem()
-	f := c.Root.RequestFuture(c.PID, msg, timeout)
-	// On cancellation, complete the future early. Stop is a no-op on a future already completed; looking
-	// the future up first avoids a dead letter when it has completed and left the process registry.
-	cancelled := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(cancelled)
-		if p, ok := sys.ProcessRegistry.Get(f.PID()); ok {
-			p.Stop(f.PID())
-		}
-	})
-	res, err := f.Result()
-	if !stop() {
-		<-cancelled // the AfterFunc has run or is running: join it
-		if res == nil && (err == nil || errors.Is(err, actor.ErrTimeout)) {
-			return zero, ctx.Err()
-		}
-	}
-	if err != nil {
-		if byDeadline && errors.Is(err, actor.ErrTimeout) {
-			return zero, fmt.Errorf("session store %T: %w (%w)", msg, context.DeadlineExceeded, err)
-		}
-		return zero, fmt.Errorf("session store %T: %w", msg, err)
-	}
-	out, ok := res.(T)
-	if !ok {
-		return zero, fmt.Errorf("session store %T: unexpected reply %T", msg, res)
-	}
-	return out, nil
+	return actorask.Ask[T](ctx, c.Root, c.PID, msg, timeout, "session store")
 }

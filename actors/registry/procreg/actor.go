@@ -2,11 +2,12 @@ package procreg
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	actorask "github.com/snakepit-go/snakepit/internal/ask"
 )
 
 // Config configures the process registry actor.
@@ -211,29 +212,11 @@ func (c *Client) Forget(ctx context.Context, keys, runs []string) error {
 }
 
 func ask[T any](ctx context.Context, c *Client, msg any) (T, error) {
-	var zero T
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = time.Until(dl)
-	}
-	if timeout <= 0 {
-		return zero, ctx.Err()
-	}
-	res, err := c.Root.RequestFuture(c.PID, msg, timeout).Result()
-	if err != nil {
-		if ctx.Err() != nil {
-			return zero, ctx.Err()
-		}
-		return zero, fmt.Errorf("process registry: %w", err)
-	}
-	r, ok := res.(T)
-	if !ok {
-		return zero, fmt.Errorf("process registry: unexpected reply %T", res)
-	}
-	return r, nil
+	return actorask.Ask[T](ctx, c.Root, c.PID, msg, timeout, "process registry")
 }
 
 // Direct is the store used without the actor (by `snakepit cleanup`, for a

@@ -1,0 +1,64 @@
+// Package ask is the one request/response helper the actors' typed clients
+// share: send a message with RequestFuture and wait for a typed answer,
+// bounded by the caller's context and a timeout.
+package ask
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Ask sends msg to pid and waits for an answer of type T, for ctx to be done
+// or for timeout, whichever comes first. When ctx ends first the error
+// matches ctx.Err(); when timeout passes first, actor.ErrTimeout (and
+// context.DeadlineExceeded when ctx's deadline was the shorter bound).
+// what names the callee in errors ("worker registry").
+func Ask[T any](ctx context.Context, root *actor.RootContext, pid *actor.PID, msg any, timeout time.Duration, what string) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	byDeadline := false
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < timeout {
+			timeout, byDeadline = left, true
+		}
+	}
+	if timeout <= 0 {
+		return zero, context.DeadlineExceeded
+	}
+
+	sys := root.ActorSystem()
+	f := root.RequestFuture(pid, msg, timeout)
+	// On cancellation, complete the future early. Stop is a no-op on a future already completed; looking
+	// the future up first avoids a dead letter when it has completed and left the process registry.
+	cancelled := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(cancelled)
+		if p, ok := sys.ProcessRegistry.Get(f.PID()); ok {
+			p.Stop(f.PID())
+		}
+	})
+	res, err := f.Result()
+	if !stop() {
+		<-cancelled // the AfterFunc has run or is running: join it
+		if res == nil && (err == nil || errors.Is(err, actor.ErrTimeout)) {
+			return zero, ctx.Err()
+		}
+	}
+	if err != nil {
+		if byDeadline && errors.Is(err, actor.ErrTimeout) {
+			return zero, fmt.Errorf("%s %T: %w (%w)", what, msg, context.DeadlineExceeded, err)
+		}
+		return zero, fmt.Errorf("%s %T: %w", what, msg, err)
+	}
+	out, ok := res.(T)
+	if !ok {
+		return zero, fmt.Errorf("%s %T: unexpected reply %T", what, msg, res)
+	}
+	return out, nil
+}

@@ -252,7 +252,7 @@ func (c Config) withDefaults(ctx context.Context) (Config, error) {
 	}
 
 	if c.Script == "" {
-		dir, err := findPrivDir(c.PrivDir)
+		dir, err := FindPrivDir(c.PrivDir)
 		if err != nil {
 			return c, err
 		}
@@ -356,8 +356,10 @@ func defaultTransport() Transport {
 	return TransportUnix
 }
 
-// findPrivDir locates the bundled Python bridge.
-func findPrivDir(configured string) (string, error) {
+// FindPrivDir locates the bundled Python bridge (priv/python): configured
+// if set, else $SNAKEPIT_PRIV_DIR, else priv/python found from the working
+// directory upwards or next to the executable.
+func FindPrivDir(configured string) (string, error) {
 	has := func(dir string) bool {
 		st, err := os.Stat(filepath.Join(dir, "grpc_server.py"))
 		return err == nil && !st.IsDir()

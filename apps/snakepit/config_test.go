@@ -122,22 +122,22 @@ func TestStartRejectsBadConfigBeforeStartingAnything(t *testing.T) {
 
 func TestFindPrivDir(t *testing.T) {
 	priv := fakePriv(t)
-	got, err := findPrivDir(priv)
+	got, err := FindPrivDir(priv)
 	require.NoError(t, err)
 	assert.Equal(t, priv, got)
 
-	_, err = findPrivDir(t.TempDir())
+	_, err = FindPrivDir(t.TempDir())
 	assert.ErrorContains(t, err, "holds no grpc_server.py")
 
 	t.Setenv("SNAKEPIT_PRIV_DIR", priv)
-	got, err = findPrivDir("")
+	got, err = FindPrivDir("")
 	require.NoError(t, err)
 	assert.Equal(t, priv, got)
 
 	// From the working directory upwards: this package sits two levels below
 	// the repository root, which holds priv/python.
 	t.Setenv("SNAKEPIT_PRIV_DIR", "")
-	got, err = findPrivDir("")
+	got, err = FindPrivDir("")
 	require.NoError(t, err)
 	assert.Equal(t, "python", filepath.Base(got))
 	assert.FileExists(t, filepath.Join(got, "grpc_server.py"))

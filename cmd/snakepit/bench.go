@@ -218,7 +218,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	privDir, err := benchPrivDir()
+	privDir, err := snakepit.FindPrivDir("")
 	if err != nil {
 		return err
 	}
@@ -288,40 +288,6 @@ func parseCounts(s string) ([]int, error) {
 	return out, nil
 }
 
-// benchPrivDir finds the Python bridge the way the App does (an explicit
-// $SNAKEPIT_PRIV_DIR, else priv/python from the working directory upwards
-// or next to the executable), so the Apps and the directly spawned servers
-// run the same script.
-func benchPrivDir() (string, error) {
-	has := func(dir string) bool {
-		st, err := os.Stat(filepath.Join(dir, "grpc_server.py"))
-		return err == nil && !st.IsDir()
-	}
-	if env := os.Getenv("SNAKEPIT_PRIV_DIR"); env != "" {
-		if has(env) {
-			return filepath.Abs(env)
-		}
-		return "", fmt.Errorf("bench: SNAKEPIT_PRIV_DIR=%s holds no grpc_server.py", env)
-	}
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
-	}
-	for _, dir := range starts {
-		for d := dir; ; d = filepath.Dir(d) {
-			if cand := filepath.Join(d, "priv", "python"); has(cand) {
-				return cand, nil
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	return "", errors.New("bench: cannot find priv/python/grpc_server.py; run from the repository or set SNAKEPIT_PRIV_DIR")
-}
 
 func (b *bench) say(format string, a ...any) { fmt.Fprintf(b.out, format+"\n", a...) }
 
@@ -415,6 +381,25 @@ func (b *bench) startApp(ctx context.Context, size int) (*snakepit.App, func(), 
 		_ = os.RemoveAll(dir)
 	}
 	return app, stop, nil
+}
+
+// readyPool starts an App with n workers, waits for all of them and dials
+// each one's server directly; done closes the connections and stops it.
+func (b *bench) readyPool(ctx context.Context, n int) (*snakepit.App, *servers, func(), error) {
+	app, stop, err := b.startApp(ctx, n)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := awaitAll(ctx, app, n); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	srv, err := dialWorkers(ctx, app)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return app, srv, func() { srv.close(); stop() }, nil
 }
 
 // awaitAll waits until all size workers of the bench pool are ready.
@@ -659,19 +644,11 @@ func (b *bench) unary(ctx context.Context) (*benchReport, error) {
 	n, conc := b.cfg.Workers, b.cfg.Concurrency
 	b.say("== unary: ping, pool of %d workers, concurrency %d, %s per phase, best of %d alternating rounds (A B A B; the machine is shared and noisy)",
 		n, conc, b.cfg.Duration, b.cfg.Rounds)
-	app, stop, err := b.startApp(ctx, n)
+	app, srv, done, err := b.readyPool(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	defer stop()
-	if err := awaitAll(ctx, app, n); err != nil {
-		return nil, err
-	}
-	srv, err := dialWorkers(ctx, app)
-	if err != nil {
-		return nil, err
-	}
-	defer srv.close()
+	defer done()
 
 	pool := func(ctx context.Context, _, _ int) (int64, int64, error) {
 		res, err := app.Execute(ctx, "ping", nil)
@@ -753,19 +730,11 @@ func (b *bench) stream(ctx context.Context) (*benchReport, error) {
 	conc := min(b.cfg.Concurrency, n)
 	b.say("== stream: stream_bytes n=%d size=%d KiB (%.1f MB a stream), pool of %d workers, %d concurrent sequential streams, %s per phase, best of %d alternating rounds",
 		streamChunks, streamChunkSize>>10, float64(streamChunks*streamChunkSize)/mb, n, conc, b.cfg.Duration, b.cfg.Rounds)
-	app, stop, err := b.startApp(ctx, n)
+	app, srv, done, err := b.readyPool(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	defer stop()
-	if err := awaitAll(ctx, app, n); err != nil {
-		return nil, err
-	}
-	srv, err := dialWorkers(ctx, app)
-	if err != nil {
-		return nil, err
-	}
-	defer srv.close()
+	defer done()
 
 	args := map[string]any{"n": streamChunks, "size": streamChunkSize}
 	argsJSON, _ := json.Marshal(args)
@@ -844,19 +813,11 @@ func (b *bench) binary(ctx context.Context) (*benchReport, error) {
 	conc := min(b.cfg.Concurrency, n)
 	b.say("== binary: echo_binary, pool of %d workers, concurrency %d, %s per phase and size, best of %d alternating rounds; MB/s counts payload bytes sent + received (MB = 10^6 bytes)",
 		n, conc, b.cfg.Duration, b.cfg.Rounds)
-	app, stop, err := b.startApp(ctx, n)
+	app, srv, done, err := b.readyPool(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	defer stop()
-	if err := awaitAll(ctx, app, n); err != nil {
-		return nil, err
-	}
-	srv, err := dialWorkers(ctx, app)
-	if err != nil {
-		return nil, err
-	}
-	defer srv.close()
+	defer done()
 
 	var results []binarySize
 	worst, detail := math.Inf(1), []string{}

@@ -288,7 +288,6 @@ func parseCounts(s string) ([]int, error) {
 	return out, nil
 }
 
-
 func (b *bench) say(format string, a ...any) { fmt.Fprintf(b.out, format+"\n", a...) }
 
 // table prints rows aligned and indented: the first column to the left,

@@ -87,9 +87,8 @@ func (s *Server) InitializeSession(ctx context.Context, r *bridgepb.InitializeSe
 		return &bridgepb.InitializeSessionResponse{Success: false, ErrorMessage: err.Error()}, nil
 	}
 	tools := map[string]*bridgepb.ToolSpec{}
-	for _, spec := range s.Tools.HostSpecs() {
-		streaming, _ := s.Tools.Streaming(spec.Name)
-		tools[spec.Name] = toProtoSpec(spec, streaming)
+	for _, spec := range s.Tools.exposed() {
+		tools[spec.GetName()] = spec
 	}
 	return &bridgepb.InitializeSessionResponse{Success: true, AvailableTools: tools}, nil
 }
@@ -151,13 +150,7 @@ func (s *Server) RegisterTools(ctx context.Context, r *bridgepb.RegisterToolsReq
 
 // GetExposedElixirTools lists the exposed host tools.
 func (s *Server) GetExposedElixirTools(context.Context, *bridgepb.GetExposedElixirToolsRequest) (*bridgepb.GetExposedElixirToolsResponse, error) {
-	specs := s.Tools.HostSpecs()
-	out := make([]*bridgepb.ToolSpec, len(specs))
-	for i, spec := range specs {
-		streaming, _ := s.Tools.Streaming(spec.Name)
-		out[i] = toProtoSpec(spec, streaming)
-	}
-	return &bridgepb.GetExposedElixirToolsResponse{Tools: out}, nil
+	return &bridgepb.GetExposedElixirToolsResponse{Tools: s.Tools.exposed()}, nil
 }
 
 // ExecuteElixirTool runs a unary host tool (no binary parameters on this

@@ -187,6 +187,20 @@ func (t *Tools) HostSpecs() []ToolSpec {
 	return out
 }
 
+// exposed is the wire form of the exposed host tools, sorted by name.
+func (t *Tools) exposed() []*bridgepb.ToolSpec {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]*bridgepb.ToolSpec, 0, len(t.host))
+	for _, h := range t.host {
+		if !h.spec.Hidden {
+			out = append(out, toProtoSpec(h.spec, h.stream != nil))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out
+}
+
 // Streaming reports whether the named host tool streams.
 func (t *Tools) Streaming(name string) (streaming, ok bool) {
 	h, ok := t.hostTool(name)

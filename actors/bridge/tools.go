@@ -201,12 +201,6 @@ func (t *Tools) exposed() []*bridgepb.ToolSpec {
 	return out
 }
 
-// Streaming reports whether the named host tool streams.
-func (t *Tools) Streaming(name string) (streaming, ok bool) {
-	h, ok := t.hostTool(name)
-	return ok && h.stream != nil, ok
-}
-
 // RegisterPython records the tools a worker registered; a worker that
 // registers again (restarted) is moved to the end of each tool's list.
 // It returns the tool ids (name → "<worker>:<name>").

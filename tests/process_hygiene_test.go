@@ -193,9 +193,10 @@ func buildCrashHost(t *testing.T) string {
 }
 
 type crashHost struct {
-	cmd   *exec.Cmd
-	RunID string `json:"run_id"`
-	Pids  []int  `json:"pids"`
+	cmd      *exec.Cmd
+	RunID    string `json:"run_id"`
+	Pids     []int  `json:"pids"`
+	Detached int    `json:"detached"`
 }
 
 func startCrashHost(t *testing.T, bin, data, inst string, workers int, extra ...string) *crashHost {
@@ -338,4 +339,51 @@ func TestDependentPythonWorkersExitWhenTheHostStopsAnswering(t *testing.T) {
 		}
 		return true
 	}, 10*time.Second, 10*time.Millisecond, "dependent workers exit when their heartbeats go unanswered")
+}
+
+// A process a tool started in a session of its own leaves the worker's
+// process group; it carries the run's markers in its environment. The stop
+// pass ends it; after a host crash, the next start does.
+func TestWhatToolsLeftBehindIsFoundByItsEnvironment(t *testing.T) {
+	t.Run("at stop", func(t *testing.T) {
+		app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "d", Size: 1}}, DataDir: t.TempDir()})
+		res, err := app.Execute(t.Context(), "spawn_detached", map[string]any{"seconds": 60})
+		require.NoError(t, err)
+		var pid int
+		require.NoError(t, json.Unmarshal(res.JSON, &pid))
+		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+		require.True(t, procs.Alive(pid))
+		stopAndCheck(t, app)
+		require.Eventually(t, func() bool { return !procs.Alive(pid) }, 5*time.Second, 10*time.Millisecond)
+		_, atStop := app.CleanupReports()
+		var killed []int
+		for _, k := range atStop.Killed {
+			killed = append(killed, k.PID)
+		}
+		require.Contains(t, killed, pid, "the stop pass ended it")
+	})
+	t.Run("after a host crash", func(t *testing.T) {
+		testutil.Python(t)
+		bin := buildCrashHost(t)
+		data := t.TempDir()
+		host := startCrashHost(t, bin, data, "left", 1, "-detach")
+		require.NotZero(t, host.Detached)
+		t.Cleanup(func() { _ = syscall.Kill(host.Detached, syscall.SIGKILL) })
+		require.NoError(t, syscall.Kill(host.cmd.Process.Pid, syscall.SIGKILL))
+		require.Eventually(t, func() bool { return !procs.Alive(host.Pids[0]) }, 5*time.Second, 5*time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
+		require.True(t, procs.Alive(host.Detached), "the detached process outlived its worker and host")
+		if p, err := procs.System.Process(t.Context(), host.Detached); err == nil && p.PPID != 1 {
+			t.Skipf("orphans are reparented to pid %d (a subreaper), not init: cleanup rightly leaves them", p.PPID)
+		}
+
+		app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "left", Size: 1}}, DataDir: data, InstanceName: "left"})
+		require.False(t, procs.Alive(host.Detached), "the next start ended it")
+		atStart, _ := app.CleanupReports()
+		found := false
+		for _, k := range atStart.Killed {
+			found = found || (k.PID == host.Detached && k.RunID == host.RunID)
+		}
+		require.True(t, found, "reported with the dead run's id: %+v", atStart.Killed)
+	})
 }

@@ -26,6 +26,14 @@ const (
 	ProfileThread  Profile = "thread"  // grpc_server_threaded.py --max-workers N, capacity N
 )
 
+// Environment markers every worker (and every process its tools start,
+// unless they clear their environment) carries.
+const (
+	EnvRunID         = "SNAKEPIT_RUN_ID"
+	EnvInstanceName  = "SNAKEPIT_INSTANCE_NAME"
+	EnvInstanceToken = "SNAKEPIT_INSTANCE_TOKEN"
+)
+
 // Transport is how the host reaches the worker's gRPC server.
 type Transport string
 

@@ -97,7 +97,8 @@ func launchEnv(c Config, readyFile string) []string {
 			if v != "" {
 				pythonPath = append(pythonPath, v)
 			}
-		case strings.HasPrefix(k, "SNAKEPIT_READY_FILE"), k == "SNAKEPIT_PROCESS_GROUP", set[k]:
+		case strings.HasPrefix(k, "SNAKEPIT_READY_FILE"), k == "SNAKEPIT_PROCESS_GROUP", set[k],
+			k == EnvRunID, k == EnvInstanceName, k == EnvInstanceToken:
 		default:
 			env = append(env, kv)
 		}
@@ -107,6 +108,11 @@ func launchEnv(c Config, readyFile string) []string {
 		"PYTHONUNBUFFERED=1",
 		"SNAKEPIT_READY_FILE="+readyFile,
 		"SNAKEPIT_PROCESS_GROUP=1",
+		// The run and instance markers, inherited by whatever the worker's
+		// tools start: cleanup finds their leftovers by them.
+		EnvRunID+"="+c.RunID,
+		EnvInstanceName+"="+c.InstanceName,
+		EnvInstanceToken+"="+c.InstanceToken,
 	)
 	for _, kv := range threadLimits {
 		if k, _, _ := strings.Cut(kv, "="); !set[k] {

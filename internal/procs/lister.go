@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/shirou/gopsutil/v4/process"
 )
@@ -46,6 +47,28 @@ func (systemLister) Process(ctx context.Context, pid int) (Proc, error) {
 		return Proc{}, fmt.Errorf("procs: process %d: %w", pid, err)
 	}
 	return readProc(ctx, pid)
+}
+
+// Environ returns the environment of pid (readable for this user's processes).
+func (systemLister) Environ(ctx context.Context, pid int) ([]string, error) {
+	if pid <= 0 || pid > math.MaxInt32 {
+		return nil, fmt.Errorf("procs: process %d: %w", pid, ErrNotFound)
+	}
+	env, err := (&process.Process{Pid: int32(pid)}).EnvironWithContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("procs: environment of %d: %w", pid, err)
+	}
+	return env, nil
+}
+
+// EnvValue returns the value of key in env ("KEY=VALUE" entries).
+func EnvValue(env []string, key string) (string, bool) {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // readProc reads one row best-effort: a field that cannot be read stays

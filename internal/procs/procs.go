@@ -61,6 +61,9 @@ type Lister interface {
 	// Process returns the row of pid, or an error matching ErrNotFound when
 	// there is no such process.
 	Process(ctx context.Context, pid int) (Proc, error)
+	// Environ returns the environment ("KEY=VALUE") of pid; an error when
+	// it cannot be read (gone, or another user's process).
+	Environ(ctx context.Context, pid int) ([]string, error)
 }
 
 // Target names what to signal: the process group PGID when PGID > 0 (the

@@ -187,8 +187,53 @@ func decideRogue(p procs.Proc, table map[int]procs.Proc, id Identity, r Rules, l
 	if liveRuns[run] {
 		return false, "its run's host is alive"
 	}
-	if parent, ok := table[p.PPID]; p.PPID > 1 && ok && !parent.Zombie {
+	if !orphan(p, table) {
 		return false, "its parent is alive"
 	}
 	return true, "orphan of run " + run
+}
+
+// orphan: the process's parent is gone (or is init).
+func orphan(p procs.Proc, table map[int]procs.Proc) bool {
+	parent, ok := table[p.PPID]
+	return p.PPID <= 1 || !ok || parent.Zombie
+}
+
+// Environment markers a worker carries and hands down to what its tools
+// start (worker.EnvRunID and friends).
+const (
+	EnvRunID         = "SNAKEPIT_RUN_ID"
+	EnvInstanceName  = "SNAKEPIT_INSTANCE_NAME"
+	EnvInstanceToken = "SNAKEPIT_INSTANCE_TOKEN"
+)
+
+// envRun returns the run a process's environment marks it with, when the
+// markers are this instance's (token required, and the name if present).
+func envRun(env []string, id Identity) (string, bool) {
+	tok, ok := procs.EnvValue(env, EnvInstanceToken)
+	if !ok || tok == "" || tok != id.InstanceToken {
+		return "", false
+	}
+	if name, ok := procs.EnvValue(env, EnvInstanceName); ok && name != id.InstanceName {
+		return "", false
+	}
+	run, ok := procs.EnvValue(env, EnvRunID)
+	return run, ok && run != ""
+}
+
+// decideDescendant judges an orphan by its environment: a process one of
+// our workers' tools started (it inherited the markers) whose run is over.
+// It catches what left the worker's process group and has no owned script
+// on its command line.
+func decideDescendant(env []string, id Identity, liveRuns map[string]bool) (bool, string) {
+	run, ok := envRun(env, id)
+	switch {
+	case !ok:
+		return false, "no markers of this instance"
+	case run == id.RunID:
+		return false, "current run"
+	case liveRuns[run]:
+		return false, "its run's host is alive"
+	}
+	return true, "left behind by run " + run
 }

@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,23 @@ func (s stubLister) Process(_ context.Context, pid int) (procs.Proc, error) {
 		}
 	}
 	return procs.Proc{}, procs.ErrNotFound
+}
+
+func (stubLister) Environ(context.Context, int) ([]string, error) {
+	return nil, errors.New("stub: no environment")
+}
+
+// envLister is a stubLister with environments.
+type envLister struct {
+	stubLister
+	env map[int][]string
+}
+
+func (l envLister) Environ(_ context.Context, pid int) ([]string, error) {
+	if e, ok := l.env[pid]; ok {
+		return e, nil
+	}
+	return nil, errors.New("stub: no environment")
 }
 
 // stubKiller records what it was asked to end.
@@ -201,4 +219,48 @@ func TestCurrentRunEndsRegisteredAndUnregisteredProcesses(t *testing.T) {
 	require.Equal(t, []string{"cur0001"}, reg.runs)
 	require.Len(t, rep.Killed, 2)
 	require.Equal(t, "w1", rep.Killed[0].WorkerID)
+}
+
+func TestDescendantsAreFoundByTheirEnvironment(t *testing.T) {
+	marks := func(run, token string) []string {
+		return []string{"PATH=/bin", "SNAKEPIT_RUN_ID=" + run, "SNAKEPIT_INSTANCE_NAME=prod", "SNAKEPIT_INSTANCE_TOKEN=" + token}
+	}
+	table := []procs.Proc{
+		{PID: 1, Cmdline: []string{"/sbin/init"}},
+		{PID: 50, PPID: 1, Cmdline: []string{"/usr/bin/livehost"}},
+		{PID: 400, PPID: 1, Cmdline: []string{"sleep", "60"}},          // left by a dead run: killed
+		{PID: 401, PPID: 1, Cmdline: []string{"sleep", "60"}},          // another instance's token
+		{PID: 402, PPID: 1, Cmdline: []string{"sleep", "60"}},          // no markers at all
+		{PID: 403, PPID: 50, Cmdline: []string{"sleep", "60"}},         // parent alive
+		{PID: 404, PPID: 1, Cmdline: []string{"sleep", "60"}},          // the current run
+		{PID: 405, PPID: 1, Cmdline: []string{"sleep", "60"}},          // a run whose host is alive
+		{PID: 406, PPID: 1, Cmdline: []string{"sleep", "60"}},          // unreadable environment
+		{PID: 407, PPID: 1, Cmdline: []string{"ffmpeg"}, Zombie: true}, // already dead
+		{PID: 408, PPID: 1, Cmdline: []string{"python3", "-c", "x"}},   // dead run, another instance name
+	}
+	env := map[int][]string{
+		400: marks("old0001", "tok-a"), 401: marks("old0001", "tok-b"), 402: {"PATH=/bin"},
+		403: marks("old0001", "tok-a"), 404: marks("cur0001", "tok-a"), 405: marks("live001", "tok-a"),
+		407: marks("old0001", "tok-a"),
+		408: {"SNAKEPIT_RUN_ID=old0001", "SNAKEPIT_INSTANCE_NAME=dev", "SNAKEPIT_INSTANCE_TOKEN=tok-a"},
+	}
+	reg := &memRegistry{snap: procreg.Snapshot{Runs: []procreg.Run{{RunID: "live001", HostPID: 50}}}}
+	k := &stubKiller{}
+	rep, err := Orphans(context.Background(), Options{Identity: me, Rogue: true, Registry: reg,
+		Lister: envLister{stubLister(table), env}, Killer: k})
+	require.NoError(t, err)
+	require.Equal(t, []int{400}, k.pids())
+	require.Contains(t, rep.Killed[0].Reason, "left behind by run old0001")
+
+	// Off with the sweep.
+	k = &stubKiller{}
+	_, err = Orphans(context.Background(), Options{Identity: me, Registry: reg, Lister: envLister{stubLister(table), env}, Killer: k})
+	require.NoError(t, err)
+	require.Empty(t, k.pids())
+
+	// At stop, the current run's leftovers go.
+	k = &stubKiller{}
+	_, err = CurrentRun(context.Background(), Options{Identity: me, Lister: envLister{stubLister(table), env}, Killer: k})
+	require.NoError(t, err)
+	require.Equal(t, []int{404}, k.pids())
 }

@@ -162,6 +162,20 @@ func Orphans(ctx context.Context, o Options) (Report, error) {
 					t.PGID = p.PGID
 				}
 				targets = append(targets, t)
+				continue
+			}
+			// What a dead run's tools started and left behind: only orphans
+			// are read, and only by their environment's markers.
+			if p.Zombie || p.PID == self || p.PPID == self || procs.HasScript(p.Cmdline, o.Rules.Scripts) || !orphan(p, table) {
+				continue
+			}
+			env, err := o.Lister.Environ(ctx, p.PID)
+			if err != nil {
+				continue
+			}
+			if ok, why := decideDescendant(env, o.Identity, liveRuns); ok {
+				run, _ := envRun(env, o.Identity)
+				targets = append(targets, Killed{PID: p.PID, RunID: run, Reason: "descendant: " + why})
 			}
 		}
 		rep.Killed = append(rep.Killed, kill(ctx, o, targets)...)
@@ -218,6 +232,21 @@ func CurrentRun(ctx context.Context, o Options) (Report, error) {
 			t.PGID = p.PGID
 		}
 		targets[p.PID] = t
+	}
+	// Orphans this run's tools left (they carry the run's markers in their
+	// environment, e.g. a daemon that started its own session).
+	self := os.Getpid()
+	for _, p := range sortedProcs(table) {
+		if _, seen := targets[p.PID]; seen || p.Zombie || p.PID == self || !orphan(p, table) {
+			continue
+		}
+		env, err := o.Lister.Environ(ctx, p.PID)
+		if err != nil {
+			continue
+		}
+		if run, ok := envRun(env, o.Identity); ok && run == o.Identity.RunID {
+			targets[p.PID] = Killed{PID: p.PID, RunID: run, Reason: "left behind by a tool of this run"}
+		}
 	}
 	list := make([]Killed, 0, len(targets))
 	for _, t := range targets {

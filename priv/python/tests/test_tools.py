@@ -201,3 +201,17 @@ def test_upstream_style_adapter_with_own_execute_tool():
         assert info.value.payload["type"] == "StreamingMismatchError"
         chunks = list(w.stub.ExecuteStreamingTool(pb2.ExecuteToolRequest(tool_name="numbers")))
         assert [c.data for c in chunks[:-1]] == [b"1", b"2", b"3"] and chunks[-1].is_final
+
+
+def test_spawn_detached_leaves_the_group_and_keeps_the_markers(shared_worker):
+    import os
+    import signal
+    pid = call(shared_worker.stub, "spawn_detached", seconds=30)
+    try:
+        assert os.getpgid(pid) == pid, "its own session and group"
+        assert os.getpgid(pid) != os.getpgid(shared_worker.proc.pid)
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            env = fh.read().split(b"\0")
+        assert any(e.startswith(b"PATH=") for e in env), "the worker's environment is inherited"
+    finally:
+        os.kill(pid, signal.SIGKILL)

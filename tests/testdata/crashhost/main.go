@@ -19,6 +19,7 @@ import (
 func main() {
 	workers := flag.Int("workers", 3, "pool size")
 	pyHeartbeat := flag.Bool("python-heartbeat", false, "workers heartbeat to the host (dependent, 100 ms)")
+	detach := flag.Bool("detach", false, "have a tool start a process in a session of its own (it leaves the worker's group)")
 	flag.Parse()
 	var args []string
 	if *pyHeartbeat {
@@ -49,7 +50,16 @@ func main() {
 		}
 		pids = append(pids, meta.OSPid)
 	}
-	out, _ := json.Marshal(map[string]any{"run_id": app.RunID(), "pids": pids})
+	detached := 0
+	if *detach {
+		res, err := app.Execute(ctx, "spawn_detached", map[string]any{"seconds": 60})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "spawn_detached:", err)
+			os.Exit(1)
+		}
+		_ = json.Unmarshal(res.JSON, &detached)
+	}
+	out, _ := json.Marshal(map[string]any{"run_id": app.RunID(), "pids": pids, "detached": detached})
 	fmt.Println(string(out))
 	select {} // until killed
 }

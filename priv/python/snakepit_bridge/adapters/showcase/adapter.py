@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -131,6 +132,12 @@ class ShowcaseAdapter(BaseAdapter):
     def crash(self, code: int = 1) -> None:
         sys.stderr.flush()
         os._exit(code)
+
+    @tool(description="Starts `sleep seconds` in a session of its own (it leaves the worker's process group) and returns its pid")
+    def spawn_detached(self, seconds: int = 60) -> int:
+        child = subprocess.Popen(["sleep", str(seconds)], start_new_session=True,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return child.pid
 
     @tool(description="Identity of this worker process")
     def whoami(self, env_keys: Optional[list[str]] = None) -> dict[str, Any]:

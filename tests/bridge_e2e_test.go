@@ -257,6 +257,8 @@ func TestAffinityModesUnderContention(t *testing.T) {
 		require.NoError(t, err)
 		first, err := sess.Execute(ctx, "ping", nil)
 		require.NoError(t, err)
+		// No wait here: the pool has the slot back before the ping's reply
+		// reaches us, so the next strict call finds the worker free.
 		done := make(chan error, 1)
 		go func() { _, err := sess.Execute(ctx, "sleep", sleep(700)); done <- err }()
 		waitStats(t, app, "aff", "the bound worker is busy", func(s statsView) bool { return s.Busy >= 1 })

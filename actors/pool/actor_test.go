@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -337,6 +338,15 @@ func TestSessionAffinity(t *testing.T) {
 		h.env.open("s1")
 		h.idle()
 	})
+	t.Run("back-to-back strict fail-fast calls never find their worker busy", func(t *testing.T) {
+		// The pool gets a call's slot back before its caller gets the reply.
+		h := startPool(t, newFakeEnv(), Config{Size: 2})
+		h.ready()
+		for i := range 300 {
+			res := h.call(withSession(exec("seq"+strconv.Itoa(i), "ok"), "s", poolpb.Affinity_AFFINITY_STRICT_FAIL_FAST))
+			require.Nil(t, res.GetError(), "call %d", i)
+		}
+	})
 	t.Run("a session that ends releases its queued strict calls", func(t *testing.T) {
 		h := startPool(t, newFakeEnv(), Config{Size: 2})
 		h.ready()
@@ -369,7 +379,6 @@ func TestSessionAffinity(t *testing.T) {
 		h.send(withSession(exec("s3", "ok"), "s", poolpb.Affinity_AFFINITY_STRICT_QUEUE))
 		requireCode(t, sperr.ErrSessionWorkerUnavailable, errOf(h.terminal("s3")))
 		require.Nil(t, h.call(withSession(exec("s4", "ok"), "s", poolpb.Affinity_AFFINITY_HINT)).GetError())
-		h.idle() // s4's CallDone reaches the pool after s4's reply reached us
 		require.Nil(t, h.call(withSession(exec("s5", "ok"), "s", poolpb.Affinity_AFFINITY_STRICT_FAIL_FAST)).GetError())
 		h.idle()
 		h.exactlyOnce("s1", "s2", "s3")

@@ -282,14 +282,23 @@ func (x *Executor) run(ctx context.Context, c Call) {
 		ctx, cancel = context.WithDeadline(ctx, dl)
 		defer cancel()
 	}
-	var err *sperr.Error
-	unanswered := false
+	var (
+		terminal   any
+		err        *sperr.Error
+		unanswered bool
+	)
 	if c.Req.GetStream() {
-		err = x.runStream(ctx, c)
+		terminal, err = x.runStream(ctx, c)
 	} else {
-		err, unanswered = x.runUnary(ctx, c)
+		terminal, err, unanswered = x.runUnary(ctx, c)
 	}
+	// CallDone first, then the terminal reply: by the time the caller sees
+	// its answer, the pool has the worker's slot back, so the caller's next
+	// call (a strict session's, say) never finds its worker still busy.
 	x.finish(c.Key, err, unanswered)
+	if terminal != nil {
+		x.sender.Send(c.ReplyTo, terminal)
+	}
 }
 
 // request builds the gRPC request; a bad argument object is an error.
@@ -354,17 +363,17 @@ func (x *Executor) callError(ctx context.Context, err error) *sperr.Error {
 	return x.tag(sperr.FromGRPC(err))
 }
 
-// runUnary runs one unary call and answers it, except a Retryable call
-// the worker died under (unanswered is then true: the pool decides).
-func (x *Executor) runUnary(ctx context.Context, c Call) (_ *sperr.Error, unanswered bool) {
+// runUnary runs one unary call and returns its terminal reply — none for a
+// Retryable call the worker died under (unanswered is then true: the pool
+// decides).
+func (x *Executor) runUnary(ctx context.Context, c Call) (terminal any, _ *sperr.Error, unanswered bool) {
 	res := &poolpb.Result{RequestId: c.Req.GetRequestId(), WorkerId: x.workerID}
-	fail := func(e *sperr.Error) (*sperr.Error, bool) {
+	fail := func(e *sperr.Error) (any, *sperr.Error, bool) {
 		if c.Retryable && e.Code == sperr.CodeWorkerExit {
-			return e, true
+			return nil, e, true
 		}
 		res.Error = sperr.ToProto(e)
-		x.sender.Send(c.ReplyTo, res)
-		return e, false
+		return res, e, false
 	}
 	req, e := x.request(c)
 	if e != nil {
@@ -401,16 +410,15 @@ func (x *Executor) runUnary(ctx context.Context, c Call) (_ *sperr.Error, unansw
 		}
 		res.ResultJson = raw
 	}
-	x.sender.Send(c.ReplyTo, res)
-	return nil, false
+	return res, nil, false
 }
 
-func (x *Executor) runStream(ctx context.Context, c Call) *sperr.Error {
-	final := func(e *sperr.Error) *sperr.Error {
-		x.sender.Send(c.ReplyTo, &poolpb.Chunk{
+// runStream relays a stream's chunks and returns its final one.
+func (x *Executor) runStream(ctx context.Context, c Call) (terminal any, _ *sperr.Error) {
+	final := func(e *sperr.Error) (any, *sperr.Error) {
+		return &poolpb.Chunk{
 			RequestId: c.Req.GetRequestId(), IsFinal: true, Error: sperr.ToProto(e), WorkerId: x.workerID,
-		})
-		return e
+		}, e
 	}
 	req, e := x.request(c)
 	if e != nil {
@@ -436,9 +444,9 @@ func (x *Executor) runStream(ctx context.Context, c Call) *sperr.Error {
 		if ctx.Err() != nil { // cancelled while the chunk was in flight: say why instead
 			return final(x.callError(ctx, ctx.Err()))
 		}
-		x.sender.Send(c.ReplyTo, msg)
 		if ch.GetIsFinal() {
-			return nil
+			return msg, nil
 		}
+		x.sender.Send(c.ReplyTo, msg)
 	}
 }

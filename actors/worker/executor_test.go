@@ -131,13 +131,15 @@ func call(key uint64, tool string, args string, stream bool) Call {
 	return Call{Key: key, ReplyTo: callerPID, Req: &poolpb.Execute{RequestId: "r", Tool: tool, ArgsJson: []byte(args), Stream: stream}}
 }
 
-// replyAndDone splits a finished call's two messages.
+// replyAndDone splits a finished call's two messages. The pool hears
+// CallDone before the caller gets its reply, so the worker's slot is free
+// by the time the caller can call again.
 func replyAndDone(t *testing.T, msgs []any) (any, *CallDone) {
 	t.Helper()
 	require.Len(t, msgs, 2)
-	done, ok := msgs[1].(*CallDone)
-	require.True(t, ok, "the pool hears CallDone after the reply, got %T", msgs[1])
-	return msgs[0], done
+	done, ok := msgs[0].(*CallDone)
+	require.True(t, ok, "the pool hears CallDone before the reply, got %T", msgs[0])
+	return msgs[1], done
 }
 
 func TestExecutorUnaryResults(t *testing.T) {
@@ -242,8 +244,8 @@ func TestExecutorStream(t *testing.T) {
 		assert.Equal(t, []byte{byte(i + 1)}, ch.GetData())
 		assert.False(t, ch.GetIsFinal())
 	}
-	assert.True(t, msgs[3].(*poolpb.Chunk).GetIsFinal())
-	assert.IsType(t, &CallDone{}, msgs[4])
+	assert.IsType(t, &CallDone{}, msgs[3], "the pool hears CallDone before the final chunk")
+	assert.True(t, msgs[4].(*poolpb.Chunk).GetIsFinal())
 }
 
 func TestExecutorStreamClosedMidwayEndsWithOneErrorChunk(t *testing.T) {
@@ -254,7 +256,8 @@ func TestExecutorStreamClosedMidwayEndsWithOneErrorChunk(t *testing.T) {
 	require.True(t, x.Wait(5*time.Second))
 	msgs := rec.waitFor(t, 5)
 	require.Len(t, msgs, 5)
-	last := msgs[3].(*poolpb.Chunk)
+	assert.IsType(t, &CallDone{}, msgs[3])
+	last := msgs[4].(*poolpb.Chunk)
 	assert.True(t, last.GetIsFinal())
 	assert.ErrorIs(t, sperr.FromProto(last.GetError()), sperr.ErrShutdown)
 }
@@ -295,7 +298,7 @@ func TestExecutorExecutionTTLAnswersTimeoutAndKills(t *testing.T) {
 
 	require.NoError(t, x.Submit(call(2, "block", `{}`, false)))
 	msgs := rec.waitFor(t, 4)
-	e := sperr.FromProto(msgs[2].(*poolpb.Result).GetError())
+	e := sperr.FromProto(msgs[3].(*poolpb.Result).GetError())
 	require.ErrorIs(t, e, sperr.ErrDeadlineExceeded)
 	require.Contains(t, e.Message, "execution TTL")
 	select {

@@ -141,12 +141,34 @@ func decideEntry(e procreg.Entry, table map[int]procs.Proc, id Identity, r Rules
 		d.Action, d.Reason = Forget, "pid reused: another instance"
 	default:
 		d.Action, d.Reason = KillAndForget, "orphan of a dead host"
-		d.Target = procs.Target{PID: p.PID}
-		if e.PGID > 1 && p.PGID == e.PGID {
-			d.Target.PGID = e.PGID // still its group: end the tool subprocesses too
-		}
+		d.Target = entryTarget(p, e)
 	}
 	return d
+}
+
+// runsAs reports whether argv is a worker of run for this instance: one of
+// scripts, the run marker with run, this instance's token.
+func runsAs(argv, scripts []string, run string, id Identity, r Rules) bool {
+	return procs.HasScript(argv, scripts) && carriesRun(argv, run, r) && sameInstance(argv, id)
+}
+
+// entryTarget ends a registered process, with its group while it still
+// leads the group it was spawned in (the tool subprocesses go too).
+func entryTarget(p procs.Proc, e procreg.Entry) procs.Target {
+	t := procs.Target{PID: p.PID}
+	if e.PGID > 1 && p.PGID == e.PGID {
+		t.PGID = e.PGID
+	}
+	return t
+}
+
+// leaderTarget ends a process, with its group when it leads one.
+func leaderTarget(p procs.Proc) procs.Target {
+	t := procs.Target{PID: p.PID}
+	if p.PGID == p.PID {
+		t.PGID = p.PGID
+	}
+	return t
 }
 
 // entryScripts is the script an entry's process must run: the one it was

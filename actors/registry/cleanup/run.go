@@ -123,7 +123,7 @@ func Orphans(ctx context.Context, o Options) (Report, error) {
 				forget = append(forget, e.Key)
 			case KillAndForget:
 				forget = append(forget, e.Key)
-				targets = append(targets, Killed{PID: d.Target.PID, PGID: d.Target.PGID, RunID: e.RunID, WorkerID: e.WorkerID, Reason: d.Reason})
+				targets = append(targets, killed(d.Target, e.RunID, e.WorkerID, d.Reason))
 			}
 		}
 		rep.Killed = append(rep.Killed, kill(ctx, o, targets)...)
@@ -157,27 +157,17 @@ func Orphans(ctx context.Context, o Options) (Report, error) {
 		for _, p := range sortedProcs(table) {
 			if ok, why := decideRogue(p, table, o.Identity, o.Rules, liveRuns, self); ok {
 				run, _ := o.Rules.runID(p.Cmdline)
-				t := Killed{PID: p.PID, RunID: run, Reason: "rogue: " + why}
-				if p.PGID == p.PID {
-					t.PGID = p.PGID
-				}
-				targets = append(targets, t)
-				continue
-			}
-			// What a dead run's tools started and left behind: only orphans
-			// are read, and only by their environment's markers.
-			if p.Zombie || p.PID == self || p.PPID == self || procs.HasScript(p.Cmdline, o.Rules.Scripts) || !orphan(p, table) {
-				continue
-			}
-			env, err := o.Lister.Environ(ctx, p.PID)
-			if err != nil {
-				continue
-			}
-			if ok, why := decideDescendant(env, o.Identity, liveRuns); ok {
-				run, _ := envRun(env, o.Identity)
-				targets = append(targets, Killed{PID: p.PID, RunID: run, Reason: "descendant: " + why})
+				targets = append(targets, killed(leaderTarget(p), run, "", "rogue: "+why))
 			}
 		}
+		// What a dead run's tools started and left behind.
+		skip := func(p procs.Proc) bool { return p.PPID == self || procs.HasScript(p.Cmdline, o.Rules.Scripts) }
+		forOrphanEnvs(ctx, o, table, skip, func(p procs.Proc, env []string) {
+			if ok, why := decideDescendant(env, o.Identity, liveRuns); ok {
+				run, _ := envRun(env, o.Identity)
+				targets = append(targets, killed(procs.Target{PID: p.PID}, run, "", "descendant: "+why))
+			}
+		})
 		rep.Killed = append(rep.Killed, kill(ctx, o, targets)...)
 	}
 	rep.Took = time.Since(start)
@@ -211,43 +201,24 @@ func CurrentRun(ctx context.Context, o Options) (Report, error) {
 			if e.RunID != o.Identity.RunID || e.OSPid <= 0 {
 				continue
 			}
-			p, ok := table[e.OSPid]
-			if !ok || p.Zombie || !procs.HasScript(p.Cmdline, entryScripts(e, o.Rules)) || !carriesRun(p.Cmdline, e.RunID, o.Rules) || !sameInstance(p.Cmdline, o.Identity) {
-				continue
+			if p, ok := table[e.OSPid]; ok && !p.Zombie && runsAs(p.Cmdline, entryScripts(e, o.Rules), e.RunID, o.Identity, o.Rules) {
+				targets[p.PID] = killed(entryTarget(p, e), e.RunID, e.WorkerID, "still alive at stop")
 			}
-			t := Killed{PID: p.PID, RunID: e.RunID, WorkerID: e.WorkerID, Reason: "still alive at stop"}
-			if e.PGID > 1 && p.PGID == e.PGID {
-				t.PGID = e.PGID
-			}
-			targets[p.PID] = t
 		}
 	}
 	for _, p := range sortedProcs(table) {
-		if _, seen := targets[p.PID]; seen || p.Zombie || !procs.HasScript(p.Cmdline, o.Rules.Scripts) ||
-			!carriesRun(p.Cmdline, o.Identity.RunID, o.Rules) || !sameInstance(p.Cmdline, o.Identity) {
-			continue
+		if _, seen := targets[p.PID]; !seen && !p.Zombie && runsAs(p.Cmdline, o.Rules.Scripts, o.Identity.RunID, o.Identity, o.Rules) {
+			targets[p.PID] = killed(leaderTarget(p), o.Identity.RunID, "", "still alive at stop (unregistered)")
 		}
-		t := Killed{PID: p.PID, RunID: o.Identity.RunID, Reason: "still alive at stop (unregistered)"}
-		if p.PGID == p.PID {
-			t.PGID = p.PGID
-		}
-		targets[p.PID] = t
 	}
 	// Orphans this run's tools left (they carry the run's markers in their
 	// environment, e.g. a daemon that started its own session).
-	self := os.Getpid()
-	for _, p := range sortedProcs(table) {
-		if _, seen := targets[p.PID]; seen || p.Zombie || p.PID == self || !orphan(p, table) {
-			continue
-		}
-		env, err := o.Lister.Environ(ctx, p.PID)
-		if err != nil {
-			continue
-		}
+	skip := func(p procs.Proc) bool { _, seen := targets[p.PID]; return seen }
+	forOrphanEnvs(ctx, o, table, skip, func(p procs.Proc, env []string) {
 		if run, ok := envRun(env, o.Identity); ok && run == o.Identity.RunID {
-			targets[p.PID] = Killed{PID: p.PID, RunID: run, Reason: "left behind by a tool of this run"}
+			targets[p.PID] = killed(procs.Target{PID: p.PID}, run, "", "left behind by a tool of this run")
 		}
-	}
+	})
 	list := make([]Killed, 0, len(targets))
 	for _, t := range targets {
 		list = append(list, t)
@@ -261,6 +232,26 @@ func CurrentRun(ctx context.Context, o Options) (Report, error) {
 	rep.Took = time.Since(start)
 	logReport(o.Logger, "cleanup of the current run", rep)
 	return rep, errors.Join(errs...)
+}
+
+// killed is a target not yet ended.
+func killed(t procs.Target, run, worker, reason string) Killed {
+	return Killed{PID: t.PID, PGID: t.PGID, RunID: run, WorkerID: worker, Reason: reason}
+}
+
+// forOrphanEnvs calls fn with the environment of each live orphan of the
+// table (not this process, not skipped, environment readable). Only
+// orphans are read: a process whose parent lives belongs to that parent.
+func forOrphanEnvs(ctx context.Context, o Options, table map[int]procs.Proc, skip func(procs.Proc) bool, fn func(procs.Proc, []string)) {
+	self := os.Getpid()
+	for _, p := range sortedProcs(table) {
+		if p.Zombie || p.PID == self || skip(p) || !orphan(p, table) {
+			continue
+		}
+		if env, err := o.Lister.Environ(ctx, p.PID); err == nil {
+			fn(p, env)
+		}
+	}
 }
 
 // kill ends the targets in parallel, each with escalation.

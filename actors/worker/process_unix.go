@@ -45,13 +45,6 @@ type process struct {
 	groupEnd sync.Once // the final SIGKILL of the group, sent once
 }
 
-// threadLimits keep numeric libraries from starting a thread pool per core
-// in every worker (upstream sets the same; "Cannot fork" under load otherwise).
-var threadLimits = []string{
-	"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1",
-	"NUMEXPR_NUM_THREADS=1", "VECLIB_MAXIMUM_THREADS=1", "GRPC_ENABLE_FORK_SUPPORT=0",
-}
-
 // launchArgs is the worker's command line after the interpreter.
 func launchArgs(c Config, sock string) []string {
 	args := []string{"-u", c.script()}
@@ -79,49 +72,6 @@ func launchArgs(c Config, sock string) []string {
 	return append(args, "--snakepit-worker-id", c.WorkerID, "--lifeline", "stdin")
 }
 
-// launchEnv is the worker's environment: the host's, minus variables the
-// launch contract sets, plus the contract's, thread limits (unless the
-// adapter env sets them) and the adapter env.
-func launchEnv(c Config, readyFile string) []string {
-	set := map[string]bool{}
-	for _, kv := range c.AdapterEnv {
-		k, _, _ := strings.Cut(kv, "=")
-		set[k] = true
-	}
-	pythonPath := append([]string{filepath.Dir(c.script())}, c.PythonPath...)
-	var env []string
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "PYTHONPATH":
-			if v != "" {
-				pythonPath = append(pythonPath, v)
-			}
-		case strings.HasPrefix(k, "SNAKEPIT_READY_FILE"), k == "SNAKEPIT_PROCESS_GROUP", set[k],
-			k == EnvRunID, k == EnvInstanceName, k == EnvInstanceToken:
-		default:
-			env = append(env, kv)
-		}
-	}
-	env = append(env,
-		"PYTHONPATH="+strings.Join(pythonPath, string(os.PathListSeparator)),
-		"PYTHONUNBUFFERED=1",
-		"SNAKEPIT_READY_FILE="+readyFile,
-		"SNAKEPIT_PROCESS_GROUP=1",
-		// The run and instance markers, inherited by whatever the worker's
-		// tools start: cleanup finds their leftovers by them.
-		EnvRunID+"="+c.RunID,
-		EnvInstanceName+"="+c.InstanceName,
-		EnvInstanceToken+"="+c.InstanceToken,
-	)
-	for _, kv := range threadLimits {
-		if k, _, _ := strings.Cut(kv, "="); !set[k] {
-			env = append(env, kv)
-		}
-	}
-	return append(env, c.AdapterEnv...)
-}
-
 // startProcess spawns the worker server. It does not wait for readiness.
 func startProcess(c Config, lineLog func(string)) (*process, error) {
 	// A short directory: unix socket paths are limited to about 100 bytes.
@@ -135,7 +85,7 @@ func startProcess(c Config, lineLog func(string)) (*process, error) {
 	}
 	cmd := exec.Command(c.Python, launchArgs(c, p.sock)...)
 	cmd.Dir = filepath.Dir(c.script())
-	cmd.Env = launchEnv(c, p.ready)
+	cmd.Env = LaunchEnv(c, p.ready)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		_ = os.RemoveAll(dir)

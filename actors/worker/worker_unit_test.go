@@ -89,10 +89,13 @@ func TestLaunchArgsCarryTheContract(t *testing.T) {
 func TestLaunchEnv(t *testing.T) {
 	t.Setenv("PYTHONPATH", "/user/lib")
 	t.Setenv("SNAKEPIT_READY_FILE", "/stale")
+	t.Setenv("SNAKEPIT_GRPC_ADDRESS", "10.9.9.9:1")
+	t.Setenv("SNAKEPIT_RUN_ID", "someone-elses")
 	c := validConfig()
+	c.RunID, c.InstanceName, c.InstanceToken = "run1", "inst", "tok"
 	c.PythonPath = []string{"/extra"}
 	c.AdapterEnv = []string{"OMP_NUM_THREADS=4", "MY_FLAG=on"}
-	env := launchEnv(c, "/run/ready")
+	env := LaunchEnv(c, "/run/ready")
 	get := func(k string) []string {
 		var vs []string
 		for _, kv := range env {
@@ -109,6 +112,10 @@ func TestLaunchEnv(t *testing.T) {
 	assert.Equal(t, []string{"1"}, get("MKL_NUM_THREADS"))
 	assert.Equal(t, []string{"on"}, get("MY_FLAG"))
 	assert.True(t, slices.Contains(env, "PATH="+os.Getenv("PATH")), "the host environment is inherited")
+	assert.Empty(t, get("SNAKEPIT_GRPC_ADDRESS"), "the host passes --elixir-address itself")
+	assert.Equal(t, []string{"run1"}, get(EnvRunID), "the run marker, not the inherited one")
+	assert.Equal(t, []string{"inst"}, get(EnvInstanceName))
+	assert.Equal(t, []string{"tok"}, get(EnvInstanceToken))
 }
 
 func TestExitInfoError(t *testing.T) {

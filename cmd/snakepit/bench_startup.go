@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snakepit-go/snakepit/actors/worker"
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
 )
 
@@ -131,24 +132,8 @@ func (b *bench) coldStart(ctx context.Context) (time.Duration, error) {
 	script := filepath.Join(b.privDir, "grpc_server.py")
 	cmd := exec.Command(b.interp.Path, "-u", script, "--adapter", snakepit.DefaultAdapter, "--port", "0")
 	cmd.Dir = b.privDir
-	pythonPath := b.privDir
-	var env []string
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "PYTHONPATH":
-			if v != "" {
-				pythonPath += string(os.PathListSeparator) + v
-			}
-		case strings.HasPrefix(k, "SNAKEPIT_READY_FILE"), k == "SNAKEPIT_PROCESS_GROUP",
-			k == "SNAKEPIT_GRPC_ADDRESS", k == "SNAKEPIT_ELIXIR_ADDRESS":
-		default:
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, "PYTHONPATH="+pythonPath, "PYTHONUNBUFFERED=1", "SNAKEPIT_READY_FILE="+ready,
-		"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1",
-		"VECLIB_MAXIMUM_THREADS=1", "GRPC_ENABLE_FORK_SUPPORT=0")
+	// The environment a worker gets (without a host: no run or instance).
+	cmd.Env = worker.LaunchEnv(worker.Config{Script: script}, ready)
 	// stdin is a pipe kept open until the end: the server exits on its EOF.
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -24,7 +24,7 @@ go build -o "$plugins/protoc-gen-go" google.golang.org/protobuf/cmd/protoc-gen-g
 go build -o "$plugins/protoc-gen-go-grpc" google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
 gen_go="$out/proto/bridgepb"
-mkdir -p "$out/proto/poolpb"
+mkdir -p "$out/proto/poolpb" "$out/proto/controlpb"
 gen_py="$out/priv/python/snakepit_bridge"
 mkdir -p "$gen_go" "$gen_py"
 
@@ -33,14 +33,16 @@ protoc -I proto \
   --plugin=protoc-gen-go-grpc="$plugins/protoc-gen-go-grpc" \
   --go_out="$out" --go_opt=module=github.com/snakepit-go/snakepit \
   --go-grpc_out="$out" --go-grpc_opt=module=github.com/snakepit-go/snakepit \
-  snakepit_bridge.proto snakepit_pool.proto
+  snakepit_bridge.proto snakepit_pool.proto snakepit_control.proto
 
 protoc -I proto \
   --plugin=protoc-gen-grpc_python="$(command -v grpc_python_plugin)" \
   --python_out="$gen_py" --pyi_out="$gen_py" --grpc_python_out="$gen_py" \
-  snakepit_bridge.proto
+  snakepit_bridge.proto snakepit_control.proto
 
 # The generated gRPC module imports its message module as a top-level module;
 # inside the snakepit_bridge package it must be a relative import.
 sed -i 's/^import snakepit_bridge_pb2 as /from . import snakepit_bridge_pb2 as /' \
   "$gen_py/snakepit_bridge_pb2_grpc.py"
+sed -i 's/^import snakepit_control_pb2 as /from . import snakepit_control_pb2 as /' \
+  "$gen_py/snakepit_control_pb2_grpc.py"

@@ -19,13 +19,14 @@ import contextvars
 import inspect
 import json
 import logging
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, TypeVar
 
 from . import serialization
 from . import snakepit_bridge_pb2 as pb2
-from .errors import InvalidArgumentError, ToolNotFoundError
+from .errors import InvalidArgumentError, ToolNotFoundError, bounded, bounded_names
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,56 @@ class ParamInfo:
     type: str
     required: bool
     default: Any = None
+    # The resolved annotation, checked against each argument by bind().
+    annotation: Any = field(default=Any, compare=False, repr=False)
+
+
+# Declared types bind() checks, by the type an argument must be an instance
+# of. bool is not an int here, an int is a float (JSON has one number type).
+_CHECKED: dict[Any, tuple[type, ...]] = {
+    int: (int,),
+    float: (int, float),
+    str: (str,),
+    bool: (bool,),
+    list: (list, tuple),
+    tuple: (list, tuple),
+    dict: (dict,),
+    bytes: (bytes, bytearray, memoryview),
+    bytearray: (bytes, bytearray, memoryview),
+}
+
+
+def type_error(value: Any, annotation: Any) -> Optional[str]:
+    """Returns why value does not fit annotation, or None when it fits (or is not checkable).
+
+    Checked: int, float, str, bool, list, tuple, dict, bytes, their generic
+    forms (``list[int]`` checks the list, not its items), ``Optional[X]`` /
+    ``X | None`` and unions of these. Anything else (Any, a class of the
+    adapter's own, a string annotation that did not resolve) is not checked.
+    """
+    if annotation is Any or annotation is inspect.Parameter.empty or isinstance(annotation, str):
+        return None
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        checkable = [a for a in options if a is not type(None)]
+        reasons = [type_error(value, a) for a in checkable]
+        if any(r is None for r in reasons):
+            return None
+        return "expected " + " or ".join(_type_name(a) for a in options)
+    if annotation is type(None):
+        return None if value is None else "expected None"
+    base = origin if origin is not None else annotation
+    allowed = _CHECKED.get(base)
+    if allowed is None:
+        return None
+    if isinstance(value, bool) and base is not bool:
+        return f"expected {_type_name(annotation)}, got bool"
+    if isinstance(value, allowed):
+        return None
+    return f"expected {_type_name(annotation)}, got {type(value).__name__}"
 
 
 @dataclass
@@ -148,6 +199,7 @@ def _discover(cls: type) -> dict[str, ToolInfo]:
                     type=_type_name(ann),
                     required=not has_default,
                     default=p.default if has_default else None,
+                    annotation=ann,
                 )
             )
         is_gen = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
@@ -257,9 +309,9 @@ class BaseAdapter:
         """Returns the tool named tool_name or raises ToolNotFoundError."""
         info = self.tools().get(tool_name)
         if info is None:
-            known = ", ".join(sorted(self.tools())) or "none"
             raise ToolNotFoundError(
-                f"{type(self).__name__} has no tool {tool_name!r} (tools: {known})"
+                f"{type(self).__name__} has no tool {bounded(tool_name)!r} "
+                f"(tools: {bounded_names(sorted(self.tools()))})"
             )
         return info
 
@@ -270,14 +322,23 @@ class BaseAdapter:
             unknown = sorted(set(arguments) - set(declared))
             if unknown:
                 raise InvalidArgumentError(
-                    f"tool {info.name!r} got unknown parameter(s) {', '.join(unknown)}; "
-                    f"it takes: {', '.join(declared) or 'nothing'}"
+                    f"tool {info.name!r} got unknown parameter(s) {bounded_names(unknown)}; "
+                    f"it takes: {bounded_names(declared) if declared else 'nothing'}"
                 )
         missing = [p.name for p in info.params if p.required and p.name not in arguments]
         if missing:
             raise InvalidArgumentError(
                 f"tool {info.name!r} is missing required parameter(s) {', '.join(missing)}"
             )
+        for p in info.params:
+            if p.name not in arguments:
+                continue
+            value = arguments[p.name]
+            if value is None and not p.required and p.default is None:
+                continue  # `x: int = None` takes an explicit None
+            reason = type_error(value, p.annotation)
+            if reason is not None:
+                raise InvalidArgumentError(f"tool {info.name!r}: parameter {p.name!r}: {reason}")
         return dict(arguments)
 
     def function(self, info: ToolInfo) -> Callable[..., Any]:

@@ -13,14 +13,17 @@ import asyncio
 import collections.abc
 import concurrent.futures
 import contextvars
+import dataclasses
 import inspect
 import pickle
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Optional
 
 from . import serialization
 from .base_adapter import ToolInfo, overrides_execute_tool
-from .errors import InvalidArgumentError, StreamingMismatchError
+from .errors import InvalidArgumentError, StreamingMismatchError, bounded
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 _END = object()
@@ -29,6 +32,71 @@ _END = object()
 # SNAKEPIT_THREAD_SENSITIVE entries are matched against them too.
 _MODULE_KEYS = ("module_path", "python_module", "library")
 _FUNCTION_KEYS = ("function", "method")
+
+
+CALL_ID_KEY = "snakepit_call_id"
+
+
+@dataclass
+class Running:
+    """A call whose tool has not returned yet (see :class:`RunningCalls`)."""
+
+    call_id: str
+    tool_name: str
+    started: float
+    threads: int = 0  # tool code running in the thread pool for this call
+    handler_done: bool = False  # the RPC handler has returned (or was cancelled)
+    cancelled: bool = False
+    key: int = 0  # RunningCalls' own id of the entry
+
+
+class RunningCalls:
+    """The calls whose tool code still runs, for WorkerControl.Status.
+
+    An entry lives until the RPC handler has ended *and* no thread of the
+    call is still inside tool code: a cancelled call whose sync tool spins
+    in a thread stays listed, which is how the host learns it must replace
+    the worker.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[int, Running] = {}
+        self._next = 0
+
+    def begin(self, call_id: str, tool_name: str) -> Running:
+        with self._lock:
+            self._next += 1
+            entry = Running(call_id=call_id, tool_name=tool_name, started=time.monotonic(), key=self._next)
+            self._calls[entry.key] = entry
+        return entry
+
+    def thread_started(self, entry: Optional[Running]) -> None:
+        if entry is None:
+            return
+        with self._lock:
+            entry.threads += 1
+
+    def thread_finished(self, entry: Optional[Running]) -> None:
+        if entry is None:
+            return
+        with self._lock:
+            entry.threads -= 1
+            self._drop_if_done(entry)
+
+    def end(self, entry: Running, cancelled: bool) -> None:
+        with self._lock:
+            entry.handler_done = True
+            entry.cancelled = entry.cancelled or cancelled
+            self._drop_if_done(entry)
+
+    def _drop_if_done(self, entry: Running) -> None:
+        if entry.handler_done and entry.threads <= 0:
+            self._calls.pop(entry.key, None)
+
+    def snapshot(self) -> list[Running]:
+        with self._lock:
+            return [dataclasses.replace(e) for e in self._calls.values()]
 
 
 @dataclass
@@ -40,6 +108,7 @@ class Call:
     metadata: dict[str, str]
     info: Optional[ToolInfo]  # None when the adapter dispatches itself
     context: Any = None
+    running: Optional[Running] = field(default=None, repr=False)
 
     @property
     def function_name(self) -> str:
@@ -61,9 +130,14 @@ class Dispatcher:
         *,
         thread_sensitive: frozenset[str] = frozenset(),
         max_threads: int = 32,
+        allow_pickle: bool = False,
     ) -> None:
         self.adapter = adapter
         self.legacy = overrides_execute_tool(adapter)
+        # Only the host's own pool configuration turns pickle on
+        # (SNAKEPIT_ALLOW_PICKLE, set from PoolConfig.AllowPickle).
+        self.allow_pickle = allow_pickle
+        self.running = RunningCalls()
         self.thread_sensitive_spec = thread_sensitive
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_threads, thread_name_prefix="snakepit-tool"
@@ -73,6 +147,10 @@ class Dispatcher:
     def prepare(self, request: Any, context: Any = None) -> Call:
         """Decodes and validates a request; raises ToolNotFoundError / InvalidArgumentError."""
         metadata = dict(request.metadata)
+        info: Optional[ToolInfo] = None
+        if not self.legacy:
+            # Resolved first: nothing of an unknown tool's request is decoded.
+            info = self.adapter.resolve(request.tool_name)
         try:
             arguments = serialization.decode_params(request.parameters)
         except serialization.EncodingError as exc:
@@ -80,12 +158,14 @@ class Dispatcher:
         for name, data in request.binary_parameters.items():
             if name in arguments:
                 raise InvalidArgumentError(
-                    f"parameter {name!r} is given both in parameters and in binary_parameters"
+                    f"parameter {bounded(name)!r} is given both in parameters and in binary_parameters"
                 )
-            arguments[name] = _binary_value(name, bytes(data), metadata)
-        info: Optional[ToolInfo] = None
-        if not self.legacy:
-            info = self.adapter.resolve(request.tool_name)
+            if info is not None and not info.var_kwargs and name not in info.param_names:
+                raise InvalidArgumentError(
+                    f"tool {info.name!r} has no parameter {bounded(name)!r} (binary_parameters)"
+                )
+            arguments[name] = _binary_value(name, bytes(data), metadata, self.allow_pickle)
+        if info is not None:
             arguments = self.adapter.bind(info, arguments)
         return Call(
             tool_name=request.tool_name,
@@ -117,8 +197,20 @@ class Dispatcher:
         if self.is_thread_sensitive(call):
             return fn(*args, **kwargs)
         ctx = contextvars.copy_context()
-        future = self.executor.submit(ctx.run, fn, *args, **kwargs)
+        future = self.submit(call.running, ctx.run, fn, *args, **kwargs)
         return await asyncio.wrap_future(future)
+
+    def submit(self, running: Optional[Running], fn: Callable[..., Any], *args: Any,
+               **kwargs: Any) -> concurrent.futures.Future[Any]:
+        """Runs fn in the tool thread pool, counted as tool code of the call."""
+        self.running.thread_started(running)
+        try:
+            future = self.executor.submit(fn, *args, **kwargs)
+        except BaseException:
+            self.running.thread_finished(running)
+            raise
+        future.add_done_callback(lambda _f: self.running.thread_finished(running))
+        return future
 
     async def _invoke(self, call: Call) -> Any:
         """Calls the tool; returns its raw result (value, iterator or async iterator)."""
@@ -184,16 +276,23 @@ class Dispatcher:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _binary_value(name: str, data: bytes, metadata: dict[str, str]) -> Any:
+def _binary_value(name: str, data: bytes, metadata: dict[str, str], allow_pickle: bool) -> Any:
     fmt = metadata.get(f"binary_format:{name}", "").strip().lower()
     if fmt in ("", "raw", "bytes"):
         return data
     if fmt == "pickle":
+        if not allow_pickle:
+            raise InvalidArgumentError(
+                f"binary parameter {bounded(name)!r} asks for pickle, which this pool does not allow "
+                "(the host's PoolConfig.AllowPickle turns it on; request metadata cannot)"
+            )
         try:
-            return pickle.loads(data)  # noqa: S301 - opt-in per parameter by the caller
+            return pickle.loads(data)  # noqa: S301 - allowed by the host's own pool configuration
         except Exception as exc:  # noqa: BLE001
-            raise InvalidArgumentError(f"binary parameter {name!r} is not a valid pickle: {exc}") from exc
-    raise InvalidArgumentError(f"binary parameter {name!r}: unknown binary_format {fmt!r}")
+            raise InvalidArgumentError(
+                f"binary parameter {bounded(name)!r} is not a valid pickle: {bounded(str(exc))}"
+            ) from exc
+    raise InvalidArgumentError(f"binary parameter {bounded(name)!r}: unknown binary_format {bounded(fmt)!r}")
 
 
 def _is_stream(value: Any) -> bool:
@@ -224,14 +323,15 @@ class _SyncPuller:
     def __init__(self, it: Any, dispatcher: Dispatcher, call: Call) -> None:
         self._it = it
         self._in_loop = dispatcher.is_thread_sensitive(call)
-        self._executor = dispatcher.executor
+        self._dispatcher = dispatcher
+        self._running = call.running
         self._ctx = contextvars.copy_context()
         self._inflight: Optional[concurrent.futures.Future[Any]] = None
 
     async def next(self) -> Any:
         if self._in_loop:
             return next(self._it, _END)
-        self._inflight = self._executor.submit(self._ctx.run, next, self._it, _END)
+        self._inflight = self._dispatcher.submit(self._running, self._ctx.run, next, self._it, _END)
         return await asyncio.wrap_future(self._inflight)
 
     async def close(self) -> None:

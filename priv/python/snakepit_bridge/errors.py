@@ -18,6 +18,32 @@ from typing import Any
 
 PAYLOAD_VERSION = 1
 
+# Bounds on what an error payload echoes: input (tool names, parameter
+# names, values) is cut to ECHO_LIMIT characters, a message to
+# MESSAGE_LIMIT, the traceback to TRACEBACK_LIMIT; lists of names to
+# NAMES_LIMIT entries.
+ECHO_LIMIT = 200
+MESSAGE_LIMIT = 16 * 1024
+TRACEBACK_LIMIT = 32 * 1024
+NAMES_LIMIT = 20
+
+
+def bounded(text: Any, limit: int = ECHO_LIMIT) -> str:
+    """Returns text cut to limit characters, saying how much was cut."""
+    text = text if isinstance(text, str) else str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…(+{len(text) - limit} chars)"
+
+
+def bounded_names(names: Any, limit: int = NAMES_LIMIT) -> str:
+    """Joins up to limit names (each bounded) with ', ', saying how many more there are."""
+    items = list(names)
+    shown = ", ".join(bounded(n, 64) for n in items[:limit])
+    if len(items) > limit:
+        shown += f", … and {len(items) - limit} more"
+    return shown or "none"
+
 
 class BridgeError(Exception):
     """Base class of the errors the bridge itself raises."""
@@ -46,14 +72,15 @@ class HostToolError(BridgeError, RuntimeError):
 
 def error_payload(exc: BaseException, context: dict[str, Any]) -> dict[str, Any]:
     """Builds the structured failure payload for an exception raised by a tool."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    ctx = {k: v for k, v in context.items() if v not in (None, "")}
+    frames = traceback.extract_tb(exc.__traceback__)[-50:]
+    ctx = {k: (bounded(v) if isinstance(v, str) else v) for k, v in context.items() if v not in (None, "")}
     ctx["payload_version"] = PAYLOAD_VERSION
     return {
-        "type": type(exc).__name__,
-        "message": str(exc) if str(exc) else repr(exc),
+        "type": bounded(type(exc).__name__),
+        "message": bounded(str(exc) if str(exc) else repr(exc), MESSAGE_LIMIT),
         "stacktrace": [f"{f.filename}:{f.lineno} in {f.name}" for f in frames],
-        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        "traceback": bounded("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+                             TRACEBACK_LIMIT),
         "context": ctx,
         "payload_version": PAYLOAD_VERSION,
     }

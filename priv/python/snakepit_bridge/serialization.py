@@ -15,9 +15,18 @@ as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``. A value whose
 kind is ``float`` decodes back to the float; inside lists and maps the
 strings stay strings (a real string ``"NaN"`` must never turn into a float).
 
-Values JSON cannot represent are converted gracefully (``model_dump``,
-``to_dict``, ``_asdict``, ``tolist``, ``isoformat``); failing those they
-become the marker ``{"__ffi_unserializable__": true, "__type__": "mod.Cls"}``.
+Values JSON cannot represent are converted (``model_dump``, ``to_dict``,
+``_asdict``, ``tolist``, ``isoformat``); failing those, and for bytes that
+are not UTF-8 inside a structure, encoding fails with :class:`EncodingError`
+so that no data is silently lost. An adapter that prefers upstream's
+graceful fallback opts in with the class attribute
+``graceful_serialization = True`` (or ``SNAKEPIT_GRACEFUL_SERIALIZATION=1``):
+such values then become the marker
+``{"__ffi_unserializable__": true, "__type__": "mod.Cls"}``.
+
+Decoding refuses JSON nested deeper than the interpreter's recursion limit
+(an :class:`EncodingError`, so a caller's argument is invalid input);
+encoding refuses values nested deeper than :data:`MAX_DEPTH` levels.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from typing import Any
 from google.protobuf import any_pb2, struct_pb2, wrappers_pb2
 from google.protobuf.json_format import MessageToDict
 
+from .errors import bounded
+
 log = logging.getLogger(__name__)
 
 TYPE_URL_PREFIX = "type.googleapis.com/"
@@ -43,9 +54,23 @@ UNSERIALIZABLE_KEY = "__ffi_unserializable__"
 _REPR_POLICIES = ("none", "type", "repr_truncated", "repr_redacted_truncated")
 _warned_types: set[str] = set()
 
+MAX_DEPTH = 200
+_graceful = os.environ.get("SNAKEPIT_GRACEFUL_SERIALIZATION", "").strip() == "1"
+
 
 class EncodingError(ValueError):
     """A value could not be encoded or decoded under the wire convention."""
+
+
+def set_graceful(enabled: bool) -> None:
+    """Turns the marker fallback for unserializable values on or off (process-wide)."""
+    global _graceful
+    _graceful = bool(enabled)
+
+
+def graceful() -> bool:
+    """Whether unserializable values become markers instead of an EncodingError."""
+    return _graceful
 
 
 def kind_of(value: Any) -> str:
@@ -85,6 +110,12 @@ def _tolist_limit() -> int:
 def _marker(value: Any) -> dict[str, Any]:
     cls = type(value)
     type_name = f"{cls.__module__}.{cls.__qualname__}"
+    if not _graceful:
+        what = "bytes that are not UTF-8" if isinstance(value, (bytes, bytearray, memoryview)) else type_name
+        raise EncodingError(
+            f"cannot encode {what} as JSON (return bytes on their own, convert the value, or set "
+            "graceful_serialization = True on the adapter to send a marker instead)"
+        )
     marker: dict[str, Any] = {UNSERIALIZABLE_KEY: True, "__type__": type_name}
     policy = os.environ.get("SNAKEPIT_UNSERIALIZABLE_DETAIL", "none")
     if policy not in _REPR_POLICIES:
@@ -155,8 +186,8 @@ def to_jsonable(value: Any, _depth: int = 0) -> Any:
     Special floats become their string tokens, tuples become lists, mapping
     keys become strings and unknown objects are converted gracefully.
     """
-    if _depth > 200:
-        raise EncodingError("value is nested more than 200 levels deep")
+    if _depth > MAX_DEPTH:
+        raise EncodingError(f"value is nested more than {MAX_DEPTH} levels deep")
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -208,11 +239,13 @@ def decode_any(message: any_pb2.Any) -> Any:
         return None
     try:
         value = json.loads(raw.decode("utf-8"))
+    except RecursionError as exc:  # the C scanner stops at the interpreter's recursion limit
+        raise EncodingError("JSON nested too deeply") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         packed = _decode_packed(full, raw)
         if packed is not _NOTHING:
             return packed
-        raise EncodingError(f"Any of type {message.type_url!r} is not JSON: {exc}") from exc
+        raise EncodingError(f"Any of type {bounded(message.type_url)!r} is not JSON: {bounded(str(exc))}") from exc
     if type_name(full) == "float" and isinstance(value, str):
         return _SPECIAL_FLOATS.get(value, value)
     return value
@@ -250,7 +283,7 @@ def decode_params(params: Any) -> dict[str, Any]:
         try:
             out[name] = decode_any(message)
         except EncodingError as exc:
-            raise EncodingError(f"parameter {name!r}: {exc}") from exc
+            raise EncodingError(f"parameter {bounded(name)!r}: {exc}") from exc
     return out
 
 

@@ -35,11 +35,14 @@ import grpc
 from . import __version__
 from . import snakepit_bridge_pb2 as pb2
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
+from . import serialization
+from . import snakepit_control_pb2_grpc as control_pb2_grpc
 from .base_adapter import BaseAdapter, registration_accepted
 from .dispatch import TRUTHY, Dispatcher, parse_thread_sensitive
 from .heartbeat import EXIT_HEARTBEAT_LOST, HeartbeatClient, HeartbeatConfig
 from .logging_config import configure_logging
-from .servicer import WorkerServicer
+from .security import AuthInterceptor, take_secrets
+from .servicer import ControlServicer, WorkerServicer
 from .session_context import HostClient, channel_options
 
 log = logging.getLogger("snakepit_bridge.server")
@@ -274,10 +277,11 @@ async def serve(args: argparse.Namespace, threaded: bool = False) -> int:
 
     max_bytes = int(os.environ.get("SNAKEPIT_GRPC_MAX_MESSAGE_BYTES", str(100 * 1024 * 1024)))
     worker_id = args.worker_id or f"python-{os.getpid()}"
+    secrets = take_secrets()
     host: Optional[HostClient] = None
     if args.elixir_address:
         host = HostClient(args.elixir_address, token=args.instance_token, worker_id=worker_id,
-                          max_message_bytes=max_bytes)
+                          max_message_bytes=max_bytes, secret=secrets.worker)
     hb_config = heartbeat_config(args)
     adapter: Any = None
     dispatcher: Optional[Dispatcher] = None
@@ -289,6 +293,7 @@ async def serve(args: argparse.Namespace, threaded: bool = False) -> int:
         cls = load_adapter_class(args.adapter)
         if threaded:
             check_thread_safe(cls, args.adapter)
+        serialization.set_graceful(serialization.graceful() or getattr(cls, "graceful_serialization", False) is True)
         adapter = cls()
         try:
             await _call_hook(adapter, "initialize")
@@ -298,10 +303,15 @@ async def serve(args: argparse.Namespace, threaded: bool = False) -> int:
             adapter,
             thread_sensitive=parse_thread_sensitive(os.environ.get("SNAKEPIT_THREAD_SENSITIVE", "")),
             max_threads=max(1, args.max_threads),
+            allow_pickle=secrets.allow_pickle,
         )
         loop.set_default_executor(dispatcher.executor)
-        server = grpc.aio.server(options=channel_options(max_bytes))
+        interceptors = [AuthInterceptor(secrets.server)] if secrets.server else []
+        if not secrets.server and not args.listen:
+            log.warning("no SNAKEPIT_SERVER_SECRET: this TCP worker answers any local caller")
+        server = grpc.aio.server(options=channel_options(max_bytes), interceptors=interceptors)
         pb2_grpc.add_BridgeServiceServicer_to_server(WorkerServicer(dispatcher, host, worker_id), server)
+        control_pb2_grpc.add_WorkerControlServicer_to_server(ControlServicer(dispatcher), server)
         address = _bind(server, args)
         await server.start()
         if host is not None and isinstance(adapter, BaseAdapter):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from typing import Any, AsyncIterator, Optional
 
@@ -14,8 +15,10 @@ from google.protobuf import timestamp_pb2
 from . import serialization, telemetry
 from . import snakepit_bridge_pb2 as pb2
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
+from . import snakepit_control_pb2 as control_pb2
+from . import snakepit_control_pb2_grpc as control_pb2_grpc
 from .base_adapter import current_context_var
-from .dispatch import Call, Dispatcher
+from .dispatch import CALL_ID_KEY, Call, Dispatcher
 from .errors import (
     InvalidArgumentError,
     StreamingMismatchError,
@@ -77,17 +80,23 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
         call: Optional[Call] = None
         session = self._context_for(request)
         token = current_context_var().set(session)
+        running = self.dispatcher.running.begin(request.metadata.get(CALL_ID_KEY, ""), request.tool_name)
+        cancelled = True  # until the handler gets to its end
         try:
             call = self.dispatcher.prepare(request, context=session)
+            call.running = running
             value = await self.dispatcher.run_unary(call)
             response = encode_result(value)
+            cancelled = False
         except Exception as exc:  # noqa: BLE001 - every tool failure becomes a payload
+            cancelled = False
             if not isinstance(exc, (ToolNotFoundError, InvalidArgumentError, StreamingMismatchError)):
                 log.info("tool %s failed: %s: %s", request.tool_name, type(exc).__name__, exc)
             response = pb2.ExecuteToolResponse(
                 success=False, error_message=error_json(exc, self._error_context(request, call, "unary"))
             )
         finally:
+            self.dispatcher.running.end(running, cancelled)
             current_context_var().reset(token)
         elapsed = time.monotonic() - started
         response.execution_time_ms = int(elapsed * 1000)
@@ -114,8 +123,11 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
         sent = 0
         final_sent = False
         started = time.monotonic()
+        running = self.dispatcher.running.begin(request.metadata.get(CALL_ID_KEY, ""), request.tool_name)
+        completed = False
         try:
             call = self.dispatcher.prepare(request, context=session)
+            call.running = running
             # aclosing: if this handler is closed (client gone), the tool's generator is closed too.
             async with contextlib.aclosing(self.dispatcher.run_stream(call)) as items:
                 async for item in items:
@@ -136,14 +148,17 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
                         "execution_time_ms": str(int((time.monotonic() - started) * 1000)),
                     },
                 )
+            completed = True
             self._emit_call(request, "stream", True, time.monotonic() - started)
         except Exception as exc:  # noqa: BLE001 - every tool failure becomes a status
+            completed = True
             self._emit_call(request, "stream", False, time.monotonic() - started)
             code = next((c for cls, c in _STREAM_STATUS.items() if isinstance(exc, cls)),
                         grpc.StatusCode.INTERNAL)
             payload = error_json(exc, self._error_context(request, call, "stream"))
             await context.abort(code, payload)
         finally:
+            self.dispatcher.running.end(running, not completed)
             with contextlib.suppress(ValueError):  # closed from another context (finalizer): nothing to reset
                 current_context_var().reset(token)
 
@@ -177,6 +192,26 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
 
     async def Heartbeat(self, request: Any, context: Any) -> Any:
         return await self._forward("Heartbeat", request, context)
+
+
+class ControlServicer(control_pb2_grpc.WorkerControlServicer):
+    """WorkerControl: the host's liveness probe and list of running calls.
+
+    It runs on the event loop, so a tool that blocks the loop keeps it from
+    answering, which is what the host's probe relies on.
+    """
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    async def Status(self, request: control_pb2.StatusRequest, context: Any) -> control_pb2.StatusResponse:
+        now = time.monotonic()
+        running = [
+            control_pb2.RunningCall(call_id=e.call_id, tool_name=e.tool_name,
+                                    elapsed_ms=int((now - e.started) * 1000), cancelled=e.cancelled)
+            for e in self.dispatcher.running.snapshot()
+        ]
+        return control_pb2.StatusResponse(running=running, pid=os.getpid())
 
 
 def encode_result(value: Any) -> pb2.ExecuteToolResponse:

@@ -3,7 +3,8 @@
 :class:`HostClient` owns the channels to the host's BridgeService (the
 ``--elixir-address``) and adds the instance token and worker id to every
 call as gRPC metadata (``x-snakepit-instance-token``,
-``x-snakepit-worker-id``). :class:`SessionContext` is what a tool sees:
+``x-snakepit-worker-id``) and the worker's secret (``x-snakepit-auth``, from
+``SNAKEPIT_WORKER_SECRET``), which is what the host checks. :class:`SessionContext` is what a tool sees:
 the session id, the request metadata, and :meth:`SessionContext.call_host_tool`
 to run a tool registered on the host. Parameters are encoded exactly as the
 host encodes its own (JSON in ``Any.value``), so values round-trip.
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "x-snakepit-instance-token"
 WORKER_HEADER = "x-snakepit-worker-id"
+AUTH_HEADER = "x-snakepit-auth"
 
 
 def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -47,10 +49,13 @@ class HostClient:
         token: str = "",
         worker_id: str = "",
         max_message_bytes: int = 100 * 1024 * 1024,
+        secret: str = "",
     ) -> None:
         self.address = address
+        # The token is upstream's instance marker (kept for upstream hosts);
+        # the secret, from the environment, is what authenticates us.
         self.metadata: tuple[tuple[str, str], ...] = tuple(
-            (k, v) for k, v in ((TOKEN_HEADER, token), (WORKER_HEADER, worker_id)) if v
+            (k, v) for k, v in ((TOKEN_HEADER, token), (WORKER_HEADER, worker_id), (AUTH_HEADER, secret)) if v
         )
         self._options = channel_options(max_message_bytes)
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ group it started.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any, Optional
 import grpc
 
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
+from .security import SERVER_SECRET_ENV, authenticated_channel
 from .session_context import channel_options
 
 PYTHON_DIR = Path(__file__).resolve().parent.parent
@@ -45,6 +47,7 @@ class WorkerProcess:
         ready_timeout: float = 20.0,
         stdin_pipe: bool = True,
         threaded: bool = False,
+        secret: Optional[str] = None,
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="snakepit-worker-")
         self.ready_file = os.path.join(self._tmp.name, "ready")
@@ -54,7 +57,13 @@ class WorkerProcess:
         if unix_socket:
             args += ["--listen", f"unix:{self.socket_path}"]
         args += list(extra_args or [])
+        # The worker requires this secret from every caller, as the Go host's
+        # workers do; "" starts it without one (upstream's contract).
+        self.secret = secrets.token_hex(16) if secret is None else secret
         child_env = dict(os.environ)
+        child_env.pop(SERVER_SECRET_ENV, None)
+        if self.secret:
+            child_env[SERVER_SECRET_ENV] = self.secret
         child_env.update(env or {})
         child_env["SNAKEPIT_READY_FILE"] = self.ready_file
         child_env["PYTHONPATH"] = os.pathsep.join(
@@ -71,6 +80,7 @@ class WorkerProcess:
             start_new_session=True,
         )
         self.address = ""
+        self.raw_channel: Optional[grpc.Channel] = None  # without the secret
         self.channel: Optional[grpc.Channel] = None
         self._ready_timeout = ready_timeout
 
@@ -81,7 +91,8 @@ class WorkerProcess:
             if os.path.exists(self.ready_file):
                 content = Path(self.ready_file).read_text(encoding="utf-8").strip()
                 self.address = content if content.startswith("unix:") else f"127.0.0.1:{content}"
-                self.channel = grpc.insecure_channel(self.address, options=channel_options(200 << 20))
+                self.raw_channel = grpc.insecure_channel(self.address, options=channel_options(200 << 20))
+                self.channel = authenticated_channel(self.raw_channel, self.secret)
                 return self
             if self.proc.poll() is not None:
                 break
@@ -120,6 +131,9 @@ class WorkerProcess:
         if self.channel is not None:
             self.channel.close()
             self.channel = None
+        if self.raw_channel is not None:
+            self.raw_channel.close()
+            self.raw_channel = None
         if self.proc.poll() is None:
             _signal_group(self.proc.pid, signal.SIGTERM)
             if self.wait_exit(grace) is None:

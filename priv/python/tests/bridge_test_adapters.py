@@ -7,7 +7,7 @@ import math
 import os
 import threading
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Union
 
 from snakepit_bridge import BaseAdapter, Binary, StreamChunk, telemetry, tool
 
@@ -138,6 +138,32 @@ class EdgeAdapter(BaseAdapter):
         return {"ok": 1, "point": Point(1, 2), "opaque": Opaque(), "tags": {"a"}}
 
     @tool
+    def bad_bytes_inside(self) -> dict[str, Any]:
+        return {"blob": b"\xff\xfe"}
+
+    @tool
+    def env_var(self, name: str) -> Optional[str]:
+        return os.environ.get(name)
+
+    @tool
+    def add(self, a: int, b: int) -> int:
+        return a + b
+
+    @tool
+    def typed(self, f: float, s: str, flag: bool, items: list[int], opts: dict, maybe: Optional[int],
+              either: Union[int, str], raw: bytes = b"", nothing: int = None) -> str:  # type: ignore[assignment]
+        return "ok"
+
+    @tool
+    def spin(self, seconds: float) -> int:
+        """Busy for seconds in a thread; ignores cancellation (a sync tool cannot be interrupted)."""
+        end = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < end:
+            n += 1
+        return n
+
+    @tool
     def binary_with_meta(self, n: int) -> Binary:
         return Binary(bytes(range(256)) * n, {"dtype": "uint8", "shape": [n, 256]})
 
@@ -184,6 +210,12 @@ class SecretiveAdapter(BaseAdapter):
 
     def __init__(self) -> None:
         raise RuntimeError("cannot construct")
+
+
+class GracefulEdge(EdgeAdapter):
+    """EdgeAdapter with upstream's graceful serialization (markers) opted in."""
+
+    graceful_serialization = True
 
 
 class ThreadSafeEdge(EdgeAdapter):

@@ -100,7 +100,28 @@ def test_graceful_conversion_of_objects():
     }
 
 
-def test_unserializable_marker_and_repr_policy(monkeypatch):
+@pytest.fixture
+def graceful():
+    s.set_graceful(True)
+    yield
+    s.set_graceful(False)
+
+
+def test_unserializable_is_an_error_by_default():
+    with pytest.raises(s.EncodingError, match="cannot encode"):
+        s.to_jsonable({"x": object()})
+    with pytest.raises(s.EncodingError, match="not UTF-8"):
+        s.to_jsonable({"blob": b"\xff"})
+    assert s.to_jsonable({"blob": b"ok"}) == {"blob": "ok"}
+
+
+def test_over_deep_json_is_an_encoding_error():
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(s.EncodingError, match="nested too deeply"):
+        s.decode_any(any_pb2.Any(type_url=s.SNAKEPIT_TYPE_PREFIX + "list", value=deep.encode()))
+
+
+def test_unserializable_marker_and_repr_policy(monkeypatch, graceful):
     class Secret:
         def __repr__(self):
             return "Secret(password=hunter2)"
@@ -117,7 +138,7 @@ def test_unserializable_marker_and_repr_policy(monkeypatch):
     assert "hunter2" not in s.to_jsonable(Secret())["__repr__"]
 
 
-def test_tolist_is_size_guarded(monkeypatch):
+def test_tolist_is_size_guarded(monkeypatch, graceful):
     class Array:
         size = 10
 

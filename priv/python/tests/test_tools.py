@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from conftest import ToolFailed, call, start_worker, stream_request
+from conftest import EDGE, ToolFailed, call, start_worker, stream_request
 from snakepit_bridge import serialization
 from snakepit_bridge import snakepit_bridge_pb2 as pb2
 
@@ -105,22 +105,34 @@ def test_stream_bytes_sends_binary_chunks(shared_worker):
     assert "ValueError" in info.value.details()
 
 
-def test_binary_parameters_arrive_as_bytes_and_pickle_is_opt_in(edge_worker):
+def test_binary_parameters_arrive_as_bytes_and_pickle_needs_the_pool_setting(edge_worker):
     got = call(edge_worker.stub, "describe", binary={"blob": b"\x00abc"})
     assert got["blob_type"] == "bytes" and got["blob_len"] == 4
     pickled = pickle.dumps({"a": (1, 2)})
-    got = call(edge_worker.stub, "describe", binary={"value": pickled},
-               metadata={"binary_format:value": "pickle"})
-    assert got == {"value_type": "dict", "value": {"a": [1, 2]}, "blob_type": "NoneType", "blob_len": None}
     got = call(edge_worker.stub, "describe", binary={"value": pickled})
-    assert got["value_type"] == "bytes"  # without the opt-in: raw bytes, never unpickled
+    assert got["value_type"] == "bytes"  # no binary_format: raw bytes, never unpickled
+    with pytest.raises(ToolFailed) as info:  # the metadata alone cannot turn pickle on
+        call(edge_worker.stub, "describe", binary={"value": pickled}, metadata={"binary_format:value": "pickle"})
+    assert info.value.payload["type"] == "InvalidArgumentError"
+    assert "does not allow" in info.value.payload["message"]
+
+
+def test_pickle_when_the_pool_allows_it():
+    with start_worker(EDGE, env={"SNAKEPIT_ALLOW_PICKLE": "1"}) as w:
+        pickled = pickle.dumps({"a": (1, 2)})
+        got = call(w.stub, "describe", binary={"value": pickled}, metadata={"binary_format:value": "pickle"})
+        assert got == {"value_type": "dict", "value": {"a": [1, 2]}, "blob_type": "NoneType", "blob_len": None}
+        with pytest.raises(ToolFailed) as info:
+            call(w.stub, "describe", binary={"value": b"not a pickle"}, metadata={"binary_format:value": "pickle"})
+        assert "not a valid pickle" in info.value.payload["message"]
 
 
 @pytest.mark.parametrize(
     "binary, params, metadata, message",
     [
         ({"value": b"x"}, {"value": 1}, {}, "both in parameters and in binary_parameters"),
-        ({"value": b"not a pickle"}, {}, {"binary_format:value": "pickle"}, "not a valid pickle"),
+        ({"value": b"not a pickle"}, {}, {"binary_format:value": "pickle"}, "does not allow"),
+        ({"nope": b"x"}, {}, {}, "has no parameter 'nope'"),
         ({"value": b"x"}, {}, {"binary_format:value": "msgpack"}, "unknown binary_format"),
     ],
 )
@@ -148,11 +160,19 @@ def test_special_floats(edge_worker):
         "nan": "NaN", "inf": "Infinity", "ninf": "-Infinity", "one": 1.5, "s": "NaN"}
 
 
-def test_unserializable_result_uses_marker(edge_worker):
-    out = call(edge_worker.stub, "unserializable")
-    assert out["ok"] == 1 and out["point"] == {"x": 1, "y": 2} and out["tags"] == ["a"]
-    assert out["opaque"]["__ffi_unserializable__"] is True
-    assert out["opaque"]["__type__"] == "bridge_test_adapters.Opaque"
+def test_unserializable_result_is_an_encoding_error(edge_worker):
+    for tool_name in ("unserializable", "bad_bytes_inside"):
+        with pytest.raises(ToolFailed) as info:
+            call(edge_worker.stub, tool_name)
+        assert info.value.payload["type"] == "EncodingError", tool_name
+
+
+def test_unserializable_result_uses_marker_when_the_adapter_opts_in():
+    with start_worker("bridge_test_adapters.GracefulEdge") as w:
+        out = call(w.stub, "unserializable")
+        assert out["ok"] == 1 and out["point"] == {"x": 1, "y": 2} and out["tags"] == ["a"]
+        assert out["opaque"]["__ffi_unserializable__"] is True
+        assert out["opaque"]["__type__"] == "bridge_test_adapters.Opaque"
 
 
 def test_sync_tools_run_in_threads_unless_thread_sensitive(edge_worker):

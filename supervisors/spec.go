@@ -119,6 +119,12 @@ type Spec struct {
 	// parent supervisor treats that as a crashed child, protoactor's root guardian restarts the
 	// supervisor in place (up to 10 times in 10 s, then stops it).
 	OnGiveUp func(reason any)
+	// StopConcurrency > 1 stops up to that many children at once when the supervisor stops them
+	// (its own stop, or a strategy's restart of several): children still go in reverse start order,
+	// in groups of StopConcurrency, each group waited for before the next. For a supervisor of
+	// like children (workers) whose order does not matter, as OTP stops simple_one_for_one children
+	// all at once. 0 or 1: one at a time (OTP's order for ordered children).
+	StopConcurrency int
 	// Logger receives the supervisor's log records; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -2,19 +2,65 @@ package supervisors
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
 
 // stopReverse stops the running children of set (given in start order) in reverse order, each waited
-// for; temporary children leave the list.
+// for (in groups of Spec.StopConcurrency when that is above 1); temporary children leave the list.
 func (s *supervisor) stopReverse(set []*child) {
-	for i := len(set) - 1; i >= 0; i-- {
-		c := set[i]
-		s.stopChild(c)
-		if c.spec.Restart == Temporary {
-			s.remove(c)
+	n := s.spec.StopConcurrency
+	for end := len(set); end > 0; {
+		start := end - 1
+		if n > 1 {
+			start = max(0, end-n)
+		}
+		if end-start == 1 {
+			s.stopChild(set[start])
+		} else {
+			s.stopGroup(set[start:end])
+		}
+		for _, c := range set[start:end] {
+			if c.spec.Restart == Temporary {
+				s.remove(c)
+			}
+		}
+		end = start
+	}
+}
+
+// stopGroup stops the children of group at once and waits for all of them, as stopChild does for
+// one. terminate only sends to PIDs and waits on channels, so it can run beside itself.
+func (s *supervisor) stopGroup(group []*child) {
+	type job struct {
+		c   *child
+		inc *incarnation
+		ok  bool
+	}
+	jobs := make([]*job, 0, len(group))
+	for _, c := range group {
+		if c.inc == nil {
+			continue
+		}
+		inc := c.inc
+		c.inc = nil
+		inc.handled = true
+		jobs = append(jobs, &job{c: c, inc: inc})
+	}
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j.ok = s.terminate(j.c.pid, j.inc, j.c.spec)
+		}()
+	}
+	wg.Wait()
+	for _, j := range jobs {
+		if !j.ok {
+			s.detached = append(s.detached, detached{pid: j.c.pid, inc: j.inc})
 		}
 	}
 }

@@ -17,15 +17,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
-	"github.com/snakepit-go/snakepit/internal/instance"
-	"github.com/snakepit-go/snakepit/internal/jsonany"
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
 )
 
@@ -133,43 +127,6 @@ func bridgeClient(t *testing.T, app *snakepit.App) bridgepb.BridgeServiceClient 
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	return bridgepb.NewBridgeServiceClient(conn)
-}
-
-func TestBridgeRejectsCallsWithoutTheTokenAndForwardsPythonTools(t *testing.T) {
-	data := t.TempDir()
-	app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "tok", Size: 1}}, DataDir: data, InstanceName: "bridge-tok"})
-	require.NotEmpty(t, app.BridgeAddress())
-	c := bridgeClient(t, app)
-	ctx := t.Context()
-	_, err := c.Ping(ctx, &bridgepb.PingRequest{Message: "x"})
-	require.Equal(t, codes.Unauthenticated, status.Code(err), "no token")
-	_, err = c.Ping(metadata.AppendToOutgoingContext(ctx, "x-snakepit-instance-token", "guess"), &bridgepb.PingRequest{})
-	require.Equal(t, codes.Unauthenticated, status.Code(err), "a wrong token")
-
-	inst, err := instance.Resolve(data, "bridge-tok", "")
-	require.NoError(t, err)
-	authed := metadata.AppendToOutgoingContext(ctx, "x-snakepit-instance-token", inst.Token)
-	pong, err := c.Ping(authed, &bridgepb.PingRequest{Message: "x"})
-	require.NoError(t, err)
-	require.Equal(t, "pong: x", pong.GetMessage())
-
-	// The worker registered its tools at start: the host forwards a call to it.
-	arg := func(v string) *anypb.Any {
-		a, err := jsonany.Pack([]byte(v))
-		require.NoError(t, err)
-		return a
-	}
-	// Workers register their tools right after they are ready.
-	var resp *bridgepb.ExecuteToolResponse
-	require.Eventually(t, func() bool {
-		resp, err = c.ExecuteTool(authed, &bridgepb.ExecuteToolRequest{ToolName: "add", Parameters: map[string]*anypb.Any{"a": arg("2"), "b": arg("3")}})
-		return status.Code(err) != codes.NotFound
-	}, 10*time.Second, 10*time.Millisecond)
-	require.NoError(t, err)
-	require.True(t, resp.GetSuccess(), resp.GetErrorMessage())
-	raw, err := jsonany.Unpack(resp.GetResult())
-	require.NoError(t, err)
-	require.JSONEq(t, "5", string(raw))
 }
 
 func TestSessionTTLExpiry(t *testing.T) {

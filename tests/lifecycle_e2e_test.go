@@ -164,7 +164,7 @@ func TestManualRecycleAndResize(t *testing.T) {
 }
 
 func TestHeartbeatDependentAndIndependent(t *testing.T) {
-	hb := snakepit.HeartbeatConfig{Enabled: true, Interval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond, MaxMissed: 2}
+	hb := snakepit.HeartbeatConfig{Interval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond, MaxMissed: 2}
 	ind := hb
 	ind.Independent = true
 	app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{

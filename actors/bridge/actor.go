@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"sync"
@@ -17,7 +18,11 @@ func registerService(g *grpc.Server, s *Server) { bridgepb.RegisterBridgeService
 // ActorConfig configures the bridge server actor.
 type ActorConfig struct {
 	Server *Server
-	Token  string
+	// Credentials authenticate the workers; AllowUnauthenticated and TLS
+	// as in ServerOptions.
+	Credentials          *Credentials
+	AllowUnauthenticated bool
+	TLS                  *tls.Config
 	// MaxMessage bounds one message (default 256 MiB, like the worker client).
 	MaxMessage int
 	// Listener is the listener bound before the tree started (its address
@@ -72,7 +77,8 @@ func (a *serverActor) Receive(ctx actor.Context) {
 		if err != nil {
 			panic(err) // the supervisor retries within its intensity
 		}
-		a.grpc = NewGRPCServer(a.cfg.Server, a.cfg.Token, a.cfg.MaxMessage)
+		a.grpc = NewGRPCServer(a.cfg.Server, ServerOptions{Credentials: a.cfg.Credentials,
+			AllowUnauthenticated: a.cfg.AllowUnauthenticated, MaxMessage: a.cfg.MaxMessage, TLS: a.cfg.TLS})
 		a.serve.Add(1)
 		go func() {
 			defer a.serve.Done()

@@ -2,7 +2,7 @@ package bridge
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,9 +10,7 @@ import (
 	"os"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/credentials"
 )
 
 // Mode is where the bridge server listens.
@@ -68,40 +66,53 @@ func Listen(mode Mode, address string) (net.Listener, string, error) {
 	return nil, "", fmt.Errorf("bridge: unknown listener mode %q (internal, unix, external, off)", mode)
 }
 
-// checkToken: every call carries the instance token in its metadata; an
-// empty expected token turns the check off.
-func checkToken(ctx context.Context, token string) error {
-	if token == "" {
-		return nil
-	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, got := range md.Get(TokenHeader) {
-		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {
-			return nil
-		}
-	}
-	return status.Error(codes.Unauthenticated, "snakepit bridge: missing or wrong "+TokenHeader)
+// ServerOptions configures NewGRPCServer.
+type ServerOptions struct {
+	// Credentials authenticate workers (x-snakepit-worker-id + x-snakepit-auth).
+	Credentials *Credentials
+	// AllowUnauthenticated admits calls that carry no secret, with an empty
+	// identity (upstream Snakepit's Python bridge sends none). Such calls
+	// can run host tools and forward calls, never pickle.
+	AllowUnauthenticated bool
+	// MaxMessage bounds one message.
+	MaxMessage int
+	// TLS, when set, serves TLS (for a listener beyond loopback).
+	TLS *tls.Config
 }
 
-// NewGRPCServer returns a gRPC server serving s, refusing calls without
-// token (UNAUTHENTICATED) unless token is empty, with message limits of
-// maxMsg bytes.
-func NewGRPCServer(s *Server, token string, maxMsg int) *grpc.Server {
-	g := grpc.NewServer(
-		grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(maxMsg),
+// NewGRPCServer returns a gRPC server serving s that authenticates every
+// call (UNAUTHENTICATED otherwise) and carries the caller's identity in the
+// handler's context (Identity).
+func NewGRPCServer(s *Server, o ServerOptions) *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(o.MaxMessage), grpc.MaxSendMsgSize(o.MaxMessage),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if err := checkToken(ctx, token); err != nil {
+			ctx, err := authenticate(ctx, o.Credentials, o.AllowUnauthenticated)
+			if err != nil {
 				return nil, err
 			}
 			return h(ctx, req)
 		}),
 		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			if err := checkToken(ss.Context(), token); err != nil {
+			ctx, err := authenticate(ss.Context(), o.Credentials, o.AllowUnauthenticated)
+			if err != nil {
 				return err
 			}
-			return h(srv, ss)
+			return h(srv, &identityStream{ServerStream: ss, ctx: ctx})
 		}),
-	)
+	}
+	if o.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
+	g := grpc.NewServer(opts...)
 	registerService(g, s)
 	return g
 }
+
+// identityStream is a server stream whose context carries the identity.
+type identityStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *identityStream) Context() context.Context { return s.ctx }

@@ -70,7 +70,7 @@ func TestActorServesAndListensAgainAfterARestart(t *testing.T) {
 	lis, addr, err := Listen(ModeInternal, "")
 	require.NoError(t, err)
 	props := Props(ActorConfig{
-		Server: &Server{Tools: NewTools()}, Token: token, Listener: lis,
+		Server: &Server{Tools: NewTools()}, Credentials: testCreds, Listener: lis,
 		Listen: func() (net.Listener, error) { l, _, err := Listen(ModeExternal, addr); return l, err },
 	})
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -21,7 +21,8 @@ import (
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
 )
 
-// Metadata headers workers send on every call.
+// Metadata headers workers send on every call. The instance token is
+// upstream's instance marker and authenticates nothing; AuthHeader does.
 const (
 	TokenHeader  = "x-snakepit-instance-token"
 	WorkerHeader = "x-snakepit-worker-id"
@@ -138,8 +139,15 @@ func (s *Server) Heartbeat(ctx context.Context, r *bridgepb.HeartbeatRequest) (*
 // RegisterTools records the tools a worker offers to other workers.
 func (s *Server) RegisterTools(ctx context.Context, r *bridgepb.RegisterToolsRequest) (*bridgepb.RegisterToolsResponse, error) {
 	worker := r.GetWorkerId()
+	if self := workerOf(ctx); worker == "" {
+		worker = self
+	} else if worker != self {
+		// A worker's credentials let it act as itself only.
+		return nil, status.Errorf(codes.PermissionDenied, "worker %q cannot register tools for worker %q",
+			sperr.Truncate(self, 64), sperr.Truncate(worker, 64))
+	}
 	if worker == "" {
-		worker = workerOf(ctx)
+		return nil, status.Error(codes.PermissionDenied, "an unauthenticated caller cannot register tools")
 	}
 	ids, err := s.Tools.RegisterPython(worker, r.GetTools())
 	if err != nil {
@@ -171,6 +179,9 @@ func (s *Server) ExecuteTool(ctx context.Context, r *bridgepb.ExecuteToolRequest
 		return s.runHost(ctx, r.GetToolName(), r.GetSessionId(), r.GetParameters(), r.GetBinaryParameters(), r.GetMetadata())
 	}
 	if workers, _, ok := s.Tools.pythonTool(r.GetToolName()); ok {
+		if err := refusePickle(r); err != nil {
+			return nil, err
+		}
 		var last error
 		for _, w := range workers {
 			c, err := s.worker(ctx, w)
@@ -187,7 +198,7 @@ func (s *Server) ExecuteTool(ctx context.Context, r *bridgepb.ExecuteToolRequest
 		}
 		return nil, status.Errorf(codes.Unavailable, "tool %q: no worker that registered it answers (%v)", r.GetToolName(), last)
 	}
-	return nil, status.Errorf(codes.NotFound, "no tool named %q on the host", r.GetToolName())
+	return nil, status.Errorf(codes.NotFound, "no tool named %q on the host", sperr.Truncate(r.GetToolName(), 200))
 }
 
 func (s *Server) worker(ctx context.Context, id string) (bridgepb.BridgeServiceClient, error) {
@@ -202,7 +213,7 @@ func (s *Server) worker(ctx context.Context, id string) (bridgepb.BridgeServiceC
 func (s *Server) runHost(ctx context.Context, tool, session string, params map[string]*anypb.Any, binary map[string][]byte, md map[string]string) (*bridgepb.ExecuteToolResponse, error) {
 	h, ok := s.Tools.hostTool(tool)
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "no host tool named %q", tool)
+		return nil, status.Errorf(codes.NotFound, "no host tool named %q", sperr.Truncate(tool, 200))
 	}
 	if h.unary == nil {
 		return nil, status.Errorf(codes.InvalidArgument, "host tool %q streams; call it with ExecuteStreamingTool", tool)
@@ -246,9 +257,12 @@ func (s *Server) ExecuteStreamingTool(r *bridgepb.ExecuteToolRequest, stream grp
 	h, ok := s.Tools.hostTool(tool)
 	if !ok {
 		if workers, _, ok := s.Tools.pythonTool(tool); ok {
+			if err := refusePickle(r); err != nil {
+				return err
+			}
 			return s.relay(ctx, workers, r, stream)
 		}
-		return status.Errorf(codes.NotFound, "no tool named %q on the host", tool)
+		return status.Errorf(codes.NotFound, "no tool named %q on the host", sperr.Truncate(tool, 200))
 	}
 	call, err := decodeCall(tool, r.GetSessionId(), workerOf(ctx), r.GetParameters(), r.GetBinaryParameters(), r.GetMetadata())
 	if err != nil {
@@ -325,13 +339,24 @@ func (s *Server) relay(ctx context.Context, workers []string, r *bridgepb.Execut
 	return status.Errorf(codes.Unavailable, "tool %q: no worker that registered it answers (%v)", r.GetToolName(), last)
 }
 
-// workerOf is the calling worker's id, from its header.
+// workerOf is the calling worker's authenticated id ("" for an
+// unauthenticated caller).
 func workerOf(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get(WorkerHeader); len(v) > 0 {
-		return v[0]
+	id, _ := Identity(ctx)
+	return id
+}
+
+// refusePickle: a call forwarded through the bridge never has pickled
+// parameters decoded, whatever its worker's pool allows.
+func refusePickle(r *bridgepb.ExecuteToolRequest) error {
+	for k, v := range r.GetMetadata() {
+		if strings.HasPrefix(k, "binary_format:") && strings.EqualFold(strings.TrimSpace(v), "pickle") {
+			return status.Errorf(codes.InvalidArgument,
+				"binary parameter %q: pickle is never accepted through the host bridge",
+				sperr.Truncate(strings.TrimPrefix(k, "binary_format:"), 64))
+		}
 	}
-	return ""
+	return nil
 }
 
 // toStatus maps a structured error to a gRPC status.

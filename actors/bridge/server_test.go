@@ -26,7 +26,19 @@ import (
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
 )
 
-const token = "tok-123"
+// testCreds knows the secrets of the workers tests call as.
+var testCreds = func() *Credentials {
+	c := NewCredentials()
+	for _, w := range []string{"w-test", "w1", "w2", "w3", "w-other"} {
+		c.Grant(w, "secret-of-"+w)
+	}
+	return c
+}()
+
+// as is ctx with worker w's credentials.
+func as(ctx context.Context, w string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, WorkerHeader, w, AuthHeader, "secret-of-"+w)
+}
 
 // memSessions is an in-memory SessionStore with a quota.
 type memSessions struct {
@@ -84,7 +96,7 @@ func serve(t *testing.T, s *Server) bridgepb.BridgeServiceClient {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	g := NewGRPCServer(s, token, 64<<20)
+	g := NewGRPCServer(s, ServerOptions{Credentials: testCreds, MaxMessage: 64 << 20})
 	go func() { _ = g.Serve(lis) }()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
@@ -94,7 +106,7 @@ func serve(t *testing.T, s *Server) bridgepb.BridgeServiceClient {
 }
 
 func authed(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, TokenHeader, token, WorkerHeader, "w-test")
+	return as(ctx, "w-test")
 }
 
 func jsonArg(t *testing.T, v any) *anypb.Any {
@@ -172,10 +184,16 @@ func newFixture(t *testing.T, workers WorkerConns) *fixture {
 	return f
 }
 
-func TestTokenIsRequiredOnEveryCall(t *testing.T) {
+func TestAWorkerSecretIsRequiredOnEveryCall(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	bad := metadata.AppendToOutgoingContext(ctx, TokenHeader, "wrong")
+	denied := map[string]context.Context{
+		"no credentials":                          ctx,
+		"a wrong secret":                          metadata.AppendToOutgoingContext(ctx, WorkerHeader, "w-test", AuthHeader, "wrong"),
+		"another's secret":                        metadata.AppendToOutgoingContext(ctx, WorkerHeader, "w-test", AuthHeader, "secret-of-w1"),
+		"an unknown worker":                       metadata.AppendToOutgoingContext(ctx, WorkerHeader, "w-9", AuthHeader, "secret-of-w-9"),
+		"only the instance token (what ps shows)": metadata.AppendToOutgoingContext(ctx, TokenHeader, "tok-123", WorkerHeader, "w-test"),
+	}
 	for name, call := range map[string]func(context.Context) error{
 		"ping": func(c context.Context) error { _, err := f.client.Ping(c, &bridgepb.PingRequest{}); return err },
 		"tool": func(c context.Context) error {
@@ -191,8 +209,9 @@ func TestTokenIsRequiredOnEveryCall(t *testing.T) {
 			return err
 		},
 	} {
-		require.Equal(t, codes.Unauthenticated, status.Code(call(ctx)), "%s without a token", name)
-		require.Equal(t, codes.Unauthenticated, status.Code(call(bad)), "%s with a wrong token", name)
+		for how, c := range denied {
+			require.Equal(t, codes.Unauthenticated, status.Code(call(c)), "%s with %s", name, how)
+		}
 	}
 	require.Zero(t, f.ran.Load(), "nothing ran")
 	resp, err := f.client.Ping(authed(ctx), &bridgepb.PingRequest{Message: "hi"})
@@ -405,7 +424,7 @@ func TestPythonRegisteredToolsAreForwarded(t *testing.T) {
 	f := newFixture(t, fakeWorkers{"w2": bridgepb.NewBridgeServiceClient(conn)})
 	ctx := authed(context.Background())
 	for _, w := range []string{"w1", "w2"} {
-		reg, err := f.client.RegisterTools(ctx, &bridgepb.RegisterToolsRequest{WorkerId: w, Tools: []*bridgepb.ToolRegistration{{Name: "py_tool"}}})
+		reg, err := f.client.RegisterTools(as(context.Background(), w), &bridgepb.RegisterToolsRequest{WorkerId: w, Tools: []*bridgepb.ToolRegistration{{Name: "py_tool"}}})
 		require.NoError(t, err)
 		require.True(t, reg.GetSuccess())
 		require.Equal(t, w+":py_tool", reg.GetToolIds()["py_tool"])
@@ -421,10 +440,70 @@ func TestPythonRegisteredToolsAreForwarded(t *testing.T) {
 	require.Len(t, chunks, 3)
 	require.True(t, chunks[2].GetIsFinal())
 
-	reg, err := f.client.RegisterTools(ctx, &bridgepb.RegisterToolsRequest{WorkerId: "w3", Tools: []*bridgepb.ToolRegistration{{Name: "bad name"}}})
+	reg, err := f.client.RegisterTools(as(context.Background(), "w3"), &bridgepb.RegisterToolsRequest{WorkerId: "w3", Tools: []*bridgepb.ToolRegistration{{Name: "bad name"}}})
 	require.NoError(t, err)
 	require.False(t, reg.GetSuccess())
 	require.True(t, strings.Contains(reg.GetErrorMessage(), "bad name"))
+
+	// Pickled parameters are never forwarded, whatever the worker allows.
+	for _, v := range []string{"pickle", " PICKLE "} {
+		_, err = f.client.ExecuteTool(ctx, &bridgepb.ExecuteToolRequest{ToolName: "py_tool",
+			BinaryParameters: map[string][]byte{"x": []byte("\x80")}, Metadata: map[string]string{"binary_format:x": v}})
+		require.Equal(t, codes.InvalidArgument, status.Code(err), "unary %q", v)
+		require.ErrorContains(t, err, "never accepted through the host bridge")
+		s, err := f.client.ExecuteStreamingTool(ctx, &bridgepb.ExecuteToolRequest{ToolName: "py_tool",
+			BinaryParameters: map[string][]byte{"x": []byte("\x80")}, Metadata: map[string]string{"binary_format:x": v}})
+		require.NoError(t, err)
+		_, err = s.Recv()
+		require.Equal(t, codes.InvalidArgument, status.Code(err), "stream %q", v)
+	}
+}
+
+func TestAWorkerActsOnlyAsItself(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := as(context.Background(), "w1")
+	_, err := f.client.RegisterTools(ctx, &bridgepb.RegisterToolsRequest{WorkerId: "w2", Tools: []*bridgepb.ToolRegistration{{Name: "hijack"}}})
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "w1 registering tools as w2")
+	_, _, ok := f.tools.pythonTool("hijack")
+	require.False(t, ok)
+	reg, err := f.client.RegisterTools(ctx, &bridgepb.RegisterToolsRequest{Tools: []*bridgepb.ToolRegistration{{Name: "mine"}}})
+	require.NoError(t, err)
+	require.Equal(t, "w1:mine", reg.GetToolIds()["mine"], "no worker id: the caller's own")
+	// A host tool sees the authenticated id, not a header the caller chose.
+	_, err = f.client.ExecuteTool(metadata.AppendToOutgoingContext(context.Background(), WorkerHeader, "w1",
+		AuthHeader, "secret-of-w1"), &bridgepb.ExecuteToolRequest{ToolName: "inspect"})
+	require.NoError(t, err)
+	require.Equal(t, "w1", f.last.Load().WorkerID)
+	// A revoked secret (its process ended) no longer works.
+	c := NewCredentials()
+	c.Grant("w", "s1")
+	c.Grant("w", "s2") // a replacement's newer secret
+	c.Revoke("w", "s1")
+	require.True(t, c.Check("w", "s2"), "revoking the old secret keeps the replacement's")
+	c.Revoke("w", "s2")
+	require.False(t, c.Check("w", "s2"))
+}
+
+func TestUnauthenticatedCallersWhenAllowed(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	tools := NewTools()
+	require.NoError(t, tools.Register(ToolSpec{Name: "who"}, func(_ context.Context, c *Call) (any, error) { return c.WorkerID, nil }))
+	g := NewGRPCServer(&Server{Tools: tools}, ServerOptions{Credentials: testCreds, AllowUnauthenticated: true, MaxMessage: 1 << 20})
+	go func() { _ = g.Serve(lis) }()
+	defer g.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	client := bridgepb.NewBridgeServiceClient(conn)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), WorkerHeader, "w1") // claims w1, proves nothing
+	resp, err := client.ExecuteTool(ctx, &bridgepb.ExecuteToolRequest{ToolName: "who"})
+	require.NoError(t, err)
+	require.Equal(t, "", decodeAny(t, resp.GetResult()), "an unauthenticated caller is nobody")
+	reg, err := client.RegisterTools(ctx, &bridgepb.RegisterToolsRequest{Tools: []*bridgepb.ToolRegistration{{Name: "t"}}})
+	require.Equal(t, codes.PermissionDenied, status.Code(err), "%v", reg)
+	_, err = client.Ping(metadata.AppendToOutgoingContext(context.Background(), WorkerHeader, "w1", AuthHeader, "wrong"), &bridgepb.PingRequest{})
+	require.Equal(t, codes.Unauthenticated, status.Code(err), "a wrong secret is refused even so")
 }
 
 func TestToolsRegistry(t *testing.T) {

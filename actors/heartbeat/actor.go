@@ -101,7 +101,7 @@ type pingResult struct {
 // Props returns the props of a heartbeat monitor, to be spawned by the
 // worker actor as its child once the worker is ready. Zero Config fields
 // take the defaults; an invalid Config or a nil Ping makes the monitor log
-// an error and stop itself at once. Props does not look at Config.Enabled.
+// an error and stop itself at once. Props does not look at Config.Disabled.
 func Props(o Options) *actor.Props {
 	o.Config = o.Config.WithDefaults()
 	if o.Logger == nil {

@@ -139,7 +139,7 @@ func TestHealthyWorkerIsPingedWithoutEvents(t *testing.T) {
 	var rec recorder
 	var calls atomic.Int64
 	pid := spawn(t, sys, Options{
-		Config:   Config{Enabled: true, Interval: 5 * time.Millisecond},
+		Config:   Config{Interval: 5 * time.Millisecond},
 		WorkerID: "w1",
 		Ping:     func(context.Context) error { calls.Add(1); return nil },
 		OnEvent:  rec.add,
@@ -160,7 +160,7 @@ func TestDependentMonitorReportsLossOnce(t *testing.T) {
 	probe := newNotifyProbe(t, sys)
 	var rec recorder
 	pid := spawn(t, sys, Options{
-		Config:   Config{Enabled: true, Interval: 5 * time.Millisecond, Timeout: 20 * time.Millisecond, MaxMissed: 3},
+		Config:   Config{Interval: 5 * time.Millisecond, Timeout: 20 * time.Millisecond, MaxMissed: 3},
 		WorkerID: "w1",
 		Ping:     frozen,
 		Notify:   probe.pid,
@@ -215,7 +215,7 @@ func TestIndependentMonitorReportsLossAndRecovery(t *testing.T) {
 	isFrozen.Store(true)
 	pid := spawn(t, sys, Options{
 		Config: Config{
-			Enabled: true, Interval: 5 * time.Millisecond, Timeout: 20 * time.Millisecond, MaxMissed: 3,
+			Interval: 5 * time.Millisecond, Timeout: 20 * time.Millisecond, MaxMissed: 3,
 			Independent: true,
 		},
 		WorkerID: "w2",
@@ -258,7 +258,7 @@ func TestInitialDelayIsRespected(t *testing.T) {
 	sys := newSystem(t)
 	var calls atomic.Int64
 	pid := spawn(t, sys, Options{
-		Config:   Config{Enabled: true, Interval: 5 * time.Millisecond, InitialDelay: 200 * time.Millisecond},
+		Config:   Config{Interval: 5 * time.Millisecond, InitialDelay: 200 * time.Millisecond},
 		WorkerID: "w1",
 		Ping:     func(context.Context) error { calls.Add(1); return nil },
 	})
@@ -275,7 +275,7 @@ func TestStopCancelsABlockedPing(t *testing.T) {
 	ended := make(chan error, 1)
 	var once sync.Once
 	pid := sys.Root.Spawn(Props(Options{
-		Config:   Config{Enabled: true, Timeout: 10 * time.Second},
+		Config:   Config{Timeout: 10 * time.Second},
 		WorkerID: "w1",
 		Ping: func(ctx context.Context) error {
 			once.Do(func() { close(entered) })
@@ -313,7 +313,7 @@ func TestStopGivesUpOnAPingerIgnoringItsContext(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
 	pid := sys.Root.Spawn(Props(Options{
-		Config:   Config{Enabled: true, Timeout: 20 * time.Millisecond},
+		Config:   Config{Timeout: 20 * time.Millisecond},
 		WorkerID: "w1",
 		Ping: func(context.Context) error {
 			once.Do(func() { close(entered) })
@@ -348,7 +348,7 @@ func TestPanicInPingCountsAsMiss(t *testing.T) {
 	var calls atomic.Int64
 	pid := spawn(t, sys, Options{
 		Config: Config{
-			Enabled: true, Interval: 5 * time.Millisecond, MaxMissed: 2, Independent: true,
+			Interval: 5 * time.Millisecond, MaxMissed: 2, Independent: true,
 		},
 		WorkerID: "w1",
 		Ping: func(context.Context) error {
@@ -385,7 +385,7 @@ func TestDependentLossWithoutNotify(t *testing.T) {
 	sys := newSystem(t)
 	var rec recorder
 	pid := spawn(t, sys, Options{
-		Config:   Config{Enabled: true, Interval: 5 * time.Millisecond, Timeout: 10 * time.Millisecond, MaxMissed: 1},
+		Config:   Config{Interval: 5 * time.Millisecond, Timeout: 10 * time.Millisecond, MaxMissed: 1},
 		WorkerID: "w1",
 		Ping:     func(context.Context) error { return errors.New("unavailable") },
 		OnEvent:  rec.add,
@@ -421,7 +421,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	require.False(t, d.Independent, "dependent by default")
 
 	set := Config{
-		Enabled: true, Interval: time.Second, Timeout: 3 * time.Second, MaxMissed: 5,
+		Interval: time.Second, Timeout: 3 * time.Second, MaxMissed: 5,
 		InitialDelay: time.Minute, Independent: true,
 	}
 	require.Equal(t, set, set.WithDefaults(), "set values are kept")

@@ -14,11 +14,11 @@ const (
 )
 
 // Config of a heartbeat monitor. Zero values take the defaults (upstream
-// Snakepit's).
+// Snakepit's): the heartbeat is on unless Disabled.
 type Config struct {
-	// Enabled: a monitor is only started when true (the caller checks;
-	// Props does not).
-	Enabled bool
+	// Disabled: no monitor is started (the caller checks Enabled; Props
+	// does not).
+	Disabled bool
 	// Interval is the pause between the end of one ping and the start of
 	// the next (default 2s).
 	Interval time.Duration
@@ -34,6 +34,9 @@ type Config struct {
 	// Options.Notify) so that it is replaced.
 	Independent bool
 }
+
+// Enabled reports whether a monitor is to run (the default).
+func (c Config) Enabled() bool { return !c.Disabled }
 
 // WithDefaults returns c with its zero fields set to the defaults. Negative
 // values are kept, for Validate to reject.

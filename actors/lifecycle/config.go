@@ -33,6 +33,11 @@ type Config struct {
 	// ExecutionTTL bounds one call: past it the call gets deadline_exceeded
 	// and its (hung) worker is killed and replaced (0 = none).
 	ExecutionTTL time.Duration
+	// CancelGrace: how long a tool may run on after its caller is gone
+	// before the worker is replaced (worker.Config.CancelGrace).
+	CancelGrace time.Duration
+	// AllowPickle lets workers unpickle binary parameters marked pickle.
+	AllowPickle bool
 
 	TTL               time.Duration
 	IdleTTL           time.Duration
@@ -60,6 +65,7 @@ func (c Config) WorkerConfig() worker.Config {
 		Adapter: c.Adapter, AdapterArgs: clone(c.AdapterArgs), AdapterEnv: clone(c.AdapterEnv),
 		Profile: c.Profile, Threads: c.Threads, Transport: c.Transport,
 		ReadyTimeout: c.ReadyTimeout, StopGrace: c.StopGrace, ExecutionTTL: c.ExecutionTTL,
+		CancelGrace: c.CancelGrace, AllowPickle: c.AllowPickle,
 		Heartbeat: c.Heartbeat,
 	}
 }

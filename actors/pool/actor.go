@@ -81,6 +81,9 @@ type workerSlot struct {
 	maxRequests  int // this generation's limit (with jitter), 0 = none
 	osPid        int
 	taintedUntil time.Time // kept out of dispatch until then after a crash
+	// unresponsive: the worker did not answer a liveness probe; no new
+	// call until it does.
+	unresponsive bool
 }
 
 type awaiter struct {
@@ -133,6 +136,8 @@ func (p *poolActor) Receive(ctx actor.Context) {
 		p.onCancel(ctx, m)
 	case *wk.CallDone:
 		p.onCallDone(ctx, m)
+	case *wk.Responsive:
+		p.onResponsive(ctx, m)
 	case *wk.Ready:
 		p.onWorkerReady(ctx, m)
 	case *wk.Down:
@@ -256,6 +261,7 @@ func (p *poolActor) onWorkerReady(ctx actor.Context, m *wk.Ready) {
 	now := time.Now()
 	w.dead, w.backoff, w.retryAt = false, 0, time.Time{}
 	w.readyAt, w.lastActive, w.requests, w.osPid, w.draining = now, now, 0, m.OSPid, false
+	w.unresponsive = false
 	w.maxRequests = lifecycle.RequestLimit(p.cfg.MaxRequests, p.cfg.MaxRequestsJitter, nil)
 	p.sched.AddWorker(w.id, m.Capacity)
 	if p.state == StateStarting || p.state == StateInitFailed {
@@ -271,6 +277,26 @@ func (p *poolActor) onWorkerReady(ctx actor.Context, m *wk.Ready) {
 	p.recycleDone(ctx, w.id)
 	p.answerAwaiters(ctx, time.Now())
 	p.rearm(ctx)
+}
+
+// onResponsive takes a worker that does not answer its liveness probe out
+// of dispatch, and puts it back once it answers (unless it is tainted or
+// draining).
+func (p *poolActor) onResponsive(ctx actor.Context, m *wk.Responsive) {
+	w, ok := p.workers[WorkerID(m.WorkerID)]
+	if !ok || w.generation != m.Generation || w.exec == nil || w.unresponsive == !m.OK {
+		return
+	}
+	w.unresponsive = !m.OK
+	if !m.OK {
+		p.log.Warn("worker unresponsive: no new calls until it answers", "worker", w.id, "reason", m.Reason)
+		p.sched.SetReady(w.id, false)
+		return
+	}
+	if w.draining || time.Now().Before(w.taintedUntil) {
+		return
+	}
+	p.dispatchAll(ctx, p.sched.SetReady(w.id, true))
 }
 
 func (p *poolActor) onWorkerDown(ctx actor.Context, m *wk.Down) {

@@ -370,7 +370,9 @@ func (p *poolActor) untaint(ctx actor.Context, now time.Time) time.Time {
 		}
 		if !now.Before(w.taintedUntil) {
 			w.taintedUntil = time.Time{}
-			p.dispatchAll(ctx, p.sched.SetReady(w.id, true))
+			if !w.unresponsive {
+				p.dispatchAll(ctx, p.sched.SetReady(w.id, true))
+			}
 			continue
 		}
 		if next.IsZero() || w.taintedUntil.Before(next) {

@@ -15,8 +15,10 @@ import (
 	"github.com/snakepit-go/snakepit/actors/heartbeat"
 	"github.com/snakepit-go/snakepit/actors/registry"
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
+	"github.com/snakepit-go/snakepit/internal/auth"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
+	"github.com/snakepit-go/snakepit/proto/controlpb"
 )
 
 // Module names this worker implementation in registry metadata.
@@ -122,7 +124,8 @@ func (w *workerActor) info() *Info {
 	w.mu.Lock()
 	target := w.target
 	w.mu.Unlock()
-	inf := &Info{WorkerID: w.cfg.WorkerID, Generation: w.gen, State: w.state, StartedAt: w.startedAt, Target: target}
+	inf := &Info{WorkerID: w.cfg.WorkerID, Generation: w.gen, State: w.state, StartedAt: w.startedAt, Target: target,
+		ServerSecret: w.cfg.secrets.server}
 	if w.proc != nil {
 		inf.OSPid = w.proc.pid
 	}
@@ -148,10 +151,20 @@ func (w *workerActor) start(ctx actor.Context) {
 		rec.Reserve(procreg.Entry{Key: key, RunID: w.cfg.RunID, WorkerID: w.cfg.WorkerID, Pool: w.cfg.PoolName,
 			Generation: w.gen, Script: w.cfg.script()})
 	}
+	// This generation's secrets: in its environment only, never on its
+	// command line; the bridge knows the worker secret until it has exited.
+	w.cfg.secrets = secrets{server: auth.NewSecret(), worker: auth.NewSecret()}
+	creds, workerSecret := w.cfg.Credentials, w.cfg.secrets.worker
+	if creds != nil {
+		creds.Grant(w.cfg.WorkerID, workerSecret)
+	}
 	proc, err := startProcess(w.cfg, lineLog)
 	if err != nil {
 		if rec != nil {
 			rec.Remove(key)
+		}
+		if creds != nil {
+			creds.Revoke(w.cfg.WorkerID, workerSecret)
 		}
 		w.onBootFailed(ctx, err)
 		return
@@ -168,6 +181,9 @@ func (w *workerActor) start(ctx actor.Context) {
 		<-proc.done
 		if rec != nil {
 			rec.Remove(key)
+		}
+		if creds != nil {
+			creds.Revoke(w.cfg.WorkerID, workerSecret)
 		}
 		root.Send(self, &processExited{generation: gen})
 	}()
@@ -193,10 +209,7 @@ func (w *workerActor) boot(ctx context.Context, proc *process) error {
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)),
-	)
+	conn, err := Dial(target, w.cfg.secrets.server)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", target, err)
 	}
@@ -228,6 +241,16 @@ func (w *workerActor) boot(ctx context.Context, proc *process) error {
 	}
 }
 
+// Dial returns a client connection to a worker's gRPC server at target
+// that sends secret (the worker's server secret) on every call.
+func Dial(target, secret string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(target,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(auth.Secret(secret)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)),
+	)
+}
+
 // syncRecord makes the process's registry entry durable before the worker
 // reports ready. A registry that cannot write is logged, not fatal: the
 // lifeline and the parent-death signal are the first line of defence.
@@ -253,6 +276,8 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 		Exit:         w.exitOf,
 		ExitWait:     w.cfg.ExitWait,
 		ExecutionTTL: w.cfg.ExecutionTTL,
+		Control:      controlpb.NewWorkerControlClient(conn),
+		CancelGrace:  w.cfg.CancelGrace,
 		Kill: func(reason string) {
 			ctx.ActorSystem().Root.Send(self, &KillProcess{Reason: reason})
 		},
@@ -266,16 +291,25 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 			OSPid: proc.pid, PGID: proc.pgid, StartedAt: w.startedAt, Generation: w.gen,
 		}})
 	}
-	if hb := w.cfg.Heartbeat; hb.Enabled {
+	if hb := w.cfg.Heartbeat; hb.Enabled() {
 		client := bridgepb.NewBridgeServiceClient(conn)
 		events := ctx.ActorSystem().EventStream
+		root, gen := ctx.ActorSystem().Root, w.gen
 		_, err := ctx.SpawnNamed(heartbeat.Props(heartbeat.Options{
 			Config: hb, WorkerID: w.cfg.WorkerID, Notify: self, Logger: w.log,
 			Ping: func(ctx context.Context) error {
 				_, err := client.Ping(ctx, &bridgepb.PingRequest{Message: "heartbeat"})
 				return err
 			},
-			OnEvent: func(e heartbeat.Event) { events.Publish(&e) },
+			OnEvent: func(e heartbeat.Event) {
+				events.Publish(&e)
+				// A missed ping takes the worker out of rotation until it
+				// answers again (or a dependent monitor has it replaced).
+				if pool := w.cfg.Pool; pool != nil && (e.Kind == heartbeat.EventMissed || e.Kind == heartbeat.EventRecovered) {
+					root.Send(pool, &Responsive{WorkerID: w.cfg.WorkerID, Generation: gen, OK: e.Kind == heartbeat.EventRecovered,
+						Reason: fmt.Sprintf("heartbeat: %d pings missed", e.Missed)})
+				}
+			},
 		}), "heartbeat")
 		if err != nil {
 			w.log.Error("cannot start the heartbeat monitor", "error", err)

@@ -34,6 +34,23 @@ const (
 	EnvInstanceToken = "SNAKEPIT_INSTANCE_TOKEN"
 )
 
+// Environment the host sets for a worker and nothing else may: the worker's
+// secrets (the Python side removes them from its environment once read),
+// the pickle switch and the worker's own heartbeat settings.
+const (
+	EnvServerSecret    = "SNAKEPIT_SERVER_SECRET" // callers of the worker must present it
+	EnvWorkerSecret    = "SNAKEPIT_WORKER_SECRET" // the worker presents it to the host's bridge
+	EnvAllowPickle     = "SNAKEPIT_ALLOW_PICKLE"
+	EnvHeartbeatConfig = "SNAKEPIT_HEARTBEAT_CONFIG"
+)
+
+// Credentials is where a worker's bridge secret is granted before its
+// process starts and revoked once it has ended (bridge.Credentials).
+type Credentials interface {
+	Grant(workerID, secret string)
+	Revoke(workerID, secret string)
+}
+
 // Transport is how the host reaches the worker's gRPC server.
 type Transport string
 
@@ -73,6 +90,12 @@ type Config struct {
 	// HostAddress is the host's bridge server (--elixir-address); empty when
 	// there is none.
 	HostAddress string
+	// Credentials receives each generation's bridge secret (optional; the
+	// bridge refuses the worker without it).
+	Credentials Credentials
+	// AllowPickle lets the worker unpickle binary parameters a request marks
+	// binary_format:<name>=pickle. Off by default: unpickling runs code.
+	AllowPickle bool
 
 	ReadyTimeout time.Duration // process start to ready file (default 30s)
 	StopGrace    time.Duration // SIGTERM to SIGKILL (default 2s)
@@ -80,8 +103,13 @@ type Config struct {
 	// status, so it can report worker_exit (default 2s).
 	ExitWait time.Duration
 	// ExecutionTTL bounds one call (0 = none): past it the call gets
-	// deadline_exceeded and the process is killed and replaced.
+	// deadline_exceeded and the process is killed and replaced, whatever
+	// the caller's deadline.
 	ExecutionTTL time.Duration
+	// CancelGrace is how long a call's tool may keep running after its
+	// caller is gone (cancel, deadline) before the worker is killed and
+	// replaced (default 3s; the worker is out of rotation meanwhile).
+	CancelGrace time.Duration
 	// Heartbeat configures the monitor that pings the worker once ready.
 	Heartbeat heartbeat.Config
 
@@ -101,7 +129,17 @@ type Config struct {
 	Logger *slog.Logger
 	// LogPythonOutput logs each line the worker prints (at debug level).
 	LogPythonOutput bool
+
+	// secrets of the generation being started (set by the worker actor).
+	secrets secrets
 }
+
+// secrets are one generation's: the server secret callers must present to
+// the worker, and the worker secret it presents to the bridge.
+type secrets struct{ server, worker string }
+
+// DefaultCancelGrace is Config.CancelGrace's default.
+const DefaultCancelGrace = 3 * time.Second
 
 // Capacity is how many calls the worker runs at once.
 func (c Config) Capacity() int {
@@ -137,6 +175,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ExitWait <= 0 {
 		c.ExitWait = 2 * time.Second
+	}
+	if c.CancelGrace <= 0 {
+		c.CancelGrace = DefaultCancelGrace
 	}
 	if c.Transport == "" {
 		c.Transport = TransportUnix

@@ -8,7 +8,9 @@ import (
 	"io"
 	"maps"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -18,6 +20,7 @@ import (
 	"github.com/snakepit-go/snakepit/internal/jsonany"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
+	"github.com/snakepit-go/snakepit/proto/controlpb"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
 
@@ -38,6 +41,16 @@ type Call struct {
 	// answer it; the CallDone says Unanswered and the pool runs it again on
 	// another worker. Set by the pool for an idempotent call's first try.
 	Retryable bool
+}
+
+// Responsive tells the pool whether a worker answers its liveness probe:
+// a worker that does not (its event loop is blocked, say) gets no new call
+// until it answers again or is replaced.
+type Responsive struct {
+	WorkerID   string
+	Generation uint64
+	OK         bool
+	Reason     string
 }
 
 // CallDone tells the pool a call has been answered and its slot is free.
@@ -82,6 +95,10 @@ type Executor struct {
 	// deadline_exceeded and kill is asked to end the (hung) process.
 	execTTL time.Duration
 	kill    func(reason string)
+	// control probes the worker after a call's caller left; cancelGrace is
+	// how long the tool may run on before kill.
+	control     controlpb.WorkerControlClient
+	cancelGrace time.Duration
 
 	mu     sync.Mutex
 	calls  map[uint64]*callState
@@ -97,6 +114,7 @@ type Executor struct {
 // queued is a call with its context, handed to a call goroutine.
 type queued struct {
 	ctx context.Context
+	st  *callState
 	c   Call
 }
 
@@ -104,6 +122,8 @@ type queued struct {
 type callState struct {
 	cancel context.CancelCauseFunc
 	ttl    *time.Timer
+	// killed: the execution TTL fired and the process is being killed.
+	killed atomic.Bool
 }
 
 // ExecutorConfig gathers what an Executor needs. The worker actor builds
@@ -128,6 +148,13 @@ type ExecutorConfig struct {
 	// for ever.
 	ExecutionTTL time.Duration
 	Kill         func(reason string)
+	// Control is the worker's WorkerControl client (optional). With it, a
+	// call whose caller left (cancel, deadline) keeps its slot until the
+	// worker says the tool has returned; a tool still running after
+	// CancelGrace (default 3s), or a worker that does not answer, gets
+	// Kill. Without it the slot is freed at once.
+	Control     controlpb.WorkerControlClient
+	CancelGrace time.Duration
 }
 
 // NewExecutor returns an open executor.
@@ -138,10 +165,13 @@ func NewExecutor(c ExecutorConfig) *Executor {
 	if c.ExitWait <= 0 {
 		c.ExitWait = 2 * time.Second
 	}
+	if c.CancelGrace <= 0 {
+		c.CancelGrace = DefaultCancelGrace
+	}
 	return &Executor{
 		workerID: c.WorkerID, pool: c.Pool, generation: c.Generation, client: c.Client,
 		sender: c.Sender, poolPID: c.PoolPID, exit: c.Exit, exitWait: c.ExitWait,
-		execTTL: c.ExecutionTTL, kill: c.Kill,
+		execTTL: c.ExecutionTTL, kill: c.Kill, control: c.Control, cancelGrace: c.CancelGrace,
 		calls: map[uint64]*callState{}, idle: make(chan queued), closing: make(chan struct{}),
 	}
 }
@@ -182,6 +212,7 @@ func (x *Executor) Submit(c Call) error {
 			if !running || cur != st {
 				return // it finished just now: nothing is hung
 			}
+			st.killed.Store(true)
 			cancel(sperr.New(sperr.CodeDeadlineExceeded, "call to %s ran past the execution TTL (%s); its worker is killed and replaced", tool, ttl))
 			if x.kill != nil {
 				x.kill(fmt.Sprintf("a call to %s ran past the execution TTL (%s)", tool, ttl))
@@ -190,10 +221,10 @@ func (x *Executor) Submit(c Call) error {
 	}
 	x.calls[c.Key] = st
 	select {
-	case x.idle <- queued{ctx, c}: // a waiting call goroutine takes it
+	case x.idle <- queued{ctx, st, c}: // a waiting call goroutine takes it
 	default:
 		x.wg.Add(1)
-		go x.loop(queued{ctx, c})
+		go x.loop(queued{ctx, st, c})
 	}
 	return nil
 }
@@ -204,7 +235,7 @@ func (x *Executor) Submit(c Call) error {
 func (x *Executor) loop(q queued) {
 	defer x.wg.Done()
 	for {
-		x.run(q.ctx, q.c)
+		x.run(q.ctx, q.st, q.c)
 		select {
 		case q = <-x.idle:
 		case <-x.closing:
@@ -272,7 +303,7 @@ func (x *Executor) finish(key uint64, err *sperr.Error, unanswered bool) {
 	}
 }
 
-func (x *Executor) run(ctx context.Context, c Call) {
+func (x *Executor) run(ctx context.Context, st *callState, c Call) {
 	dl := c.Deadline
 	if dl.IsZero() && c.Req.GetDeadlineUnixNano() > 0 {
 		dl = time.Unix(0, c.Req.GetDeadlineUnixNano())
@@ -292,6 +323,15 @@ func (x *Executor) run(ctx context.Context, c Call) {
 	} else {
 		terminal, err, unanswered = x.runUnary(ctx, c)
 	}
+	if x.callerLeft(err, st) {
+		// The caller is answered now; the slot stays taken until the tool
+		// has stopped, or the worker is killed for not stopping.
+		if terminal != nil {
+			x.sender.Send(c.ReplyTo, terminal)
+			terminal = nil
+		}
+		x.settle(c)
+	}
 	// CallDone first, then the terminal reply: by the time the caller sees
 	// its answer, the pool has the worker's slot back, so the caller's next
 	// call (a strict session's, say) never finds its worker still busy.
@@ -301,16 +341,31 @@ func (x *Executor) run(ctx context.Context, c Call) {
 	}
 }
 
+// CallIDKey is the request metadata naming a call to the worker (its
+// WorkerControl.Status lists running calls by it).
+const CallIDKey = "snakepit_call_id"
+
+// callID names call key of this executor's generation.
+func (x *Executor) callID(key uint64) string {
+	return x.workerID + "-" + strconv.FormatUint(x.generation, 10) + "-" + strconv.FormatUint(key, 10)
+}
+
 // request builds the gRPC request; a bad argument object is an error.
 func (x *Executor) request(c Call) (*bridgepb.ExecuteToolRequest, *sperr.Error) {
 	params, err := jsonany.PackArgs(c.Req.GetArgsJson())
 	if err != nil {
 		return nil, x.tag(sperr.Wrap(sperr.CodeInvalidArgument, err, "%v", err))
 	}
-	var md map[string]string // no map per call unless there is something in it
-	if id := c.Req.GetCorrelationId(); id != "" {
-		md = map[string]string{"correlation_id": id}
+	md := make(map[string]string, len(c.Req.GetMetadata())+2)
+	for k, v := range c.Req.GetMetadata() {
+		if !strings.HasPrefix(k, "snakepit_") { // the host's own keys
+			md[k] = v
+		}
 	}
+	if id := c.Req.GetCorrelationId(); id != "" {
+		md["correlation_id"] = id
+	}
+	md[CallIDKey] = x.callID(c.Key)
 	return &bridgepb.ExecuteToolRequest{
 		SessionId:        c.Req.GetSessionId(),
 		ToolName:         c.Req.GetTool(),

@@ -1,9 +1,12 @@
 package worker
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/snakepit-go/snakepit/actors/heartbeat"
 )
 
 // threadLimits keep numeric libraries from starting a thread pool per core
@@ -16,13 +19,23 @@ var threadLimits = []string{
 // LaunchEnv is a worker's environment (README_GRPC.md, "What the Go host
 // passes"): the host's, minus the variables the launch contract sets or
 // that would point the worker elsewhere, plus the contract's, the thread
-// limits (unless the adapter env sets them) and the adapter env.
+// limits (unless the adapter env sets them) and the adapter env. The
+// secrets, the pickle switch and the heartbeat settings come from the host
+// alone: inherited or adapter-env values of them are dropped.
 // Benchmarks use it to start a bare server exactly like a worker.
 func LaunchEnv(c Config, readyFile string) []string {
+	hostOnly := func(k string) bool {
+		return k == EnvServerSecret || k == EnvWorkerSecret || k == EnvAllowPickle || k == EnvHeartbeatConfig
+	}
 	set := map[string]bool{}
+	var adapterEnv []string
 	for _, kv := range c.AdapterEnv {
 		k, _, _ := strings.Cut(kv, "=")
+		if hostOnly(k) {
+			continue
+		}
 		set[k] = true
+		adapterEnv = append(adapterEnv, kv)
 	}
 	pythonPath := append([]string{filepath.Dir(c.script())}, c.PythonPath...)
 	var env []string
@@ -33,7 +46,7 @@ func LaunchEnv(c Config, readyFile string) []string {
 			if v != "" {
 				pythonPath = append(pythonPath, v)
 			}
-		case strings.HasPrefix(k, "SNAKEPIT_READY_FILE"), k == "SNAKEPIT_PROCESS_GROUP", set[k],
+		case strings.HasPrefix(k, "SNAKEPIT_READY_FILE"), k == "SNAKEPIT_PROCESS_GROUP", set[k], hostOnly(k),
 			k == EnvRunID, k == EnvInstanceName, k == EnvInstanceToken,
 			k == "SNAKEPIT_GRPC_ADDRESS", k == "SNAKEPIT_ELIXIR_ADDRESS": // the host passes --elixir-address itself
 		default:
@@ -51,10 +64,34 @@ func LaunchEnv(c Config, readyFile string) []string {
 		EnvInstanceName+"="+c.InstanceName,
 		EnvInstanceToken+"="+c.InstanceToken,
 	)
+	if c.secrets.server != "" {
+		env = append(env, EnvServerSecret+"="+c.secrets.server)
+	}
+	if c.secrets.worker != "" {
+		env = append(env, EnvWorkerSecret+"="+c.secrets.worker)
+	}
+	if c.AllowPickle {
+		env = append(env, EnvAllowPickle+"=1")
+	}
+	if hb := c.Heartbeat; hb.Enabled() && c.HostAddress != "" {
+		env = append(env, EnvHeartbeatConfig+"="+heartbeatEnv(hb))
+	}
 	for _, kv := range threadLimits {
 		if k, _, _ := strings.Cut(kv, "="); !set[k] {
 			env = append(env, kv)
 		}
 	}
-	return append(env, c.AdapterEnv...)
+	return append(env, adapterEnv...)
+}
+
+// heartbeatEnv is SNAKEPIT_HEARTBEAT_CONFIG (upstream's keys) for the
+// worker's own heartbeat to the host, with the host's settings.
+func heartbeatEnv(hb heartbeat.Config) string {
+	hb = hb.WithDefaults()
+	b, _ := json.Marshal(map[string]any{
+		"enabled": true, "interval_ms": hb.Interval.Milliseconds(), "timeout_ms": hb.Timeout.Milliseconds(),
+		"max_missed_heartbeats": hb.MaxMissed, "initial_delay_ms": hb.InitialDelay.Milliseconds(),
+		"dependent": !hb.Independent,
+	})
+	return string(b)
 }

@@ -51,6 +51,9 @@ type Info struct {
 	InFlight   int
 	StartedAt  time.Time
 	Target     string
+	// ServerSecret is what a client of Target must send (auth.Header). It
+	// never leaves this process: Info is not a protobuf message.
+	ServerSecret string
 }
 
 // KillProcess makes the worker SIGKILL its Python process group, as a crash

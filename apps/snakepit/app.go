@@ -68,6 +68,7 @@ type App struct {
 	reason  atomic.Value
 
 	tools      *bridge.Tools
+	creds      *bridge.Credentials // the workers' bridge secrets
 	sessions   *sessions.Client
 	bridgeAddr string
 	conns      *workerConns
@@ -115,6 +116,9 @@ func StartIn(ctx context.Context, system *actor.ActorSystem, cfg Config) (*App, 
 	return start(ctx, system, cfg, false)
 }
 
+// workerStopConcurrency bounds how many workers stop at once.
+const workerStopConcurrency = 32
+
 func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool) (*App, error) {
 	cfg, err := cfg.withDefaults(ctx)
 	if err != nil {
@@ -155,6 +159,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	app.registry = base("registry")
 	workersSup := base("runtime", "workers")
 	app.tools = bridge.NewTools()
+	app.creds = bridge.NewCredentials()
 	app.sessions = &sessions.Client{Root: system.Root, PID: base("sessions")}
 	app.conns = &workerConns{root: system.Root, registry: app.registry, conns: map[string]*workerConn{}}
 	// Bound before the tree starts: workers are launched with its address.
@@ -190,21 +195,20 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 
 	workers, err := supervisors.New(supervisors.Spec{
 		Strategy: supervisors.OneForOne, MaxRestarts: cfg.WorkerMaxRestarts, Window: cfg.WorkerRestartWindow,
-		Logger: cfg.Logger,
+		// Workers are alike and stop in parallel: a stop of hung workers
+		// takes about one StopGrace, not one per worker.
+		StopConcurrency: workerStopConcurrency, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
 	var runtimeChildren []supervisors.ChildSpec
 	if lis != nil {
-		token := cfg.InstanceToken
-		if cfg.Bridge.AllowNoToken {
-			token = ""
-		}
 		runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: "bridge", Restart: supervisors.Permanent,
 			Shutdown: 5 * time.Second, Props: bridge.Props(bridge.ActorConfig{
-				Server: &bridge.Server{Tools: app.tools, Sessions: sessionStore{app.sessions}, Workers: app.conns, Logger: app.log},
-				Token:  token, Listener: lis, Listen: relisten, Logger: app.log,
+				Server:      &bridge.Server{Tools: app.tools, Sessions: sessionStore{app.sessions}, Workers: app.conns, Logger: app.log},
+				Credentials: app.creds, AllowUnauthenticated: cfg.Bridge.AllowUnauthenticated, TLS: cfg.Bridge.TLS,
+				Listener: lis, Listen: relisten, Logger: app.log,
 			})})
 	}
 	runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: "workers", Props: workers, Restart: supervisors.Permanent, Shutdown: 30 * time.Second})
@@ -216,6 +220,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		pc.Worker.Registry = app.registry
 		pc.Worker.Processes = processes
 		pc.Worker.HostAddress = bridgeAddr
+		pc.Worker.Credentials = app.creds
 		pc.Events = system.EventStream
 		if err := pc.Validate(); err != nil {
 			return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: err.Error()}

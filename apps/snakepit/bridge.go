@@ -2,6 +2,7 @@ package snakepit
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/snakepit-go/snakepit/actors/bridge"
 	"github.com/snakepit-go/snakepit/actors/bridge/sessions"
@@ -40,9 +40,16 @@ type BridgeConfig struct {
 	// Address: the socket path (unix; default <temp dir>/snakepit-bridge-<run id>.sock)
 	// or host:port (external).
 	Address string
-	// AllowNoToken accepts calls that do not carry the instance token.
-	// Upstream Snakepit's own Python bridge sends none; leave it off otherwise.
-	AllowNoToken bool
+	// AllowUnauthenticated accepts calls that carry no worker secret, as
+	// upstream Snakepit's own Python bridge does not send one. Such callers
+	// (any local user who can reach the listener) may then run host tools,
+	// sessions and tools workers registered (never with pickle). Leave it
+	// off unless you run upstream's Python workers.
+	AllowUnauthenticated bool
+	// TLS, when set, makes the bridge serve TLS: use it whenever the
+	// listener is reachable beyond loopback (BridgeExternal). Workers then
+	// need SNAKEPIT_BRIDGE_CA_FILE (a PEM bundle) in their AdapterEnv.
+	TLS *tls.Config
 }
 
 // SessionConfig configures the session store.
@@ -250,8 +257,7 @@ func (w *workerConns) Client(ctx context.Context, id string) (bridgepb.BridgeSer
 		if c != nil {
 			_ = c.conn.Close()
 		}
-		conn, err := grpc.NewClient(info.Target, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
+		conn, err := worker.Dial(info.Target, info.ServerSecret)
 		if err != nil {
 			return nil, err
 		}

@@ -99,14 +99,28 @@ type PoolConfig struct {
 	MaxRequestsJitter int
 	MemoryThresholdMB int
 	// ExecutionTTL bounds one call (0 = none): past it the call gets
-	// deadline_exceeded and its worker, presumed hung, is killed and replaced.
+	// deadline_exceeded and its worker, presumed hung, is killed and
+	// replaced, whatever the caller's deadline.
 	ExecutionTTL time.Duration
+	// CancelGrace is how long a tool may keep running after its caller is
+	// gone (cancelled, deadline passed) before its worker is killed and
+	// replaced, so no CPU is spent for nobody (default 3s). The worker takes
+	// no call meanwhile.
+	CancelGrace time.Duration
+	// AllowPickle lets this pool's workers unpickle binary parameters a
+	// request marks binary_format:<name>=pickle (off by default). Unpickling
+	// runs code chosen by whoever built the request: turn it on only when
+	// every caller of the pool is trusted. Requests forwarded through the
+	// host bridge never get pickle decoded.
+	AllowPickle bool
 	// DrainTimeout bounds how long a recycled worker may finish its calls
 	// (default 30s).
 	DrainTimeout time.Duration
-	// Heartbeat: the host pings each worker (off unless Enabled). Dependent
-	// (default): after MaxMissed missed pings the worker is replaced;
-	// Independent: only reported.
+	// Heartbeat: the host pings each worker, on by default with upstream's
+	// settings (every 2s, 10s timeout, 3 missed) unless Disabled; the worker
+	// gets the same settings for its own heartbeat to the host
+	// (SNAKEPIT_HEARTBEAT_CONFIG). Dependent (default): after MaxMissed
+	// missed pings the worker is replaced; Independent: only reported.
 	Heartbeat HeartbeatConfig
 	// CrashBarrier: taint after a crash, retry of idempotent calls, the
 	// crash breaker.
@@ -308,7 +322,7 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("pool %q: unknown Transport %q (unix or tcp)", p.Name, p.Transport))
 		}
 		if p.Threads < 0 || p.QueueTimeout < 0 || p.ExecuteTimeout < 0 || p.ReadyTimeout < 0 || p.StopGrace < 0 ||
-			p.ExecutionTTL < 0 || p.DrainTimeout < 0 {
+			p.ExecutionTTL < 0 || p.DrainTimeout < 0 || p.CancelGrace < 0 {
 			errs = append(errs, fmt.Errorf("pool %q: durations and Threads must not be negative", p.Name))
 		}
 		if err := c.lifecycleConfig(p).Limits().Validate(); err != nil {
@@ -405,6 +419,7 @@ func (c Config) lifecycleConfig(p PoolConfig) lifecycle.Config {
 		Threads: p.Threads, Transport: p.Transport,
 		Python: c.Python, Script: c.Script, ThreadedScript: c.ThreadedScript, PythonPath: c.PythonPath,
 		ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace, ExecutionTTL: p.ExecutionTTL,
+		CancelGrace: p.CancelGrace, AllowPickle: p.AllowPickle,
 		TTL: p.TTL, IdleTTL: p.IdleTTL, MaxRequests: p.MaxRequests, MaxRequestsJitter: p.MaxRequestsJitter,
 		MemoryThresholdMB: p.MemoryThresholdMB, Heartbeat: p.Heartbeat,
 	}

@@ -30,6 +30,7 @@ type callOptions struct {
 	binary      map[string][]byte
 	correlation string
 	idempotent  bool
+	metadata    map[string]string
 }
 
 // ExecuteOption adjusts one call.
@@ -54,6 +55,15 @@ func WithTimeout(d time.Duration) ExecuteOption { return func(o *callOptions) { 
 // WithBinary adds binary parameters, forwarded untouched to the worker.
 func WithBinary(params map[string][]byte) ExecuteOption {
 	return func(o *callOptions) { o.binary = params }
+}
+
+// WithMetadata adds request metadata the worker sees (e.g.
+// "binary_format:<param>": "pickle" to have a binary parameter unpickled,
+// which the worker does only when its pool's AllowPickle is set; or
+// "thread_sensitive": "true"). Keys starting with "snakepit_" are the
+// host's own and are dropped.
+func WithMetadata(md map[string]string) ExecuteOption {
+	return func(o *callOptions) { o.metadata = md }
 }
 
 // WithCorrelationID tags the call for logs and telemetry.
@@ -122,7 +132,7 @@ func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool
 	return &poolpb.Execute{
 		RequestId: a.nextRequestID(), Tool: tool, ArgsJson: argsJSON, BinaryParameters: o.binary,
 		SessionId: o.session, Affinity: o.affinity, DeadlineUnixNano: deadline.UnixNano(), Stream: stream,
-		CorrelationId: o.correlation, Idempotent: o.idempotent,
+		CorrelationId: o.correlation, Idempotent: o.idempotent, Metadata: o.metadata,
 	}, pid, deadline, nil
 }
 
@@ -219,9 +229,19 @@ type Stream struct {
 	deadline time.Time
 	expiry   *time.Timer
 
+	// stopCtx unbinds the stream from its context once it has ended.
+	stopCtx func() bool
+
 	mu   sync.Mutex
 	done bool
 	err  error
+}
+
+// dropped is what a Stream's cleanup needs (never the Stream itself).
+type dropped struct {
+	in   *inbox
+	pool *actor.PID
+	id   string
 }
 
 // ExecuteStream starts a streaming tool. Chunks arrive with back-pressure: a
@@ -243,8 +263,21 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 		system.Root.Send(pid, &poolpb.Cancel{RequestId: id})
 		a.streams.Delete(in)
 	})
-	runtime.AddCleanup(s, func(in *inbox) { in.close(); a.streams.Delete(in) }, in)
+	// A Stream dropped without Close is cancelled once collected: the pool
+	// cancels the call, the Python generator is closed and the worker freed.
+	runtime.AddCleanup(s, func(d dropped) {
+		d.in.closeWith(sperr.New(sperr.CodeCancelled, "stream %s was dropped", d.id))
+		system.Root.Send(d.pool, &poolpb.Cancel{RequestId: d.id})
+		a.streams.Delete(d.in)
+	}, dropped{in: in, pool: pid, id: id})
 	a.streams.Store(in, struct{}{})
+	// The call is bound to ctx: when it ends, the stream is cancelled even
+	// if nobody reads it.
+	s.stopCtx = context.AfterFunc(ctx, func() {
+		in.closeWith(sperr.FromContext(ctx.Err()))
+		system.Root.Send(pid, &poolpb.Cancel{RequestId: id})
+		a.streams.Delete(in)
+	})
 	if a.stopped.Load() { // Stop ran between newRequest and Store
 		in.closeWith(sperr.New(sperr.CodeShutdown, "snakepit is stopping"))
 	}
@@ -335,6 +368,9 @@ func (s *Stream) finish(err error) bool {
 	}
 	s.mu.Unlock()
 	s.expiry.Stop()
+	if s.stopCtx != nil {
+		s.stopCtx()
+	}
 	s.in.close()
 	s.app.streams.Delete(s.in)
 	return first

@@ -84,6 +84,8 @@ func TestEveryPoolFieldReachesTheWorkersAndReplacements(t *testing.T) {
 	require.Equal(t, p.Threads, w.Threads)
 	require.Equal(t, p.Transport, w.Transport)
 	require.Equal(t, p.ExecutionTTL, w.ExecutionTTL)
+	require.Equal(t, p.CancelGrace, w.CancelGrace)
+	require.Equal(t, p.AllowPickle, w.AllowPickle)
 	require.Equal(t, p.Heartbeat, w.Heartbeat)
 	require.Equal(t, p.ReadyTimeout, w.ReadyTimeout)
 	require.Equal(t, p.StopGrace, w.StopGrace)

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/snakepit-go/snakepit/actors/registry"
 	"github.com/snakepit-go/snakepit/actors/worker"
@@ -443,8 +442,7 @@ func dialWorkers(ctx context.Context, app *snakepit.App) (*servers, error) {
 			s.close()
 			return nil, fmt.Errorf("worker %s is not ready", id)
 		}
-		conn, err := grpc.NewClient(info.Target, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
+		conn, err := worker.Dial(info.Target, info.ServerSecret)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("dial worker %s at %s: %w", id, info.Target, err)

@@ -123,3 +123,25 @@ func TestProtoRoundTrip(t *testing.T) {
 	assert.Equal(t, CodeInternal, plain.Code)
 	assert.Equal(t, "plain", plain.Message)
 }
+
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly", 7, "exactly"},
+		{"abcdef", 3, "abc…(+3 bytes)"},
+		{"héllo", 2, "h…(+5 bytes)"}, // never splits the two bytes of é
+		{"", 0, ""},
+	} {
+		if got := Truncate(tc.in, tc.n); got != tc.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+	long := Truncate(string(make([]byte, 1<<20)), EchoLimit)
+	if len(long) > EchoLimit+32 {
+		t.Errorf("a 1 MiB input echoes %d bytes", len(long))
+	}
+}

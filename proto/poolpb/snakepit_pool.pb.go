@@ -107,7 +107,12 @@ type Execute struct {
 	// idempotent marks a unary call that may run twice: when its worker dies
 	// during the call, the pool runs it once more on another worker instead of
 	// answering worker_exit.
-	Idempotent    bool `protobuf:"varint,10,opt,name=idempotent,proto3" json:"idempotent,omitempty"`
+	Idempotent bool `protobuf:"varint,10,opt,name=idempotent,proto3" json:"idempotent,omitempty"`
+	// metadata is passed to the worker as the request's metadata (e.g.
+	// "binary_format:<param>" = "pickle", which the worker honours only when
+	// the host's pool configuration allows pickle). Keys starting with
+	// "snakepit_" are the host's own and are replaced.
+	Metadata      map[string]string `protobuf:"bytes,11,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -210,6 +215,13 @@ func (x *Execute) GetIdempotent() bool {
 		return x.Idempotent
 	}
 	return false
+}
+
+func (x *Execute) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
 }
 
 // Cancel withdraws a queued request or cancels a running one. The request
@@ -1010,7 +1022,7 @@ var File_snakepit_pool_proto protoreflect.FileDescriptor
 
 const file_snakepit_pool_proto_rawDesc = "" +
 	"\n" +
-	"\x13snakepit_pool.proto\x12\rsnakepit.pool\"\xda\x03\n" +
+	"\x13snakepit_pool.proto\x12\rsnakepit.pool\"\xd9\x04\n" +
 	"\aExecute\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
@@ -1026,10 +1038,14 @@ const file_snakepit_pool_proto_rawDesc = "" +
 	"\n" +
 	"idempotent\x18\n" +
 	" \x01(\bR\n" +
-	"idempotent\x1aC\n" +
+	"idempotent\x12@\n" +
+	"\bmetadata\x18\v \x03(\v2$.snakepit.pool.Execute.MetadataEntryR\bmetadata\x1aC\n" +
 	"\x15BinaryParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"'\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"'\n" +
 	"\x06Cancel\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\"\xe4\x02\n" +
@@ -1130,7 +1146,7 @@ func file_snakepit_pool_proto_rawDescGZIP() []byte {
 }
 
 var file_snakepit_pool_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_snakepit_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_snakepit_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_snakepit_pool_proto_goTypes = []any{
 	(Affinity)(0),       // 0: snakepit.pool.Affinity
 	(*Execute)(nil),     // 1: snakepit.pool.Execute
@@ -1145,24 +1161,26 @@ var file_snakepit_pool_proto_goTypes = []any{
 	(*ListWorkers)(nil), // 10: snakepit.pool.ListWorkers
 	(*WorkerList)(nil),  // 11: snakepit.pool.WorkerList
 	nil,                 // 12: snakepit.pool.Execute.BinaryParametersEntry
-	nil,                 // 13: snakepit.pool.Error.DetailsEntry
-	nil,                 // 14: snakepit.pool.Result.MetadataEntry
-	nil,                 // 15: snakepit.pool.Chunk.MetadataEntry
+	nil,                 // 13: snakepit.pool.Execute.MetadataEntry
+	nil,                 // 14: snakepit.pool.Error.DetailsEntry
+	nil,                 // 15: snakepit.pool.Result.MetadataEntry
+	nil,                 // 16: snakepit.pool.Chunk.MetadataEntry
 }
 var file_snakepit_pool_proto_depIdxs = []int32{
 	12, // 0: snakepit.pool.Execute.binary_parameters:type_name -> snakepit.pool.Execute.BinaryParametersEntry
 	0,  // 1: snakepit.pool.Execute.affinity:type_name -> snakepit.pool.Affinity
-	13, // 2: snakepit.pool.Error.details:type_name -> snakepit.pool.Error.DetailsEntry
-	3,  // 3: snakepit.pool.Result.error:type_name -> snakepit.pool.Error
-	14, // 4: snakepit.pool.Result.metadata:type_name -> snakepit.pool.Result.MetadataEntry
-	15, // 5: snakepit.pool.Chunk.metadata:type_name -> snakepit.pool.Chunk.MetadataEntry
-	3,  // 6: snakepit.pool.Chunk.error:type_name -> snakepit.pool.Error
-	3,  // 7: snakepit.pool.ReadyReply.error:type_name -> snakepit.pool.Error
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	13, // 2: snakepit.pool.Execute.metadata:type_name -> snakepit.pool.Execute.MetadataEntry
+	14, // 3: snakepit.pool.Error.details:type_name -> snakepit.pool.Error.DetailsEntry
+	3,  // 4: snakepit.pool.Result.error:type_name -> snakepit.pool.Error
+	15, // 5: snakepit.pool.Result.metadata:type_name -> snakepit.pool.Result.MetadataEntry
+	16, // 6: snakepit.pool.Chunk.metadata:type_name -> snakepit.pool.Chunk.MetadataEntry
+	3,  // 7: snakepit.pool.Chunk.error:type_name -> snakepit.pool.Error
+	3,  // 8: snakepit.pool.ReadyReply.error:type_name -> snakepit.pool.Error
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_snakepit_pool_proto_init() }
@@ -1176,7 +1194,7 @@ func file_snakepit_pool_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_snakepit_pool_proto_rawDesc), len(file_snakepit_pool_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -164,6 +164,12 @@ class EdgeAdapter(BaseAdapter):
         return n
 
     @tool
+    async def block_loop(self, seconds: float) -> str:
+        """Blocks the event loop (a bug in an async tool): nothing else in the worker runs meanwhile."""
+        time.sleep(seconds)
+        return "unblocked"
+
+    @tool
     def binary_with_meta(self, n: int) -> Binary:
         return Binary(bytes(range(256)) * n, {"dtype": "uint8", "shape": [n, 256]})
 

@@ -231,11 +231,18 @@ func TestHostSIGKILLLeavesNoWorkerAndTheNextStartClearsTheRegistry(t *testing.T)
 	testutil.Python(t)
 	bin := buildCrashHost(t)
 	data := t.TempDir()
-	host := startCrashHost(t, bin, data, "crash", 3)
+	// The hosts' temp dir, short (unix socket paths are limited): what a
+	// dead host leaves there is checked.
+	tmp, err := os.MkdirTemp("", "sph")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(tmp) })
+	t.Setenv("TMPDIR", tmp)
+	inst := "crash-" + strconv.Itoa(os.Getpid())
+	host := startCrashHost(t, bin, data, inst, 3)
 	for _, pid := range host.Pids {
 		require.True(t, procs.Alive(pid))
 	}
-	require.Len(t, readRegistry(t, data, "crash").Entries, 3, "entries are durable once workers are ready")
+	require.Len(t, readRegistry(t, data, inst).Entries, 3, "entries are durable once workers are ready")
 	// A frozen worker cannot read its lifeline: only the parent-death
 	// signal (SIGKILL) can end it.
 	require.NoError(t, syscall.Kill(host.Pids[0], syscall.SIGSTOP))
@@ -260,20 +267,31 @@ func TestHostSIGKILLLeavesNoWorkerAndTheNextStartClearsTheRegistry(t *testing.T)
 	t.Logf("host SIGKILL → last of %d workers gone: %s", len(host.Pids), gone)
 	require.Empty(t, testutil.ProcessesOfRun(host.RunID))
 
-	// The dead host's entries are still there; the next start of the
-	// instance finds and clears them.
-	snap := readRegistry(t, data, "crash")
+	// The dead host's entries and its run directory (its workers' ready
+	// files and sockets) are still there; the next start of the instance
+	// finds and clears them.
+	snap := readRegistry(t, data, inst)
 	require.Len(t, snap.Entries, 3)
-	app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "crash", Size: 1}}, DataDir: data, InstanceName: "crash"})
+	left, err := filepath.Glob(filepath.Join(tmp, "spr-"+host.RunID+"-*", "spw-*", "w.sock"))
+	require.NoError(t, err)
+	require.Len(t, left, 3, "the dead host's worker sockets")
+	app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "crash", Size: 1}}, DataDir: data, InstanceName: inst})
 	atStart, _ := app.CleanupReports()
 	require.Equal(t, 3, atStart.Forgotten)
 	require.Empty(t, atStart.Killed, "nothing was left to kill")
-	snap = readRegistry(t, data, "crash")
+	left, err = filepath.Glob(filepath.Join(tmp, "spr-"+host.RunID+"-*"))
+	require.NoError(t, err)
+	require.Empty(t, left, "the dead host's run directory is removed at the next start")
+	snap = readRegistry(t, data, inst)
 	require.Len(t, snap.Runs, 1)
 	require.Equal(t, app.RunID(), snap.Runs[0].RunID)
 	for _, e := range snap.Entries {
 		require.Equal(t, app.RunID(), e.RunID)
 	}
+	stopAndCheck(t, app)
+	all, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	require.Empty(t, all, "a clean stop leaves nothing in the temp dir")
 }
 
 func TestStressStartKillStopCycles(t *testing.T) {

@@ -97,6 +97,10 @@ type Config struct {
 	// binary_format:<name>=pickle. Off by default: unpickling runs code.
 	AllowPickle bool
 
+	// TempDir holds each generation's private directory (ready file, unix
+	// socket); the App gives its run directory. Default: os.TempDir().
+	TempDir string
+
 	ReadyTimeout time.Duration // process start to ready file (default 30s)
 	StopGrace    time.Duration // SIGTERM to SIGKILL (default 2s)
 	// ExitWait bounds how long a failed call waits for the process's exit

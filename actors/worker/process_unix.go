@@ -75,7 +75,7 @@ func launchArgs(c Config, sock string) []string {
 // startProcess spawns the worker server. It does not wait for readiness.
 func startProcess(c Config, lineLog func(string)) (*process, error) {
 	// A short directory: unix socket paths are limited to about 100 bytes.
-	dir, err := os.MkdirTemp("", "spw-"+c.WorkerID+"-") // Validate keeps the id file-safe
+	dir, err := os.MkdirTemp(c.TempDir, "spw-"+c.WorkerID+"-") // Validate keeps the id file-safe
 	if err != nil {
 		return nil, fmt.Errorf("worker directory: %w", err)
 	}

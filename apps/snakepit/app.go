@@ -36,6 +36,7 @@ import (
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/instance"
 	"github.com/snakepit-go/snakepit/internal/procs"
+	"github.com/snakepit-go/snakepit/internal/rundir"
 	"github.com/snakepit-go/snakepit/internal/runid"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
@@ -67,6 +68,7 @@ type App struct {
 	giveUp  sync.Once
 	reason  atomic.Value
 
+	runDir     string // removed at Stop (and by the next start if this host dies)
 	tools      *bridge.Tools
 	creds      *bridge.Credentials // the workers' bridge secrets
 	sessions   *sessions.Client
@@ -116,6 +118,14 @@ func StartIn(ctx context.Context, system *actor.ActorSystem, cfg Config) (*App, 
 	return start(ctx, system, cfg, false)
 }
 
+// hostAlive tells whether a host pid with its create time still runs.
+func hostAlive(ctx context.Context) rundir.Alive {
+	return func(pid int, start int64) bool {
+		p, err := procs.System.Process(ctx, pid)
+		return err == nil && !p.Zombie && (start == 0 || p.CreateTime == start)
+	}
+}
+
 // workerStopConcurrency bounds how many workers stop at once.
 const workerStopConcurrency = 32
 
@@ -143,7 +153,24 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		hostStart = me.CreateTime
 	}
 	id := runid.New()
-	app := &App{
+	// What SIGKILLed hosts of this instance left in the temp dir goes first;
+	// this run's directory holds its workers' directories and sockets.
+	if gone, err := rundir.Sweep("", inst.Name, id, hostAlive(ctx)); err != nil {
+		cfg.Logger.Warn("removing earlier runs' directories", "error", err)
+	} else if len(gone) > 0 {
+		cfg.Logger.Info("removed directories of earlier runs whose host is gone", "dirs", gone)
+	}
+	runDir, err := rundir.Create("", rundir.Owner{RunID: id, Instance: inst.Name, HostPID: os.Getpid(), HostStart: hostStart})
+	if err != nil {
+		return nil, fmt.Errorf("snakepit: %w", err)
+	}
+	started := false
+	defer func() {
+		if !started {
+			_ = os.RemoveAll(runDir)
+		}
+	}()
+	app := &App{runDir: runDir,
 		cfg: cfg, system: system, ownSystem: own, runID: id, log: cfg.Logger.With("run_id", id),
 		pools: map[string]*actor.PID{}, poolCfg: map[string]PoolConfig{}, gaveUp: make(chan struct{}),
 		reqPrefix: id + "-",
@@ -163,12 +190,11 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	app.sessions = &sessions.Client{Root: system.Root, PID: base("sessions")}
 	app.conns = &workerConns{root: system.Root, registry: app.registry, conns: map[string]*workerConn{}}
 	// Bound before the tree starts: workers are launched with its address.
-	lis, bridgeAddr, relisten, err := listenBridge(cfg.Bridge, id)
+	lis, bridgeAddr, relisten, err := listenBridge(cfg.Bridge, runDir)
 	if err != nil {
 		return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: "snakepit: " + err.Error()}
 	}
 	app.bridgeAddr = bridgeAddr
-	started := false
 	defer func() {
 		if !started && lis != nil {
 			_ = lis.Close()
@@ -221,6 +247,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		pc.Worker.Processes = processes
 		pc.Worker.HostAddress = bridgeAddr
 		pc.Worker.Credentials = app.creds
+		pc.Worker.TempDir = runDir
 		pc.Events = system.EventStream
 		if err := pc.Validate(); err != nil {
 			return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: err.Error()}
@@ -368,6 +395,9 @@ func (a *App) Stop(ctx context.Context) error {
 		})
 		a.stopErr = a.stopTree(ctx)
 		a.conns.close()
+		if err := os.RemoveAll(a.runDir); err != nil {
+			a.log.Warn("removing the run directory", "dir", a.runDir, "error", err)
+		}
 		if a.remote != nil {
 			a.remote.Shutdown(true)
 		}

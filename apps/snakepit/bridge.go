@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -37,7 +36,8 @@ const (
 // BridgeConfig configures the bridge server.
 type BridgeConfig struct {
 	Mode BridgeMode
-	// Address: the socket path (unix; default <temp dir>/snakepit-bridge-<run id>.sock)
+	// Address: the socket path (unix; default bridge.sock in the run's
+	// directory, <temp dir>/spr-<run id>-*)
 	// or host:port (external).
 	Address string
 	// AllowUnauthenticated accepts calls that carry no worker secret, as
@@ -280,13 +280,13 @@ func (w *workerConns) close() {
 // listenBridge binds the bridge listener before the tree starts (workers
 // need its address) and returns a function that binds the same address
 // again for a restarted bridge actor.
-func listenBridge(c BridgeConfig, runID string) (net.Listener, string, func() (net.Listener, error), error) {
+func listenBridge(c BridgeConfig, runDir string) (net.Listener, string, func() (net.Listener, error), error) {
 	if c.Mode == BridgeOff {
 		return nil, "", nil, nil
 	}
 	addr := c.Address
 	if c.Mode == BridgeUnix && addr == "" {
-		addr = filepath.Join(os.TempDir(), "snakepit-bridge-"+runID+".sock")
+		addr = filepath.Join(runDir, "bridge.sock")
 	}
 	lis, dial, err := bridge.Listen(c.Mode, addr)
 	if err != nil {

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 PYTEST_ARGS ?= -q
 
-.PHONY: setup test test-go test-python lint demo demo-python bench build proto health
+.PHONY: setup test test-go test-python lint demo demo-python bench build proto health chaos fuzz
 
 setup:
 	@scripts/setup.sh
@@ -19,7 +19,24 @@ test-go:
 test-python:
 	@py=$$(scripts/find-python.sh) && cd priv/python && $$py -m pytest $(PYTEST_ARGS) tests
 
-test: setup lint test-go test-python
+test: setup lint test-go test-python fuzz-short
+
+# The chaos suite, long form (about 3 minutes): random calls against two
+# pools while workers are killed, frozen, recycled and resized, then a stop
+# mid-flight; and five host SIGKILLs. The test suite runs a 40 s form.
+# CHAOS_SEED=<n> replays a run; CHAOS_DURATION sets its length.
+CHAOS_DURATION ?= 150s
+chaos: setup
+	@set -o pipefail; py=$$(scripts/find-python.sh) && SNAKEPIT_PYTHON=$$py SNAKEPIT_CHAOS_DURATION=$(CHAOS_DURATION) \
+	  SNAKEPIT_CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -timeout 15m -v \
+	  -run 'TestChaos|TestHostSIGKILLWithFrozenWorkersAndDetachedChildren' ./tests/chaos/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|chaos' 
+
+# Fuzz targets: FUZZTIME each (fuzz-short: a few seconds each, in make test).
+FUZZTIME ?= 60s
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+fuzz-short:
+	@scripts/fuzz.sh 3s
 
 health:
 	@py=$$(scripts/find-python.sh) && $$py priv/python/grpc_server.py --health-check \

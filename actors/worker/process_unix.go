@@ -172,14 +172,7 @@ func (p *process) waitReady(ctx context.Context) (string, error) {
 	defer timer.Stop()
 	for {
 		if b, err := os.ReadFile(p.ready); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-			content := strings.TrimSpace(string(b))
-			if strings.HasPrefix(content, "unix:") {
-				return "unix://" + strings.TrimPrefix(content, "unix:"), nil
-			}
-			if _, err := strconv.Atoi(content); err != nil {
-				return "", fmt.Errorf("ready file holds %q, not a port", content)
-			}
-			return "127.0.0.1:" + content, nil
+			return ParseReady(b)
 		}
 		select {
 		case <-ctx.Done():

@@ -106,6 +106,9 @@ func PackArgs(argsJSON []byte) (map[string]*anypb.Any, error) {
 	for name, raw := range members {
 		a, err := Pack(raw)
 		if err != nil {
+			if len(name) > 200 {
+				name = name[:200] + "…"
+			}
 			return nil, fmt.Errorf("argument %q: %w", name, err)
 		}
 		out[name] = a
@@ -135,6 +138,9 @@ func Unpack(a *anypb.Any) ([]byte, error) {
 		if m, err := a.UnmarshalNew(); err == nil {
 			return protojson.Marshal(m)
 		}
+	}
+	if len(url) > 200 {
+		url = url[:200] + "…"
 	}
 	return nil, fmt.Errorf("value of type %q is neither JSON nor a packed StringValue/BoolValue/Value/Struct", url)
 }

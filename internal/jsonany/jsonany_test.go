@@ -95,7 +95,7 @@ func TestUnpack(t *testing.T) {
 	assert.False(t, IsBinary(&anypb.Any{TypeUrl: TypeURLPrefix + KindString}))
 }
 
-func FuzzPackArgs(f *testing.F) {
+func FuzzPackArgsKinds(f *testing.F) {
 	f.Add([]byte(`{"a":1,"b":[true,null]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, in []byte) {

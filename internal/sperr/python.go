@@ -32,17 +32,17 @@ var bridgeCodes = map[string]string{
 func FromPython(raw string) *Error {
 	var p pythonPayload
 	if err := json.Unmarshal([]byte(raw), &p); err != nil || p.Type == "" {
-		return New(CodePythonException, "%s", strings.TrimSpace(raw))
+		return New(CodePythonException, "%s", Truncate(strings.TrimSpace(raw), MessageLimit))
 	}
 	code, ok := bridgeCodes[p.Type]
 	if !ok {
 		code = CodePythonException
 	}
-	e := New(code, "%s", p.Message)
-	e.PythonType = p.Type
-	e.PythonTraceback = p.Traceback
+	e := New(code, "%s", Truncate(p.Message, MessageLimit))
+	e.PythonType = Truncate(p.Type, EchoLimit)
+	e.PythonTraceback = Truncate(p.Traceback, TracebackLimit)
 	if tool, ok := p.Context["tool_name"].(string); ok && tool != "" {
-		e.WithDetail("tool", tool)
+		e.WithDetail("tool", Truncate(tool, EchoLimit))
 	}
 	return e
 }

@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"io"
+	"log/slog"
 	"os"
 	"testing"
 
@@ -28,4 +30,12 @@ func Main(m *testing.M, opts ...goleak.Option) {
 	}
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// QuietLogger discards logs, or shows warnings when the tests run with -v.
+func QuietLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

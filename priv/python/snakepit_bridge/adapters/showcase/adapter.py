@@ -66,8 +66,9 @@ class ShowcaseAdapter(BaseAdapter):
         await asyncio.sleep(ms / 1000)
         return {"slept_ms": ms}
 
-    @tool(description="Streams n chunks {index: i}, delay_ms apart")
-    async def stream_count(self, n: int, delay_ms: int = 0) -> AsyncIterator[dict[str, int]]:
+    @tool(description="Streams n chunks {index: i} (with tag, when given), delay_ms apart")
+    async def stream_count(self, n: int, delay_ms: int = 0,
+                           tag: Optional[str] = None) -> AsyncIterator[dict[str, Any]]:
         record = {"n": n, "produced": 0, "closed": False, "completed": False}
         with self._lock:
             self._streams.append(record)
@@ -76,7 +77,7 @@ class ShowcaseAdapter(BaseAdapter):
                 if delay_ms:
                     await asyncio.sleep(delay_ms / 1000)
                 record["produced"] = i + 1
-                yield {"index": i}
+                yield {"index": i} if tag is None else {"index": i, "tag": tag}
             record["completed"] = True
         finally:
             record["closed"] = True

@@ -1,0 +1,54 @@
+package worker
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseReady(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, err string
+	}{
+		{"40593", "127.0.0.1:40593", ""},
+		{" 40593\n", "127.0.0.1:40593", ""},
+		{"unix:/tmp/x/w.sock", "unix:///tmp/x/w.sock", ""},
+		{"unix:relative.sock", "", "not an absolute socket path"},
+		{"0", "", "not a port"},
+		{"65536", "", "not a port"},
+		{"+80", "", "not a port"},
+		{"0080", "", "not a port"},
+		{"80; rm -rf /", "", "not a port"},
+		{"", "", "not a port"},
+	} {
+		got, err := ParseReady([]byte(tc.in))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseReady(%q) = %q, %v; want error %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseReady(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// FuzzParseReady: whatever a (possibly hostile) ready file holds, the host
+// dials only loopback or a unix path, and errors stay bounded.
+func FuzzParseReady(f *testing.F) {
+	for _, s := range []string{"1", "65535", "unix:/a/b.sock", "unix:", "-1", "12a", strings.Repeat("9", 100)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := ParseReady(b)
+		if err != nil {
+			if len(err.Error()) > 400 {
+				t.Fatalf("unbounded error: %d bytes", len(err.Error()))
+			}
+			return
+		}
+		if !strings.HasPrefix(got, "127.0.0.1:") && !strings.HasPrefix(got, "unix:///") {
+			t.Fatalf("dial target %q is neither loopback nor a unix path", got)
+		}
+	})
+}

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // reply kinds, as counted.
 const (
 	kindOK        = "ok"
-	kindError     = "error"      // a structured error (the code is counted too)
+	kindError     = "error"       // a structured error (the code is counted too)
 	kindDead      = "dead_letter" // the pool was gone (App stopped)
 	kindStreamEnd = "stream_end"
 )

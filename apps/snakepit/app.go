@@ -94,8 +94,16 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	)
 	var rem *remote.Remote
 	if cfg.RemoteAddress != "" {
+		if cfg.Remote.Secret == "" {
+			cfg.Remote.Secret = os.Getenv(EnvRemoteSecret)
+		}
+		if cfg.Remote.Secret == "" {
+			system.Shutdown()
+			return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument,
+				Message: "snakepit: RemoteAddress needs Remote.Secret (or $" + EnvRemoteSecret + "), shared by every node: without it any host that reaches the port could run tools"}
+		}
 		var err error
-		if rem, err = startRemote(system, cfg.RemoteAddress); err != nil {
+		if rem, err = startRemote(system, cfg.RemoteAddress, cfg.Remote); err != nil {
 			system.Shutdown()
 			return nil, err
 		}

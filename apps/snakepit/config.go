@@ -23,6 +23,9 @@ import (
 // showcase adapter of the bundled Python bridge.
 const DefaultAdapter = "snakepit_bridge.adapters.showcase.ShowcaseAdapter"
 
+// EnvRemoteSecret is where Config.Remote.Secret comes from when not set.
+const EnvRemoteSecret = "SNAKEPIT_REMOTE_SECRET"
+
 // DefaultPool is the name of the pool used when a call names none.
 const DefaultPool = "default"
 
@@ -192,6 +195,9 @@ type Config struct {
 	// nodes can call its pools by PID (App.Pool). StartIn ignores it: the
 	// embedding program owns its system and starts remote itself.
 	RemoteAddress string
+	// Remote authenticates the nodes to each other (Remote.Secret is
+	// required with RemoteAddress) and may add TLS.
+	Remote RemoteAuth
 	// LogPythonOutput logs every line workers print, at debug level.
 	LogPythonOutput bool
 	Logger          *slog.Logger

@@ -176,3 +176,12 @@ func TestEncodeArgs(t *testing.T) {
 		})
 	}
 }
+
+func TestRemoteNeedsASecret(t *testing.T) {
+	t.Setenv(EnvRemoteSecret, "")
+	_, err := Start(t.Context(), Config{RemoteAddress: "127.0.0.1:0", Script: os.Args[0], Python: "python3"})
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, CategoryValidation, e.Category)
+	require.Contains(t, e.Message, "Remote.Secret")
+}

@@ -16,7 +16,9 @@ import (
 //
 //	pool NAME address HOST:PORT id PID-ID run RUN-ID
 //
-// and serves until interrupted (SIGINT/SIGTERM), then stops cleanly.
+// and serves until interrupted (SIGINT/SIGTERM), then stops cleanly. The
+// nodes of a cluster share $SNAKEPIT_REMOTE_SECRET (required): a caller
+// without it is refused.
 func runServe(ctx context.Context, args []string, out io.Writer, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "host:port other nodes reach this node at (port 0 picks one)")

@@ -34,6 +34,11 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -48,6 +53,8 @@ import (
 var (
 	callerOnce   sync.Once
 	callerSystem *actor.ActorSystem
+	// clusterSecret is shared by this node and the nodes it starts.
+	clusterSecret = "remote-test-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 )
 
 // callerNode is this process's node: an actor system with remote, started
@@ -60,7 +67,8 @@ func callerNode() *actor.ActorSystem {
 		}
 		callerSystem = actor.NewActorSystem(actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 			actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
-		remote.NewRemote(callerSystem, remote.Configure("127.0.0.1", 0)).Start()
+		remote.NewRemote(callerSystem, remote.Configure("127.0.0.1", 0,
+			snakepit.RemoteOptions(snakepit.RemoteAuth{Secret: clusterSecret})...)).Start()
 	})
 	return callerSystem
 }
@@ -86,7 +94,8 @@ func startNode(t *testing.T) *node {
 
 	cmd := exec.Command(bin, "serve", "-listen", "127.0.0.1:0", "-workers", "1")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "SNAKEPIT_PRIV_DIR="+filepath.Join(root, "priv", "python"), "SNAKEPIT_DATA_DIR="+t.TempDir())
+	cmd.Env = append(os.Environ(), "SNAKEPIT_PRIV_DIR="+filepath.Join(root, "priv", "python"), "SNAKEPIT_DATA_DIR="+t.TempDir(),
+		snakepit.EnvRemoteSecret+"="+clusterSecret)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -130,6 +139,22 @@ func startNode(t *testing.T) *node {
 
 func TestActorCallsAPoolOnAnotherNode(t *testing.T) {
 	n := startNode(t)
+
+	// Without the cluster secret, the node's listener refuses a caller
+	// before protoactor reads anything of it.
+	conn, err := grpc.NewClient(n.address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	rc := remote.NewRemotingClient(conn)
+	for _, md := range [][]string{nil, {"x-snakepit-auth", "guess"}, {"x-snakepit-auth", clusterSecret + "x"}} {
+		_, err := rc.ListProcesses(metadata.AppendToOutgoingContext(t.Context(), md...), &remote.ListProcessesRequest{})
+		require.Equal(t, codes.Unauthenticated, status.Code(err), "%v: %v", md, err)
+		st, err := rc.Receive(metadata.AppendToOutgoingContext(t.Context(), md...))
+		if err == nil {
+			_, err = st.Recv()
+		}
+		require.Equal(t, codes.Unauthenticated, status.Code(err), "stream %v: %v", md, err)
+	}
 
 	system := callerNode()
 

@@ -4,8 +4,17 @@ package tests
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -418,4 +427,44 @@ func TestStopWithFrozenWorkersTakesAboutOneGrace(t *testing.T) {
 	t.Logf("Stop with 16 frozen workers took %v (StopGrace %v)", took.Round(time.Millisecond), grace)
 	require.Less(t, took, 2*grace, "16 frozen workers stop in parallel")
 	require.Empty(t, testutil.ProcessesOfRun(app.RunID()))
+}
+
+// selfSigned returns a TLS certificate for 127.0.0.1 and its PEM file.
+func selfSigned(t *testing.T) (tls.Certificate, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "snakepit test bridge"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "bridge-ca.pem")
+	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, path
+}
+
+// TestBridgeOverTLS: a bridge bound beyond loopback serves TLS; workers
+// given its CA call host tools through it, a plain-text client gets nowhere.
+func TestBridgeOverTLS(t *testing.T) {
+	cert, caFile := selfSigned(t)
+	app := startApp(t, snakepit.Config{
+		Pools:   []snakepit.PoolConfig{{Name: "tls", Size: 1, AdapterEnv: []string{"SNAKEPIT_BRIDGE_CA_FILE=" + caFile}}},
+		DataDir: t.TempDir(), InstanceName: "sec-tls-" + strconv.Itoa(os.Getpid()),
+		Bridge: snakepit.BridgeConfig{Mode: snakepit.BridgeExternal, Address: "127.0.0.1:0",
+			TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}},
+	})
+	require.NoError(t, app.RegisterTool(snakepit.ToolSpec{Name: "secret_sauce"}, func(context.Context, *snakepit.ToolCall) (any, error) {
+		return "over tls", nil
+	}))
+	res, err := app.Execute(t.Context(), "call_host", map[string]any{"tool": "secret_sauce"})
+	require.NoError(t, err)
+	require.JSONEq(t, `"over tls"`, string(res.JSON))
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	_, err = dialBridge(t, app.BridgeAddress()).Ping(ctx, &bridgepb.PingRequest{})
+	require.Error(t, err, "a plain-text client cannot talk to the TLS bridge")
+	require.NotEqual(t, codes.OK, status.Code(err))
 }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from typing import Any, AsyncIterator, Iterator, Optional
 
@@ -31,7 +32,19 @@ WORKER_HEADER = "x-snakepit-worker-id"
 AUTH_HEADER = "x-snakepit-auth"
 
 
-def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+BRIDGE_CA_ENV = "SNAKEPIT_BRIDGE_CA_FILE"
+BRIDGE_SERVER_NAME_ENV = "SNAKEPIT_BRIDGE_SERVER_NAME"
+
+
+def _tls_credentials(ca_file: str) -> Optional[grpc.ChannelCredentials]:
+    """TLS credentials trusting the PEM bundle at ca_file ("" = plain text)."""
+    if not ca_file:
+        return None
+    with open(ca_file, "rb") as fh:
+        return grpc.ssl_channel_credentials(root_certificates=fh.read())
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
     """gRPC channel/server options for the bridge's message size limit."""
     return [
         ("grpc.max_send_message_length", max_message_bytes),
@@ -58,6 +71,10 @@ class HostClient:
             (k, v) for k, v in ((TOKEN_HEADER, token), (WORKER_HEADER, worker_id), (AUTH_HEADER, secret)) if v
         )
         self._options = channel_options(max_message_bytes)
+        # A host bridge that serves TLS (BridgeConfig.TLS): its CA bundle.
+        self._credentials = _tls_credentials(os.environ.get(BRIDGE_CA_ENV, ""))
+        if os.environ.get(BRIDGE_SERVER_NAME_ENV):
+            self._options = self._options + [("grpc.ssl_target_name_override", os.environ[BRIDGE_SERVER_NAME_ENV])]
         self._lock = threading.Lock()
         self._sync_channel: Optional[grpc.Channel] = None
         self._aio_channel: Optional[grpc.aio.Channel] = None
@@ -69,7 +86,11 @@ class HostClient:
         """A blocking stub (for tools running in threads)."""
         with self._lock:
             if self._stub is None:
-                self._sync_channel = grpc.insecure_channel(self.address, options=self._options)
+                self._sync_channel = (
+                    grpc.secure_channel(self.address, self._credentials, options=self._options)
+                    if self._credentials is not None
+                    else grpc.insecure_channel(self.address, options=self._options)
+                )
                 self._stub = pb2_grpc.BridgeServiceStub(self._sync_channel)
             return self._stub
 
@@ -78,7 +99,11 @@ class HostClient:
         """An asyncio stub; must be used from the worker's event loop."""
         with self._lock:
             if self._aio_stub is None:
-                self._aio_channel = grpc.aio.insecure_channel(self.address, options=self._options)
+                self._aio_channel = (
+                    grpc.aio.secure_channel(self.address, self._credentials, options=self._options)
+                    if self._credentials is not None
+                    else grpc.aio.insecure_channel(self.address, options=self._options)
+                )
                 self._aio_stub = pb2_grpc.BridgeServiceStub(self._aio_channel)
             return self._aio_stub
 

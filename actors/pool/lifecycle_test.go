@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snakepit-go/snakepit/actors/lifecycle"
+	wk "github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
@@ -226,4 +227,25 @@ func TestReconcileRestartsAFailedSlotWithBackoff(t *testing.T) {
 	h := startPool(t, env, Config{Size: 2, ReconcileBackoff: 30 * time.Millisecond})
 	h.waitStats("w2 eventually ready", func(s *poolpb.Stats) bool { return s.GetReady() == 2 })
 	assert.Equal(t, uint64(3), env.generation("p-w2"), "two failures, then a start that worked")
+}
+
+func TestAnUnresponsiveWorkerGetsNoCallUntilItAnswers(t *testing.T) {
+	h := startPool(t, newFakeEnv(), Config{Size: 2})
+	h.ready()
+	gen := h.env.generation("p-w1")
+	h.sys.Root.Send(h.pool, &wk.Responsive{WorkerID: "p-w1", Generation: gen + 100, OK: false}) // another generation's: ignored
+	h.sys.Root.Send(h.pool, &wk.Responsive{WorkerID: "p-w1", Generation: gen, OK: false, Reason: "probe timed out"})
+	for _, id := range []string{"a", "b", "c"} {
+		res := h.call(exec(id, "ok"))
+		require.Nil(t, res.GetError())
+		assert.Equal(t, "p-w2", res.GetWorkerId(), "the unresponsive worker gets no call")
+		h.idle()
+	}
+	h.sys.Root.Send(h.pool, &wk.Responsive{WorkerID: "p-w1", Generation: gen, OK: true})
+	h.send(exec("g1", "gate"))
+	h.send(exec("g2", "gate"))
+	assert.NotEqual(t, h.seen("g1").worker, h.seen("g2").worker, "both workers take calls again")
+	h.env.open("g1")
+	h.env.open("g2")
+	h.idle()
 }

@@ -118,8 +118,13 @@ func (x *Executor) probe(timeout time.Duration, id string) (bool, error) {
 		return false, errProbeClosed
 	}
 	if status.Code(err) == codes.Unimplemented {
+		// Any answer, even an error status, shows the server's loop is free.
 		_, err = x.client.Ping(ctx, &bridgepb.PingRequest{Message: "liveness"})
-		return false, err
+		switch status.Code(err) {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+			return false, err
+		}
+		return false, nil
 	}
 	if err != nil {
 		return false, err

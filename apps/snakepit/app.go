@@ -137,6 +137,20 @@ func hostAlive(ctx context.Context) rundir.Alive {
 // workerStopConcurrency bounds how many workers stop at once.
 const workerStopConcurrency = 32
 
+// workersShutdown bounds the worker supervisor's stop: its workers stop
+// workerStopConcurrency at a time, each within its own shutdown timeout
+// (with headroom for pools resized to twice their configured size), so a
+// stop of hung workers never overruns it.
+func workersShutdown(cfg Config) time.Duration {
+	total, longest := 0, time.Duration(0)
+	for _, p := range cfg.Pools {
+		total += p.Size
+		longest = max(longest, cfg.lifecycleConfig(p).WorkerConfig().ShutdownTimeout())
+	}
+	groups := (2*total + workerStopConcurrency - 1) / workerStopConcurrency
+	return max(30*time.Second, time.Duration(groups)*longest+5*time.Second)
+}
+
 func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool) (*App, error) {
 	cfg, err := cfg.withDefaults(ctx)
 	if err != nil {
@@ -245,7 +259,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 				Listener: lis, Listen: relisten, Logger: app.log,
 			})})
 	}
-	runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: "workers", Props: workers, Restart: supervisors.Permanent, Shutdown: 30 * time.Second})
+	runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: "workers", Props: workers, Restart: supervisors.Permanent, Shutdown: workersShutdown(cfg)})
 	var poolChildren []supervisors.ChildSpec
 	var watched []manager.Pool
 	for _, p := range cfg.Pools {
@@ -297,7 +311,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 					}
 				},
 			}), Restart: supervisors.Permanent},
-			{Name: "runtime", Props: runtimeProps, Restart: supervisors.Permanent, Shutdown: 60 * time.Second},
+			{Name: "runtime", Props: runtimeProps, Restart: supervisors.Permanent, Shutdown: workersShutdown(cfg) + 30*time.Second},
 		},
 		OnGiveUp: func(reason any) {
 			app.reason.Store(fmt.Sprint(reason))

@@ -16,6 +16,8 @@ import (
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/instance"
 	"github.com/snakepit-go/snakepit/internal/names"
+	"github.com/snakepit-go/snakepit/internal/procs"
+	"github.com/snakepit-go/snakepit/internal/rundir"
 )
 
 // runCleanup ends what a dead host of an instance left behind: processes in
@@ -86,6 +88,19 @@ func runCleanup(ctx context.Context, args []string, stdout io.Writer, logger *sl
 	fmt.Fprintf(stdout, "instance %s: %s\n", *name, rep)
 	if err != nil {
 		return err
+	}
+	if !*dry {
+		// The temp directories (worker sockets, ready files) of runs whose host is gone.
+		dirs, err := rundir.Sweep("", *name, "", func(pid int, start int64) bool {
+			p, err := procs.System.Process(ctx, pid)
+			return err == nil && !p.Zombie && (start == 0 || p.CreateTime == start)
+		})
+		for _, d := range dirs {
+			fmt.Fprintf(stdout, "removed %s\n", d)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if s := rep.Survivors(); len(s) > 0 && !*dry {
 		return fmt.Errorf("%d processes survived SIGKILL", len(s))

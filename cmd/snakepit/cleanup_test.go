@@ -17,6 +17,7 @@ import (
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/instance"
 	"github.com/snakepit-go/snakepit/internal/procs"
+	"github.com/snakepit-go/snakepit/internal/rundir"
 	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
@@ -64,6 +65,16 @@ func TestCleanupCommand(t *testing.T) {
 		return err == nil && procs.HasScript(p.Cmdline, []string{"grpc_server.py"})
 	}, 5*time.Second, 10*time.Millisecond)
 
+	// Run directories in the temp dir: a dead host's and a live one's.
+	tmp, err := os.MkdirTemp("", "spt")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(tmp) })
+	t.Setenv("TMPDIR", tmp)
+	deadDir, err := rundir.Create("", rundir.Owner{RunID: "deadrun1", Instance: "ops", HostPID: orphan, HostStart: 1})
+	require.NoError(t, err)
+	liveDir, err := rundir.Create("", rundir.Owner{RunID: "liverun1", Instance: "ops", HostPID: os.Getpid(), HostStart: me.CreateTime})
+	require.NoError(t, err)
+
 	var out, errOut bytes.Buffer
 	args := []string{"cleanup", "-instance", "ops", "-data-dir", data}
 	require.Equal(t, 0, run(append(args, "-dry-run"), &out, &errOut), errOut.String())
@@ -76,6 +87,9 @@ func TestCleanupCommand(t *testing.T) {
 	require.Contains(t, out.String(), "1 killed, 0 survivors")
 	require.Eventually(t, func() bool { return !procs.Alive(orphan) }, 5*time.Second, 10*time.Millisecond)
 	require.True(t, procs.Alive(live.Process.Pid), "a live host's worker is never touched")
+	require.Contains(t, out.String(), "removed "+deadDir)
+	require.NoDirExists(t, deadDir, "a dead host's run directory is removed")
+	require.DirExists(t, liveDir, "a live host's is kept")
 	snap, err := store.Read()
 	require.NoError(t, err)
 	require.Len(t, snap.Entries, 1, "a live host's entry stays")

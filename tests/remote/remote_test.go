@@ -139,6 +139,9 @@ func startNode(t *testing.T) *node {
 
 func TestActorCallsAPoolOnAnotherNode(t *testing.T) {
 	n := startNode(t)
+	// First: remote.Start sets gRPC's global logger, which must not race
+	// with a gRPC client of this test.
+	system := callerNode()
 
 	// Without the cluster secret, the node's listener refuses a caller
 	// before protoactor reads anything of it.
@@ -155,8 +158,6 @@ func TestActorCallsAPoolOnAnotherNode(t *testing.T) {
 		}
 		require.Equal(t, codes.Unauthenticated, status.Code(err), "stream %v: %v", md, err)
 	}
-
-	system := callerNode()
 
 	c := testutil.NewPoolCaller(actor.NewPID(n.address, n.poolID))
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return c }))

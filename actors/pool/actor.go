@@ -36,7 +36,7 @@ func Props(c Config) *actor.Props {
 			byReqID: map[string]uint64{},
 			workers: map[WorkerID]*workerSlot{},
 		}
-	}, actor.WithDispatcher(newStickyDispatcher(300, 20*time.Millisecond)))
+	}, actor.WithDispatcher(newStickyDispatcher(300, 20*time.Millisecond)), actor.WithMailbox(afterStopMailbox(c.Name)))
 }
 
 // pending is a request the pool has taken and not yet seen answered.
@@ -397,6 +397,13 @@ func (p *poolActor) snapshot() *poolpb.Stats {
 
 func (p *poolActor) onStopping(ctx actor.Context) {
 	p.state = StateStopping
+	// No call is handed back to this pool from now on (it could not retry
+	// it once gone): executors answer such calls themselves.
+	for _, w := range p.workers {
+		if w.exec != nil {
+			w.exec.StopRetries()
+		}
+	}
 	if p.timer != nil {
 		p.timer.Stop()
 	}

@@ -139,6 +139,13 @@ func (p *poolActor) dispatch(ctx actor.Context, key uint64, id WorkerID) {
 
 func (p *poolActor) onCallDone(ctx actor.Context, m *wk.CallDone) {
 	pd, ok := p.pending[m.Key]
+	if !ok && m.Unanswered && m.ReplyTo != nil {
+		// An idempotent call handed back by a worker of this pool's
+		// predecessor (the pool restarted meanwhile): nobody else will
+		// answer it.
+		ctx.Send(m.ReplyTo, terminal(&poolpb.Execute{RequestId: m.RequestID}, m.Err))
+		return
+	}
 	if !ok || pd.worker != WorkerID(m.WorkerID) || pd.generation != m.Generation {
 		return // not a call this pool gave that worker generation (a predecessor's, or a duplicate)
 	}

@@ -61,8 +61,12 @@ type CallDone struct {
 	// Err is the error the caller got (nil on success).
 	Err *sperr.Error
 	// Unanswered: the call was Retryable and failed with worker_exit; the
-	// caller got nothing yet, the pool must answer or retry it.
+	// caller got nothing yet, the pool must answer or retry it. ReplyTo and
+	// RequestID let whoever gets it answer the caller (a pool that no longer
+	// knows the call: restarted or stopped).
 	Unanswered bool
+	ReplyTo    *actor.PID
+	RequestID  string
 }
 
 // Sender delivers a message to a PID; in production it is the actor
@@ -103,6 +107,8 @@ type Executor struct {
 	mu     sync.Mutex
 	calls  map[uint64]*callState
 	closed bool
+	// noRetry: the pool is stopping; calls are no longer handed back.
+	noRetry bool
 	wg     sync.WaitGroup // the call goroutines
 	// idle hands a call to a call goroutine that finished its last one and
 	// waits for more (reusing goroutines saves their start and stack growth
@@ -288,8 +294,13 @@ func (x *Executor) Wait(d time.Duration) bool {
 	}
 }
 
-func (x *Executor) finish(key uint64, err *sperr.Error, unanswered bool) {
+// finish forgets call c and tells the pool. A call to hand back
+// (unanswered) is handed back only while the pool takes retries; it reports
+// whether it was, else the caller must be answered here.
+func (x *Executor) finish(c Call, err *sperr.Error, unanswered bool) (handedBack bool) {
+	key := c.Key
 	x.mu.Lock()
+	defer x.mu.Unlock()
 	if st, ok := x.calls[key]; ok {
 		if st.ttl != nil {
 			st.ttl.Stop()
@@ -297,10 +308,28 @@ func (x *Executor) finish(key uint64, err *sperr.Error, unanswered bool) {
 		st.cancel(nil)
 		delete(x.calls, key)
 	}
-	x.mu.Unlock()
-	if x.poolPID != nil {
-		x.sender.Send(x.poolPID, &CallDone{WorkerID: x.workerID, Generation: x.generation, Key: key, Err: err, Unanswered: unanswered})
+	if unanswered && (x.noRetry || x.poolPID == nil) {
+		unanswered = false
 	}
+	if x.poolPID != nil {
+		done := &CallDone{WorkerID: x.workerID, Generation: x.generation, Key: key, Err: err, Unanswered: unanswered}
+		if unanswered {
+			done.ReplyTo, done.RequestID = c.ReplyTo, c.Req.GetRequestId()
+		}
+		// Sent under x.mu, so it is in the pool's mailbox before a
+		// StopRetries (called by the stopping pool) returns.
+		x.sender.Send(x.poolPID, done)
+	}
+	return unanswered
+}
+
+// StopRetries makes the executor answer the calls it would hand back to the
+// pool for a retry: the stopping pool calls it, so that no such call is
+// handed to a pool that is gone.
+func (x *Executor) StopRetries() {
+	x.mu.Lock()
+	x.noRetry = true
+	x.mu.Unlock()
 }
 
 func (x *Executor) run(ctx context.Context, st *callState, c Call) {
@@ -335,7 +364,15 @@ func (x *Executor) run(ctx context.Context, st *callState, c Call) {
 	// CallDone first, then the terminal reply: by the time the caller sees
 	// its answer, the pool has the worker's slot back, so the caller's next
 	// call (a strict session's, say) never finds its worker still busy.
-	x.finish(c.Key, err, unanswered)
+	if unanswered && !x.finish(c, err, true) {
+		// Nobody will run it again: its worker's error is its answer.
+		res := &poolpb.Result{RequestId: c.Req.GetRequestId(), WorkerId: x.workerID, Error: sperr.ToProto(err)}
+		x.sender.Send(c.ReplyTo, res)
+		return
+	}
+	if !unanswered {
+		x.finish(c, err, false)
+	}
 	if terminal != nil {
 		x.sender.Send(c.ReplyTo, terminal)
 	}

@@ -262,6 +262,12 @@ func TestChaos(t *testing.T) {
 				case <-c.done:
 				case <-time.After(30 * time.Second): // reported below as unanswered
 				}
+				c.mu.Lock()
+				gone := c.kind == kindDead
+				c.mu.Unlock()
+				if gone {
+					return // the App has stopped: its pools are gone
+				}
 			}
 		}()
 	}

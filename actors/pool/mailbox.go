@@ -1,0 +1,99 @@
+package pool
+
+import (
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	wk "github.com/snakepit-go/snakepit/actors/worker"
+	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/proto/poolpb"
+)
+
+// afterStopMailbox is the pool's mailbox: protoactor's unbounded one, with
+// one difference. protoactor silently drops the user messages still in a
+// mailbox when its actor has stopped (a PoisonPill ends a childless actor
+// at once, and whatever was queued behind it is never processed). For a
+// pool that would leave callers without a reply, so once a stop has gone
+// through the mailbox, the requests behind it are answered here: an
+// Execute with shutdown, an AwaitReady with shutdown, and an idempotent
+// call handed back by its dying worker (CallDone{Unanswered}) with that
+// worker's error. Everything else is dropped, as before.
+func afterStopMailbox(pool string) actor.MailboxProducer {
+	inner := actor.Unbounded()
+	return func() actor.Mailbox {
+		return &guardedMailbox{Mailbox: inner(), pool: pool}
+	}
+}
+
+type guardedMailbox struct {
+	actor.Mailbox
+	pool string
+}
+
+func (m *guardedMailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
+	m.Mailbox.RegisterHandlers(&stopGuard{inner: invoker, pool: m.pool}, dispatcher)
+}
+
+// stopGuard sits between the mailbox and the pool's context.
+type stopGuard struct {
+	inner   actor.MessageInvoker
+	pool    string
+	stopped atomic.Bool
+}
+
+func (g *stopGuard) InvokeSystemMessage(msg any) {
+	g.inner.InvokeSystemMessage(msg)
+	if _, ok := msg.(*actor.Stop); ok {
+		g.stopped.Store(true)
+	}
+}
+
+func (g *stopGuard) InvokeUserMessage(msg any) {
+	if !g.stopped.Load() {
+		g.inner.InvokeUserMessage(msg)
+		if _, ok := msg.(*actor.PoisonPill); ok {
+			g.stopped.Store(true)
+		}
+		return
+	}
+	g.answer(msg)
+}
+
+func (g *stopGuard) EscalateFailure(reason any, message any) { g.inner.EscalateFailure(reason, message) }
+
+// answer replies to a request that reached the pool after it stopped.
+func (g *stopGuard) answer(msg any) {
+	ctx, ok := g.inner.(actor.Context)
+	if !ok {
+		return
+	}
+	_, m, sender := actor.UnwrapEnvelope(msg)
+	shutdown := sperr.New(sperr.CodeShutdown, "pool %s has stopped", g.pool)
+	shutdown.Pool = g.pool
+	switch m := m.(type) {
+	case *wk.CallDone:
+		g.answerHandedBack(ctx, m)
+	case *poolpb.Execute:
+		if sender != nil {
+			ctx.Send(sender, terminal(m, shutdown))
+		}
+	case *poolpb.AwaitReady:
+		if sender != nil {
+			ctx.Send(sender, &poolpb.ReadyReply{Pool: g.pool, Error: sperr.ToProto(shutdown)})
+		}
+	}
+}
+
+// answerHandedBack answers an idempotent call whose worker died after the
+// pool stopped: nobody is left to run it again.
+func (g *stopGuard) answerHandedBack(ctx actor.Context, m *wk.CallDone) {
+	if !m.Unanswered || m.ReplyTo == nil {
+		return
+	}
+	e := m.Err
+	if e == nil {
+		e = sperr.New(sperr.CodeShutdown, "pool %s has stopped", g.pool)
+	}
+	ctx.Send(m.ReplyTo, terminal(&poolpb.Execute{RequestId: m.RequestID}, e))
+}

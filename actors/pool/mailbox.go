@@ -60,7 +60,9 @@ func (g *stopGuard) InvokeUserMessage(msg any) {
 	g.answer(msg)
 }
 
-func (g *stopGuard) EscalateFailure(reason any, message any) { g.inner.EscalateFailure(reason, message) }
+func (g *stopGuard) EscalateFailure(reason any, message any) {
+	g.inner.EscalateFailure(reason, message)
+}
 
 // answer replies to a request that reached the pool after it stopped.
 func (g *stopGuard) answer(msg any) {

@@ -109,7 +109,7 @@ type Executor struct {
 	closed bool
 	// noRetry: the pool is stopping; calls are no longer handed back.
 	noRetry bool
-	wg     sync.WaitGroup // the call goroutines
+	wg      sync.WaitGroup // the call goroutines
 	// idle hands a call to a call goroutine that finished its last one and
 	// waits for more (reusing goroutines saves their start and stack growth
 	// per call); closing ends the waiting ones.

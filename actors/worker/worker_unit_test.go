@@ -7,9 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/actors/heartbeat"
 )
 
 func TestTailBufferKeepsTheLastBytes(t *testing.T) {
@@ -126,4 +129,44 @@ func TestExitInfoError(t *testing.T) {
 	assert.Equal(t, map[string]string{"os_pid": "42", "exit_code": "-1", "signal": "killed", "last_output": "Traceback…"}, e.Details)
 	assert.Equal(t, "signal killed", ExitInfo{Signal: "killed"}.String())
 	assert.Equal(t, "exit code 3", ExitInfo{ExitCode: 3}.String())
+}
+
+func TestLaunchEnvHostOnlyVariables(t *testing.T) {
+	t.Setenv(EnvServerSecret, "inherited")
+	t.Setenv(EnvAllowPickle, "1")
+	t.Setenv(EnvHeartbeatConfig, `{"enabled": false}`)
+	c := validConfig()
+	c.HostAddress = "127.0.0.1:5000"
+	c.AdapterEnv = []string{EnvWorkerSecret + "=from-adapter-env", EnvAllowPickle + "=1", "KEEP=me"}
+	c.Heartbeat.Interval = 3 * time.Second
+	c.secrets = secrets{server: "s-srv", worker: "s-wrk"}
+	get := func(env []string, k string) []string {
+		var vs []string
+		for _, kv := range env {
+			if key, v, _ := strings.Cut(kv, "="); key == k {
+				vs = append(vs, v)
+			}
+		}
+		return vs
+	}
+	env := LaunchEnv(c, "/run/ready")
+	assert.Equal(t, []string{"s-srv"}, get(env, EnvServerSecret), "the generation's secret, not an inherited one")
+	assert.Equal(t, []string{"s-wrk"}, get(env, EnvWorkerSecret), "AdapterEnv cannot set it")
+	assert.Empty(t, get(env, EnvAllowPickle), "only PoolConfig.AllowPickle turns pickle on")
+	assert.Equal(t, []string{"me"}, get(env, "KEEP"))
+	hb := get(env, EnvHeartbeatConfig)
+	require.Len(t, hb, 1)
+	assert.JSONEq(t, `{"enabled":true,"interval_ms":3000,"timeout_ms":10000,"max_missed_heartbeats":3,"initial_delay_ms":0,"dependent":true}`, hb[0])
+	for _, arg := range launchArgs(c, "/run/w.sock") {
+		assert.NotContains(t, arg, "s-srv", "no secret on the command line")
+		assert.NotContains(t, arg, "s-wrk")
+	}
+
+	c.AllowPickle = true
+	c.Heartbeat = heartbeat.Config{Disabled: true}
+	env = LaunchEnv(c, "/run/ready")
+	assert.Equal(t, []string{"1"}, get(env, EnvAllowPickle))
+	assert.Empty(t, get(env, EnvHeartbeatConfig), "a disabled heartbeat is not passed on")
+	c.Heartbeat, c.HostAddress = heartbeat.Config{}, ""
+	assert.Empty(t, get(LaunchEnv(c, "/run/ready"), EnvHeartbeatConfig), "no bridge, no worker heartbeat")
 }

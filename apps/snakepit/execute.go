@@ -160,12 +160,12 @@ func encodeArgs(args any) ([]byte, error) {
 		}
 		raw = b
 	}
-	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+	if t := bytes.Trim(raw, " \t\r\n"); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 		return []byte("{}"), nil // a nil map
 	}
 	// The worker splits the object into parameters; here it is only checked
 	// (no second parse into a map on the call path).
-	if t := bytes.TrimSpace(raw); t[0] != '{' || !json.Valid(t) {
+	if t := bytes.Trim(raw, " \t\r\n"); t[0] != '{' || !json.Valid(t) {
 		return nil, sperr.New(sperr.CodeInvalidArgument, "arguments must be a JSON object (a map or struct)")
 	}
 	return raw, nil

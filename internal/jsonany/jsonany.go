@@ -54,7 +54,7 @@ var ErrNotObject = errors.New("arguments must be a JSON object")
 
 // KindOf returns the kind of one JSON value (already valid JSON).
 func KindOf(raw []byte) (string, error) {
-	raw = bytes.TrimSpace(raw)
+	raw = trimJSONSpace(raw)
 	if len(raw) == 0 {
 		return "", errors.New("empty JSON value")
 	}
@@ -85,13 +85,13 @@ func Pack(raw []byte) (*anypb.Any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &anypb.Any{TypeUrl: TypeURLPrefix + kind, Value: bytes.TrimSpace(raw)}, nil
+	return &anypb.Any{TypeUrl: TypeURLPrefix + kind, Value: trimJSONSpace(raw)}, nil
 }
 
 // PackArgs turns a JSON object into the parameters map of an
 // ExecuteToolRequest. Empty input is an empty map.
 func PackArgs(argsJSON []byte) (map[string]*anypb.Any, error) {
-	argsJSON = bytes.TrimSpace(argsJSON)
+	argsJSON = trimJSONSpace(argsJSON)
 	if len(argsJSON) == 0 || bytes.Equal(argsJSON, []byte("null")) {
 		return map[string]*anypb.Any{}, nil
 	}
@@ -130,7 +130,7 @@ func Unpack(a *anypb.Any) ([]byte, error) {
 	switch {
 	case url == TypeURLPrefix+KindBinary:
 		return nil, errors.New("binary value is not JSON")
-	case len(bytes.TrimSpace(v)) == 0:
+	case len(trimJSONSpace(v)) == 0:
 		return []byte("null"), nil
 	case json.Valid(v):
 		return v, nil
@@ -149,3 +149,7 @@ func Unpack(a *anypb.Any) ([]byte, error) {
 func IsBinary(a *anypb.Any) bool {
 	return a.GetTypeUrl() == TypeURLPrefix+KindBinary
 }
+
+// trimJSONSpace trims JSON's whitespace (space, tab, CR, LF) and nothing
+// else: "{}\f" is not JSON, so it must not become "{}".
+func trimJSONSpace(b []byte) []byte { return bytes.Trim(b, " \t\r\n") }

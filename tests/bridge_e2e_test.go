@@ -16,11 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
-	"github.com/snakepit-go/snakepit/proto/bridgepb"
 )
 
 func decodeJSON(t *testing.T, r *snakepit.Result) any {
@@ -118,15 +115,6 @@ func TestBinaryRoundTripOf10MB(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.IsBinary)
 	require.True(t, bytes.Equal(big, res.Binary), "10 MB intact")
-}
-
-// bridgeClient dials the App's bridge server as a worker would.
-func bridgeClient(t *testing.T, app *snakepit.App) bridgepb.BridgeServiceClient {
-	t.Helper()
-	conn, err := grpc.NewClient(app.BridgeAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	return bridgepb.NewBridgeServiceClient(conn)
 }
 
 func TestSessionTTLExpiry(t *testing.T) {

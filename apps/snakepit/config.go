@@ -352,10 +352,10 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("Bridge.Mode %q: internal, unix, external or off", c.Bridge.Mode))
 	}
 	if c.Bridge.Mode == BridgeExternal && c.Bridge.Address == "" {
-		errs = append(errs, errors.New("Bridge.Mode external needs Bridge.Address (host:port)"))
+		errs = append(errs, errors.New("bridge: Mode external needs Bridge.Address (host:port)"))
 	}
 	if c.Sessions.TTL < 0 || c.Sessions.SweepInterval < 0 || c.Sessions.MaxSessions < 0 {
-		errs = append(errs, errors.New("Sessions: TTL, SweepInterval and MaxSessions must not be negative"))
+		errs = append(errs, errors.New("sessions: TTL, SweepInterval and MaxSessions must not be negative"))
 	}
 	if c.CleanupGrace < 0 {
 		errs = append(errs, errors.New("CleanupGrace must not be negative"))

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Status of an entry.
@@ -101,7 +102,7 @@ func OpenStore(path string, logger *slog.Logger) (s *Store, movedAside string, e
 	if cerr == nil {
 		return s, "", nil
 	}
-	if errors.Is(cerr, bolt.ErrTimeout) || errors.Is(cerr, os.ErrPermission) {
+	if errors.Is(cerr, berrors.ErrTimeout) || errors.Is(cerr, os.ErrPermission) {
 		return nil, "", fmt.Errorf("process registry %s: %w", path, cerr)
 	}
 	movedAside = fmt.Sprintf("%s.corrupt-%d", path, time.Now().UnixNano())

@@ -469,3 +469,31 @@ func TestBridgeOverTLS(t *testing.T) {
 	require.Error(t, err, "a plain-text client cannot talk to the TLS bridge")
 	require.NotEqual(t, codes.OK, status.Code(err))
 }
+
+// TestBoundedHonestErrors: through the Go API, echoed input stays bounded
+// and bad input is a structured error, never a silent success.
+func TestBoundedHonestErrors(t *testing.T) {
+	app := startApp(t, edgeConfig(t, "sec-errors-"+strconv.Itoa(os.Getpid()), edgePool(t, snakepit.PoolConfig{Name: "e"})))
+	ctx := t.Context()
+	var serr *snakepit.Error
+
+	_, err := app.Execute(ctx, strings.Repeat("x", 1<<20), nil)
+	require.ErrorAs(t, err, &serr)
+	require.Equal(t, snakepit.CodeToolNotFound, serr.Code)
+	require.Less(t, len(err.Error())+len(serr.PythonTraceback), 64<<10, "a 1 MiB tool name is not echoed back")
+
+	_, err = app.Execute(ctx, "add", map[string]any{"a": []int{1}, "b": []int{2}})
+	require.ErrorAs(t, err, &serr)
+	require.Equal(t, snakepit.CodeInvalidArgument, serr.Code, "declared types are checked: %v", err)
+
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	_, err = app.Execute(ctx, "describe", json.RawMessage(`{"value":`+deep+`}`))
+	require.ErrorAs(t, err, &serr)
+	require.Equal(t, snakepit.CodeInvalidArgument, serr.Code, "over-deep JSON is invalid input: %v", err)
+
+	for _, tool := range []string{"unserializable", "bad_bytes_inside"} {
+		_, err = app.Execute(ctx, tool, nil)
+		require.ErrorAs(t, err, &serr)
+		require.Equal(t, "EncodingError", serr.PythonType, "%s: no marker reported as success", tool)
+	}
+}

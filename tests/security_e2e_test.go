@@ -340,10 +340,21 @@ func TestNoWorkOutlivesItsCall(t *testing.T) {
 	})
 
 	t.Run("async tool blocking its event loop", func(t *testing.T) {
+		var before []int
+		for _, w := range workersOf(t, app) {
+			if strings.HasPrefix(flagOf(w.cmdline, "--snakepit-worker-id"), "two-") {
+				before = append(before, w.pid)
+			}
+		}
+		require.Len(t, before, 2)
 		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		res, err := app.Execute(cctx, "block_loop", map[string]any{"seconds": 120}, snakepit.WithPool("two"))
 		cancel()
+		left := time.Now()
 		require.Error(t, err, "%v", res)
+		require.Eventually(t, func() bool { return !testutil.Alive(before[0]) || !testutil.Alive(before[1]) },
+			grace+5*time.Second, 20*time.Millisecond, "the blocked worker is killed")
+		t.Logf("blocked worker gone %v after its caller left (grace %v)", time.Since(left).Round(time.Millisecond), grace)
 		// Six later calls: none reaches the blocked worker.
 		for i := range 6 {
 			res, err := app.Execute(ctx, "add", map[string]any{"a": i, "b": 1}, snakepit.WithPool("two"), snakepit.WithTimeout(20*time.Second))

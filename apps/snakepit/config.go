@@ -14,9 +14,11 @@ import (
 	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/worker"
+	"github.com/snakepit-go/snakepit/internal/bundle"
 	"github.com/snakepit-go/snakepit/internal/instance"
 	"github.com/snakepit-go/snakepit/internal/names"
 	"github.com/snakepit-go/snakepit/internal/pyenv"
+	"github.com/snakepit-go/snakepit/priv"
 )
 
 // DefaultAdapter is the adapter a pool runs when none is configured: the
@@ -156,8 +158,8 @@ type Config struct {
 	Script         string
 	ThreadedScript string
 	// PrivDir is the directory holding the Python bridge (default:
-	// $SNAKEPIT_PRIV_DIR, else priv/python found from the working directory
-	// upwards or next to the executable).
+	// $SNAKEPIT_PRIV_DIR, else the copy embedded in the module, written to
+	// a versioned cache directory; see FindPrivDir).
 	PrivDir string
 	// PythonPath entries are added to the workers' PYTHONPATH.
 	PythonPath []string
@@ -376,9 +378,11 @@ func defaultTransport() Transport {
 	return TransportUnix
 }
 
-// FindPrivDir locates the bundled Python bridge (priv/python): configured
-// if set, else $SNAKEPIT_PRIV_DIR, else priv/python found from the working
-// directory upwards or next to the executable.
+// FindPrivDir locates the Python bridge: configured if set, else
+// $SNAKEPIT_PRIV_DIR, else the copy embedded in this module, written once
+// to a versioned cache directory (<user cache dir>/snakepit/bridge-<hash>,
+// or under $SNAKEPIT_CACHE_DIR), so a program outside this repository
+// needs nothing else.
 func FindPrivDir(configured string) (string, error) {
 	has := func(dir string) bool {
 		st, err := os.Stat(filepath.Join(dir, "grpc_server.py"))
@@ -396,24 +400,15 @@ func FindPrivDir(configured string) (string, error) {
 		}
 		return "", fmt.Errorf("snakepit: SNAKEPIT_PRIV_DIR=%s holds no grpc_server.py", env)
 	}
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
+	root, err := bundle.CacheRoot()
+	if err != nil {
+		return "", fmt.Errorf("snakepit: the embedded Python bridge: %w (or set Config.PrivDir)", err)
 	}
-	if exe, err := os.Executable(); err == nil {
-		starts = append(starts, filepath.Dir(exe))
+	dir, err := bundle.Extract(priv.Python, "python", "bridge", root)
+	if err != nil {
+		return "", fmt.Errorf("snakepit: the embedded Python bridge: %w (or set Config.PrivDir)", err)
 	}
-	for _, dir := range starts {
-		for d := dir; ; d = filepath.Dir(d) {
-			if cand := filepath.Join(d, "priv", "python"); has(cand) {
-				return cand, nil
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	return "", errors.New("snakepit: cannot find priv/python/grpc_server.py; set Config.PrivDir, Config.Script or SNAKEPIT_PRIV_DIR")
+	return dir, nil
 }
 
 // lifecycleConfig is the one description of a pool's workers: the first

@@ -134,13 +134,21 @@ func TestFindPrivDir(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, priv, got)
 
-	// From the working directory upwards: this package sits two levels below
-	// the repository root, which holds priv/python.
+	// Nothing configured: the embedded copy, written to the cache once.
 	t.Setenv("SNAKEPIT_PRIV_DIR", "")
+	cache := t.TempDir()
+	t.Setenv("SNAKEPIT_CACHE_DIR", cache)
 	got, err = FindPrivDir("")
 	require.NoError(t, err)
-	assert.Equal(t, "python", filepath.Base(got))
-	assert.FileExists(t, filepath.Join(got, "grpc_server.py"))
+	assert.Equal(t, cache, filepath.Dir(got))
+	assert.Contains(t, filepath.Base(got), "bridge-")
+	for _, f := range []string{"grpc_server.py", "grpc_server_threaded.py", "snakepit_bridge/__init__.py",
+		"snakepit_bridge/adapters/showcase/adapter.py"} {
+		assert.FileExists(t, filepath.Join(got, f))
+	}
+	again, err := FindPrivDir("")
+	require.NoError(t, err)
+	assert.Equal(t, got, again)
 }
 
 func TestEncodeArgs(t *testing.T) {

@@ -36,6 +36,7 @@ import (
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
 	"github.com/snakepit-go/snakepit/internal/jsonany"
 	"github.com/snakepit-go/snakepit/internal/procs"
+	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
 )
@@ -507,4 +508,29 @@ func TestBoundedHonestErrors(t *testing.T) {
 		require.ErrorAs(t, err, &serr)
 		require.Equal(t, "EncodingError", serr.PythonType, "%s: no marker reported as success", tool)
 	}
+}
+
+// TestAWorkerWithWrongCredentialsFailsItsStartAtOnce: a worker the bridge
+// refuses does not wait out its start timeout; the pool's start fails with
+// an error that names the cause.
+func TestAWorkerWithWrongCredentialsFailsItsStartAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "grpc_server.py")
+	require.NoError(t, os.WriteFile(script, []byte(`import os
+os.environ["SNAKEPIT_WORKER_SECRET"] = "not-the-one-the-host-set"
+from snakepit_bridge.server import run_main
+run_main()
+`), 0o644))
+	app := startAppNoWait(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "wrong", Size: 1}},
+		Script: script, PythonPath: []string{repoPriv(t)}, DataDir: t.TempDir(),
+		InstanceName: "sec-creds-" + strconv.Itoa(os.Getpid())})
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	err := app.AwaitReady(ctx)
+	took := time.Since(start)
+	require.Error(t, err)
+	require.ErrorContains(t, err, "refused this worker's credentials")
+	require.NotErrorIs(t, err, context.DeadlineExceeded)
+	t.Logf("the pool's start failed %v after Start: %v", took.Round(time.Millisecond), sperr.Truncate(err.Error(), 300))
 }

@@ -223,6 +223,10 @@ async def _wait_for_host(host: HostClient, timeout_ms: int) -> None:
             return
         except grpc.RpcError as exc:
             last = f"{exc.code().name}: {exc.details()}"
+            if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                # Waiting will not help: the host refuses this worker's credentials.
+                raise StartupError(f"the host at {host.address} refused this worker's credentials "
+                                   f"({last}); is SNAKEPIT_WORKER_SECRET the one the host set?") from exc
         if time.monotonic() + delay > deadline:
             raise StartupError(f"host at {host.address} did not answer Ping within "
                                f"{timeout_ms} ms (last error {last})")

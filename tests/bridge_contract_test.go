@@ -69,7 +69,7 @@ func toolError(t *testing.T, resp *bridgepb.ExecuteToolResponse) map[string]any 
 
 func TestWorkerReadyTCP(t *testing.T) {
 	w := startWorker(t, workerOptions{})
-	assert.Regexp(t, `^[1-9][0-9]*$`, w.ready, "ready file holds the decimal port only")
+	assert.Regexp(t, `^snakepit-bridge\|1\|tcp\|127\.0\.0\.1:[1-9][0-9]*$`, w.ready, "ready file holds the versioned handshake")
 
 	resp, err := w.client.Ping(callCtx(t), &bridgepb.PingRequest{Message: "x"})
 	require.NoError(t, err, "Ping over TCP\nworker output:\n%s", w.output)
@@ -79,7 +79,7 @@ func TestWorkerReadyTCP(t *testing.T) {
 
 func TestWorkerReadyUnixSocket(t *testing.T) {
 	w := startWorker(t, workerOptions{unix: true})
-	assert.Equal(t, "unix:"+w.socket, w.ready)
+	assert.Equal(t, "snakepit-bridge|1|unix|"+w.socket, w.ready)
 	st, err := os.Stat(w.socket)
 	require.NoError(t, err)
 	assert.Equal(t, os.ModeSocket, st.Mode().Type(), "%s is a socket", w.socket)

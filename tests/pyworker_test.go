@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,12 +141,18 @@ func (w *pyWorker) waitReady() {
 		require.NoError(t, err)
 		w.ready = string(content)
 		if w.socket != "" {
-			require.Equal(t, "unix:"+w.socket, w.ready, "ready file of a unix-socket worker\noutput:\n%s", w.output)
-			w.target = w.ready
+			require.Equal(t, "snakepit-bridge|1|unix|"+w.socket, w.ready, "ready file of a unix-socket worker\noutput:\n%s", w.output)
+			w.target = "unix:" + w.socket
 			return
 		}
-		port, err := strconv.Atoi(w.ready)
-		require.NoError(t, err, "ready file of a TCP worker must hold the decimal port, got %q\noutput:\n%s", w.ready, w.output)
+		parts := strings.Split(w.ready, "|")
+		require.Len(t, parts, 4, "ready file of a TCP worker: the handshake, got %q\noutput:\n%s", w.ready, w.output)
+		require.Equal(t, []string{"snakepit-bridge", "1", "tcp"}, parts[:3])
+		host, portText, err := net.SplitHostPort(parts[3])
+		require.NoError(t, err)
+		require.Equal(t, "127.0.0.1", host)
+		port, err := strconv.Atoi(portText)
+		require.NoError(t, err)
 		require.True(t, port > 0 && port < 65536, "port %d out of range", port)
 		w.target = fmt.Sprintf("127.0.0.1:%d", port)
 		return

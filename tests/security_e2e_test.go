@@ -534,3 +534,25 @@ run_main()
 	require.NotErrorIs(t, err, context.DeadlineExceeded)
 	t.Logf("the pool's start failed %v after Start: %v", took.Round(time.Millisecond), sperr.Truncate(err.Error(), 300))
 }
+
+// TestAWorkerOfAnotherProtocolVersionFailsItsStart: the ready file's
+// handshake names the worker's protocol version; another one than the
+// host's fails the pool's start at once, naming both.
+func TestAWorkerOfAnotherProtocolVersionFailsItsStart(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "grpc_server.py")
+	require.NoError(t, os.WriteFile(script, []byte(`from snakepit_bridge import server
+server.PROTOCOL_VERSION = 99
+server.run_main()
+`), 0o644))
+	app := startAppNoWait(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "v99", Size: 1}},
+		Script: script, PythonPath: []string{repoPriv(t)}, DataDir: t.TempDir(),
+		InstanceName: "sec-version-" + strconv.Itoa(os.Getpid())})
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	err := app.AwaitReady(ctx)
+	require.Error(t, err)
+	require.ErrorContains(t, err, `the worker speaks bridge protocol version "99", this host speaks version 1`)
+	t.Logf("the pool's start failed %v after Start", time.Since(start).Round(time.Millisecond))
+}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"net"
 	"strings"
 	"testing"
 )
@@ -9,6 +10,16 @@ func TestParseReady(t *testing.T) {
 	for _, tc := range []struct {
 		in, want, err string
 	}{
+		{"snakepit-bridge|1|tcp|127.0.0.1:40593", "127.0.0.1:40593", ""},
+		{"snakepit-bridge|1|tcp|[::1]:40593", "[::1]:40593", ""},
+		{"snakepit-bridge|1|unix|/tmp/x/w.sock\n", "unix:///tmp/x/w.sock", ""},
+		{"snakepit-bridge|2|tcp|127.0.0.1:40593", "", "the worker speaks bridge protocol version \"2\", this host speaks version 1"},
+		{"snakepit-bridge|1|tcp|10.0.0.5:40593", "", "loopback only"},
+		{"snakepit-bridge|1|tcp|evil.example:80", "", "loopback only"},
+		{"snakepit-bridge|1|udp|127.0.0.1:1", "", "network \"udp\""},
+		{"snakepit-bridge|1|unix|relative", "", "absolute socket path"},
+		{"snakepit-bridge|1|tcp", "", "not a handshake"},
+		{"snakepit-bridge|1|tcp|127.0.0.1:0", "", "not host:port"},
 		{"40593", "127.0.0.1:40593", ""},
 		{" 40593\n", "127.0.0.1:40593", ""},
 		{"unix:/tmp/x/w.sock", "unix:///tmp/x/w.sock", ""},
@@ -36,7 +47,8 @@ func TestParseReady(t *testing.T) {
 // FuzzParseReady: whatever a (possibly hostile) ready file holds, the host
 // dials only loopback or a unix path, and errors stay bounded.
 func FuzzParseReady(f *testing.F) {
-	for _, s := range []string{"1", "65535", "unix:/a/b.sock", "unix:", "-1", "12a", strings.Repeat("9", 100)} {
+	for _, s := range []string{"1", "65535", "unix:/a/b.sock", "unix:", "-1", "12a", strings.Repeat("9", 100),
+		"snakepit-bridge|1|tcp|127.0.0.1:80", "snakepit-bridge|1|unix|/s", "snakepit-bridge|9|tcp|[::1]:1"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -47,7 +59,11 @@ func FuzzParseReady(f *testing.F) {
 			}
 			return
 		}
-		if !strings.HasPrefix(got, "127.0.0.1:") && !strings.HasPrefix(got, "unix:///") {
+		if strings.HasPrefix(got, "unix:///") {
+			return
+		}
+		host, _, err := net.SplitHostPort(got)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 			t.Fatalf("dial target %q is neither loopback nor a unix path", got)
 		}
 	})

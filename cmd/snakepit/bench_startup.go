@@ -156,9 +156,9 @@ func (b *bench) coldStart(ctx context.Context) (time.Duration, error) {
 	for {
 		if data, err := os.ReadFile(ready); err == nil && len(bytes.TrimSpace(data)) > 0 {
 			took := time.Since(t0)
-			if _, err := strconv.Atoi(string(bytes.TrimSpace(data))); err != nil {
+			if _, err := worker.ParseReady(data); err != nil {
 				end()
-				return 0, fmt.Errorf("ready file holds %q, not a port", data)
+				return 0, err
 			}
 			end()
 			return took, nil

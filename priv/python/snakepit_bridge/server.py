@@ -5,8 +5,9 @@ The launch contract (README_GRPC.md, "Launching a worker") in short:
 * flags ``--adapter pkg.mod.Class --port 0 [--listen unix:/path] --elixir-address
   host:port --snakepit-run-id R --snakepit-instance-name N
   --snakepit-instance-token T [--snakepit-worker-id W] [--heartbeat-*]``;
-* once serving, the bound address is written atomically to
-  ``$SNAKEPIT_READY_FILE``: the decimal TCP port, or ``unix:/path``;
+* once serving, the handshake ``snakepit-bridge|1|tcp|127.0.0.1:PORT`` (or
+  ``snakepit-bridge|1|unix|/path``) is written atomically to
+  ``$SNAKEPIT_READY_FILE``;
 * ``SNAKEPIT_PROCESS_GROUP`` truthy → the process makes itself a session
   leader (``setsid``) so the host can kill its whole group;
 * SIGTERM / SIGINT, or EOF on stdin when stdin is a pipe (the host's
@@ -48,6 +49,18 @@ from .session_context import HostClient, channel_options
 log = logging.getLogger("snakepit_bridge.server")
 
 DEFAULT_ADAPTER = "snakepit_bridge.adapters.showcase.ShowcaseAdapter"
+
+# The ready file's handshake (README_GRPC.md, "Readiness"):
+# snakepit-bridge|<protocol version>|<tcp|unix>|<host:port or /socket/path>.
+HANDSHAKE = "snakepit-bridge"
+PROTOCOL_VERSION = 1
+
+
+def handshake_line(address: str, host: str) -> str:
+    """The ready file's content for a bound address (a port, or unix:/path)."""
+    if address.startswith("unix:"):
+        return f"{HANDSHAKE}|{PROTOCOL_VERSION}|unix|{address[len('unix:'):]}"
+    return f"{HANDSHAKE}|{PROTOCOL_VERSION}|tcp|{host}:{address}"
 EXIT_OK, EXIT_STARTUP, EXIT_USAGE = 0, 1, 2
 
 
@@ -332,7 +345,7 @@ async def serve(args: argparse.Namespace, threaded: bool = False) -> int:
             log.warning("heartbeat enabled but no --elixir-address: heartbeat is off")
         ready_file = os.environ.get("SNAKEPIT_READY_FILE", "")
         if ready_file:
-            write_ready_file(ready_file, address)
+            write_ready_file(ready_file, handshake_line(address, args.host))
         if address.startswith("unix:"):
             os.chmod(address[len("unix:"):], 0o600)
         if _stdin_is_lifeline(args.lifeline):

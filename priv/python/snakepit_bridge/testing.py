@@ -29,6 +29,14 @@ SERVER_SCRIPT = PYTHON_DIR / "grpc_server.py"
 THREADED_SERVER_SCRIPT = PYTHON_DIR / "grpc_server_threaded.py"
 
 
+def address_of(ready: str) -> str:
+    """The gRPC target a ready file names: the handshake, or upstream's bare port / unix:/path."""
+    parts = ready.split("|")
+    if len(parts) == 4 and parts[0] == "snakepit-bridge":
+        return f"unix:{parts[3]}" if parts[2] == "unix" else parts[3]
+    return ready if ready.startswith("unix:") else f"127.0.0.1:{ready}"
+
+
 class WorkerStartError(RuntimeError):
     """The worker did not become ready; the message holds its output."""
 
@@ -90,7 +98,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if os.path.exists(self.ready_file):
                 content = Path(self.ready_file).read_text(encoding="utf-8").strip()
-                self.address = content if content.startswith("unix:") else f"127.0.0.1:{content}"
+                self.address = address_of(content)
                 self.raw_channel = grpc.insecure_channel(self.address, options=channel_options(200 << 20))
                 self.channel = authenticated_channel(self.raw_channel, self.secret)
                 return self

@@ -71,14 +71,17 @@ def test_port_in_use_exits_1():
 
 def test_ready_file_holds_the_bound_port_atomically(worker):
     content = Path(worker.ready_file).read_text()
-    assert content.isdigit() and int(content) > 0
+    magic, version, network, address = content.split("|")
+    assert (magic, version, network) == ("snakepit-bridge", "1", "tcp")
+    host, port = address.rsplit(":", 1)
+    assert host == "127.0.0.1" and port.isdigit() and int(port) > 0
     assert not Path(worker.ready_file + ".tmp").exists()
-    assert worker.address == f"127.0.0.1:{content}"
+    assert worker.address == address
 
 
 def test_unix_socket_mode():
     with start_worker(unix_socket=True) as w:
-        assert Path(w.ready_file).read_text() == f"unix:{w.socket_path}"
+        assert Path(w.ready_file).read_text() == f"snakepit-bridge|1|unix|{w.socket_path}"
         assert stat.S_IMODE(os.stat(w.socket_path).st_mode) == 0o600
         assert w.stub.Ping(pb2.PingRequest(message="u")).message == "Pong from Python: u"
         assert call(w.stub, "add", a=1, b=1) == 2

@@ -5,6 +5,7 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -54,4 +55,37 @@ func TestCustomScriptInterpreterAndPythonPath(t *testing.T) {
 	assert.JSONEq(t, `"hello go"`, string(res.JSON))
 	_, err = app.Execute(t.Context(), "add", map[string]any{"a": 1, "b": 2})
 	assert.ErrorIs(t, err, snakepit.ErrToolNotFound, "only the custom adapter's tools exist")
+}
+
+// upstreamFlagsOnly is a worker script whose command line accepts exactly
+// upstream Snakepit 0.13's flags (README_GRPC.md) and exits 2 on any other,
+// as upstream's argparse does; it then runs our server.
+const upstreamFlagsOnly = `import argparse, sys
+p = argparse.ArgumentParser()
+for flag in ("--port", "--adapter", "--elixir-address", "--snakepit-run-id", "--snakepit-instance-name",
+             "--snakepit-instance-token", "--heartbeat-interval-ms", "--heartbeat-timeout-ms",
+             "--heartbeat-max-missed", "--heartbeat-initial-delay-ms"):
+    p.add_argument(flag)
+for flag in ("--heartbeat-enabled", "--heartbeat-dependent", "--heartbeat-independent", "--health-check"):
+    p.add_argument(flag, action="store_true")
+p.parse_args()  # exits 2 on a flag upstream does not know
+from snakepit_bridge.server import run_main
+run_main()
+`
+
+// TestAScriptThatSpeaksOnlyUpstreamsFlagsStarts: the host passes upstream's
+// flags only; the worker id, socket and lifeline travel in the environment.
+func TestAScriptThatSpeaksOnlyUpstreamsFlagsStarts(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "grpc_server.py")
+	require.NoError(t, os.WriteFile(script, []byte(upstreamFlagsOnly), 0o644))
+	for _, transport := range []snakepit.Transport{snakepit.TransportTCP, snakepit.TransportUnix} {
+		app := startApp(t, snakepit.Config{Pools: []snakepit.PoolConfig{{Name: "up", Size: 1, Transport: transport}},
+			Script: script, PythonPath: []string{repoPriv(t)}, DataDir: t.TempDir(),
+			InstanceName: "upstream-flags-" + strconv.Itoa(os.Getpid())})
+		res, err := app.Execute(t.Context(), "ping", nil)
+		require.NoError(t, err, "transport %s", transport)
+		require.JSONEq(t, `"pong"`, string(res.JSON))
+		stopAndCheck(t, app)
+	}
 }

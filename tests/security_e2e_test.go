@@ -128,7 +128,7 @@ func TestWhatPsShowsDoesNotAuthenticate(t *testing.T) {
 	addr := flagOf(w.cmdline, "--elixir-address")
 	require.Equal(t, app.BridgeAddress(), addr)
 	token, runID := flagOf(w.cmdline, "--snakepit-instance-token"), flagOf(w.cmdline, "--snakepit-run-id")
-	workerID := flagOf(w.cmdline, "--snakepit-worker-id")
+	workerID := w.env["SNAKEPIT_WORKER_ID"]
 	require.NotEmpty(t, token)
 	secret := w.env["SNAKEPIT_WORKER_SECRET"]
 	require.Len(t, secret, 64, "the worker's secret is in its environment")
@@ -211,13 +211,13 @@ func TestAPickleThatRunsCodeNeverRuns(t *testing.T) {
 	// trusted pool's worker registered: forwarded calls never unpickle.
 	var trusted workerProc
 	for _, w := range workersOf(t, app) {
-		if strings.HasPrefix(flagOf(w.cmdline, "--snakepit-worker-id"), "trusted-") {
+		if strings.HasPrefix(w.env["SNAKEPIT_WORKER_ID"], "trusted-") {
 			trusted = w
 		}
 	}
 	require.NotZero(t, trusted.pid)
 	c := dialBridge(t, app.BridgeAddress())
-	authed := metadata.AppendToOutgoingContext(ctx, "x-snakepit-worker-id", flagOf(trusted.cmdline, "--snakepit-worker-id"),
+	authed := metadata.AppendToOutgoingContext(ctx, "x-snakepit-worker-id", trusted.env["SNAKEPIT_WORKER_ID"],
 		"x-snakepit-auth", trusted.env["SNAKEPIT_WORKER_SECRET"])
 	require.Eventually(t, func() bool {
 		_, err = c.ExecuteTool(authed, &bridgepb.ExecuteToolRequest{ToolName: "describe",
@@ -230,7 +230,7 @@ func TestAPickleThatRunsCodeNeverRuns(t *testing.T) {
 	// 3. A TCP worker directly: without its server secret nothing runs.
 	var plain workerProc
 	for _, w := range workersOf(t, app) {
-		if strings.HasPrefix(flagOf(w.cmdline, "--snakepit-worker-id"), "plain-") {
+		if strings.HasPrefix(w.env["SNAKEPIT_WORKER_ID"], "plain-") {
 			plain = w
 		}
 	}
@@ -299,7 +299,7 @@ func osPidOf(t *testing.T, app *snakepit.App, pool string) int {
 	res, err := app.Execute(t.Context(), "env_var", map[string]any{"name": "SNAKEPIT_RUN_ID"}, snakepit.WithPool(pool))
 	require.NoError(t, err)
 	for _, w := range workersOf(t, app) {
-		if flagOf(w.cmdline, "--snakepit-worker-id") == res.WorkerID {
+		if w.env["SNAKEPIT_WORKER_ID"] == res.WorkerID {
 			return w.pid
 		}
 	}
@@ -343,7 +343,7 @@ func TestNoWorkOutlivesItsCall(t *testing.T) {
 	t.Run("async tool blocking its event loop", func(t *testing.T) {
 		var before []int
 		for _, w := range workersOf(t, app) {
-			if strings.HasPrefix(flagOf(w.cmdline, "--snakepit-worker-id"), "two-") {
+			if strings.HasPrefix(w.env["SNAKEPIT_WORKER_ID"], "two-") {
 				before = append(before, w.pid)
 			}
 		}

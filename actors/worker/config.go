@@ -42,6 +42,11 @@ const (
 	EnvWorkerSecret    = "SNAKEPIT_WORKER_SECRET" // the worker presents it to the host's bridge
 	EnvAllowPickle     = "SNAKEPIT_ALLOW_PICKLE"
 	EnvHeartbeatConfig = "SNAKEPIT_HEARTBEAT_CONFIG"
+	// What upstream's server has no flag for: our server reads these
+	// (upstream's ignores them and keeps to TCP and its own defaults).
+	EnvWorkerID = "SNAKEPIT_WORKER_ID"
+	EnvListen   = "SNAKEPIT_LISTEN"
+	EnvLifeline = "SNAKEPIT_LIFELINE"
 )
 
 // Credentials is where a worker's bridge secret is granted before its
@@ -136,6 +141,8 @@ type Config struct {
 
 	// secrets of the generation being started (set by the worker actor).
 	secrets secrets
+	// listen is the unix socket the worker serves ("unix:/path"; "" for TCP).
+	listen string
 }
 
 // secrets are one generation's: the server secret callers must present to

@@ -25,7 +25,8 @@ var threadLimits = []string{
 // Benchmarks use it to start a bare server exactly like a worker.
 func LaunchEnv(c Config, readyFile string) []string {
 	hostOnly := func(k string) bool {
-		return k == EnvServerSecret || k == EnvWorkerSecret || k == EnvAllowPickle || k == EnvHeartbeatConfig
+		return k == EnvServerSecret || k == EnvWorkerSecret || k == EnvAllowPickle || k == EnvHeartbeatConfig ||
+			k == EnvWorkerID || k == EnvListen || k == EnvLifeline
 	}
 	set := map[string]bool{}
 	var adapterEnv []string
@@ -64,6 +65,13 @@ func LaunchEnv(c Config, readyFile string) []string {
 		EnvInstanceName+"="+c.InstanceName,
 		EnvInstanceToken+"="+c.InstanceToken,
 	)
+	if c.WorkerID != "" {
+		env = append(env, EnvWorkerID+"="+c.WorkerID)
+	}
+	if c.listen != "" {
+		env = append(env, EnvListen+"="+c.listen)
+	}
+	env = append(env, EnvLifeline+"=stdin") // the host holds the worker's stdin pipe
 	if c.secrets.server != "" {
 		env = append(env, EnvServerSecret+"="+c.secrets.server)
 	}

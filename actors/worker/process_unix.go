@@ -46,7 +46,7 @@ type process struct {
 }
 
 // launchArgs is the worker's command line after the interpreter.
-func launchArgs(c Config, sock string) []string {
+func launchArgs(c Config) []string {
 	args := []string{"-u", c.script()}
 	if c.Adapter != "" {
 		args = append(args, "--adapter", c.Adapter)
@@ -56,9 +56,6 @@ func launchArgs(c Config, sock string) []string {
 		args = append(args, "--max-workers", strconv.Itoa(c.Capacity()))
 	}
 	args = append(args, "--port", "0")
-	if sock != "" {
-		args = append(args, "--listen", "unix:"+sock)
-	}
 	if c.HostAddress != "" {
 		args = append(args, "--elixir-address", c.HostAddress)
 	}
@@ -69,7 +66,10 @@ func launchArgs(c Config, sock string) []string {
 	if c.InstanceToken != "" {
 		args = append(args, "--snakepit-instance-token", c.InstanceToken)
 	}
-	return append(args, "--snakepit-worker-id", c.WorkerID, "--lifeline", "stdin")
+	// Upstream's flags only: what upstream's server does not know (the
+	// worker id, the unix socket, the lifeline) travels in the environment
+	// (LaunchEnv), so a script speaking only upstream's contract starts.
+	return args
 }
 
 // startProcess spawns the worker server. It does not wait for readiness.
@@ -83,8 +83,11 @@ func startProcess(c Config, lineLog func(string)) (*process, error) {
 	if c.Transport == TransportUnix {
 		p.sock = filepath.Join(dir, "w.sock")
 	}
-	cmd := exec.Command(c.Python, launchArgs(c, p.sock)...)
+	cmd := exec.Command(c.Python, launchArgs(c)...)
 	cmd.Dir = filepath.Dir(c.script())
+	if p.sock != "" {
+		c.listen = "unix:" + p.sock
+	}
 	cmd.Env = LaunchEnv(c, p.ready)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

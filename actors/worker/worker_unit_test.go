@@ -75,17 +75,16 @@ func TestLaunchArgsCarryTheContract(t *testing.T) {
 	c := validConfig()
 	c.Adapter, c.AdapterArgs = "pkg.Adapter", []string{"--extra", "1"}
 	c.RunID, c.InstanceName, c.InstanceToken, c.HostAddress = "run1", "inst", "tok", "127.0.0.1:5000"
-	args := launchArgs(c, "/tmp/x/w.sock")
+	args := launchArgs(c)
+	// Upstream's flags only (the rest travels in the environment).
 	want := []string{"-u", c.Script, "--adapter", "pkg.Adapter", "--extra", "1", "--port", "0",
-		"--listen", "unix:/tmp/x/w.sock", "--elixir-address", "127.0.0.1:5000", "--snakepit-run-id", "run1",
-		"--snakepit-instance-name", "inst", "--snakepit-instance-token", "tok",
-		"--snakepit-worker-id", "p-w1", "--lifeline", "stdin"}
+		"--elixir-address", "127.0.0.1:5000", "--snakepit-run-id", "run1",
+		"--snakepit-instance-name", "inst", "--snakepit-instance-token", "tok"}
 	assert.Equal(t, want, args)
 
 	c.Profile, c.Threads, c.HostAddress, c.InstanceName, c.InstanceToken = ProfileThread, 3, "", "", ""
-	args = launchArgs(c, "")
-	assert.Contains(t, strings.Join(args, " "), "--max-workers 3 --port 0 --snakepit-run-id run1 --snakepit-worker-id")
-	assert.NotContains(t, args, "--listen")
+	args = launchArgs(c)
+	assert.Equal(t, "--max-workers 3 --port 0 --snakepit-run-id run1", strings.Join(args[len(args)-6:], " "))
 	assert.NotContains(t, args, "--elixir-address")
 }
 
@@ -140,6 +139,8 @@ func TestLaunchEnvHostOnlyVariables(t *testing.T) {
 	c.AdapterEnv = []string{EnvWorkerSecret + "=from-adapter-env", EnvAllowPickle + "=1", "KEEP=me"}
 	c.Heartbeat.Interval = 3 * time.Second
 	c.secrets = secrets{server: "s-srv", worker: "s-wrk"}
+	c.listen = "unix:/run/w.sock"
+	t.Setenv(EnvWorkerID, "inherited")
 	get := func(env []string, k string) []string {
 		var vs []string
 		for _, kv := range env {
@@ -154,10 +155,13 @@ func TestLaunchEnvHostOnlyVariables(t *testing.T) {
 	assert.Equal(t, []string{"s-wrk"}, get(env, EnvWorkerSecret), "AdapterEnv cannot set it")
 	assert.Empty(t, get(env, EnvAllowPickle), "only PoolConfig.AllowPickle turns pickle on")
 	assert.Equal(t, []string{"me"}, get(env, "KEEP"))
+	assert.Equal(t, []string{c.WorkerID}, get(env, EnvWorkerID), "what upstream has no flag for is in the environment")
+	assert.Equal(t, []string{"unix:/run/w.sock"}, get(env, EnvListen))
+	assert.Equal(t, []string{"stdin"}, get(env, EnvLifeline))
 	hb := get(env, EnvHeartbeatConfig)
 	require.Len(t, hb, 1)
 	assert.JSONEq(t, `{"enabled":true,"interval_ms":3000,"timeout_ms":10000,"max_missed_heartbeats":3,"initial_delay_ms":0,"dependent":true}`, hb[0])
-	for _, arg := range launchArgs(c, "/run/w.sock") {
+	for _, arg := range launchArgs(c) {
 		assert.NotContains(t, arg, "s-srv", "no secret on the command line")
 		assert.NotContains(t, arg, "s-wrk")
 	}

@@ -75,7 +75,8 @@ def build_parser(threaded: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--adapter", help="adapter class as pkg.module.Class")
     p.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
     p.add_argument("--host", default="127.0.0.1", help="TCP address to bind (default loopback)")
-    p.add_argument("--listen", default="", help="unix:/path to serve on a unix socket instead of TCP")
+    p.add_argument("--listen", default=os.environ.get("SNAKEPIT_LISTEN", ""),
+                   help="unix:/path to serve on a unix socket instead of TCP (default $SNAKEPIT_LISTEN)")
     p.add_argument(
         "--elixir-address",
         default=os.environ.get("SNAKEPIT_GRPC_ADDRESS") or os.environ.get("SNAKEPIT_ELIXIR_ADDRESS", ""),
@@ -90,8 +91,10 @@ def build_parser(threaded: bool = False) -> argparse.ArgumentParser:
                    default=os.environ.get("SNAKEPIT_INSTANCE_TOKEN", ""))
     p.add_argument("--snakepit-worker-id", dest="worker_id",
                    default=os.environ.get("SNAKEPIT_WORKER_ID", ""))
-    p.add_argument("--lifeline", choices=("auto", "stdin", "none"), default="auto",
-                   help="exit on stdin EOF: auto = when stdin is a pipe or socket")
+    lifeline = os.environ.get("SNAKEPIT_LIFELINE", "auto")
+    p.add_argument("--lifeline", choices=("auto", "stdin", "none"),
+                   default=lifeline if lifeline in ("auto", "stdin", "none") else "auto",
+                   help="exit on stdin EOF: auto = when stdin is a pipe or socket (default $SNAKEPIT_LIFELINE)")
     if threaded:
         p.add_argument("--max-workers", dest="max_threads", type=int, default=10,
                        help="concurrent calls (threads for sync tools); the host's capacity for this worker")

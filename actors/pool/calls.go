@@ -139,11 +139,13 @@ func (p *poolActor) dispatch(ctx actor.Context, key uint64, id WorkerID) {
 
 func (p *poolActor) onCallDone(ctx actor.Context, m *wk.CallDone) {
 	pd, ok := p.pending[m.Key]
-	if !ok && m.Unanswered && m.ReplyTo != nil {
+	if !ok && m.Unanswered {
 		// An idempotent call handed back by a worker of this pool's
 		// predecessor (the pool restarted meanwhile): nobody else will
 		// answer it.
-		ctx.Send(m.ReplyTo, terminal(&poolpb.Execute{RequestId: m.RequestID}, m.Err))
+		answerHandedBack(ctx, m, func() *sperr.Error {
+			return p.poolErr(sperr.CodeWorkerExit, "the call's worker died while the pool restarted")
+		})
 		return
 	}
 	if !ok || pd.worker != WorkerID(m.WorkerID) || pd.generation != m.Generation {

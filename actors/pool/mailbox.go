@@ -71,31 +71,35 @@ func (g *stopGuard) answer(msg any) {
 		return
 	}
 	_, m, sender := actor.UnwrapEnvelope(msg)
-	shutdown := sperr.New(sperr.CodeShutdown, "pool %s has stopped", g.pool)
-	shutdown.Pool = g.pool
+	stopped := func() *sperr.Error {
+		e := sperr.New(sperr.CodeShutdown, "pool %s has stopped", g.pool)
+		e.Pool = g.pool
+		return e
+	}
 	switch m := m.(type) {
 	case *wk.CallDone:
-		g.answerHandedBack(ctx, m)
+		answerHandedBack(ctx, m, stopped)
 	case *poolpb.Execute:
 		if sender != nil {
-			ctx.Send(sender, terminal(m, shutdown))
+			ctx.Send(sender, terminal(m, stopped()))
 		}
 	case *poolpb.AwaitReady:
 		if sender != nil {
-			ctx.Send(sender, &poolpb.ReadyReply{Pool: g.pool, Error: sperr.ToProto(shutdown)})
+			ctx.Send(sender, &poolpb.ReadyReply{Pool: g.pool, Error: sperr.ToProto(stopped())})
 		}
 	}
 }
 
-// answerHandedBack answers an idempotent call whose worker died after the
-// pool stopped: nobody is left to run it again.
-func (g *stopGuard) answerHandedBack(ctx actor.Context, m *wk.CallDone) {
+// answerHandedBack answers an idempotent call its dying worker handed back
+// to a pool that cannot run it again (it stopped, or restarted and does not
+// know the call) with the worker's error, else with orElse's.
+func answerHandedBack(ctx actor.Context, m *wk.CallDone, orElse func() *sperr.Error) {
 	if !m.Unanswered || m.ReplyTo == nil {
 		return
 	}
 	e := m.Err
 	if e == nil {
-		e = sperr.New(sperr.CodeShutdown, "pool %s has stopped", g.pool)
+		e = orElse()
 	}
 	ctx.Send(m.ReplyTo, terminal(&poolpb.Execute{RequestId: m.RequestID}, e))
 }

@@ -364,14 +364,9 @@ func (x *Executor) run(ctx context.Context, st *callState, c Call) {
 	// CallDone first, then the terminal reply: by the time the caller sees
 	// its answer, the pool has the worker's slot back, so the caller's next
 	// call (a strict session's, say) never finds its worker still busy.
-	if unanswered && !x.finish(c, err, true) {
+	if handedBack := x.finish(c, err, unanswered); unanswered && !handedBack {
 		// Nobody will run it again: its worker's error is its answer.
-		res := &poolpb.Result{RequestId: c.Req.GetRequestId(), WorkerId: x.workerID, Error: sperr.ToProto(err)}
-		x.sender.Send(c.ReplyTo, res)
-		return
-	}
-	if !unanswered {
-		x.finish(c, err, false)
+		terminal = &poolpb.Result{RequestId: c.Req.GetRequestId(), WorkerId: x.workerID, Error: sperr.ToProto(err)}
 	}
 	if terminal != nil {
 		x.sender.Send(c.ReplyTo, terminal)

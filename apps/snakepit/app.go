@@ -126,14 +126,6 @@ func StartIn(ctx context.Context, system *actor.ActorSystem, cfg Config) (*App, 
 	return start(ctx, system, cfg, false)
 }
 
-// hostAlive tells whether a host pid with its create time still runs.
-func hostAlive(ctx context.Context) rundir.Alive {
-	return func(pid int, start int64) bool {
-		p, err := procs.System.Process(ctx, pid)
-		return err == nil && !p.Zombie && (start == 0 || p.CreateTime == start)
-	}
-}
-
 // workerStopConcurrency bounds how many workers stop at once.
 const workerStopConcurrency = 32
 
@@ -177,7 +169,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	id := runid.New()
 	// What SIGKILLed hosts of this instance left in the temp dir goes first;
 	// this run's directory holds its workers' directories and sockets.
-	if gone, err := rundir.Sweep("", inst.Name, id, hostAlive(ctx)); err != nil {
+	if gone, err := rundir.Sweep("", inst.Name, id, rundir.HostAlive(ctx)); err != nil {
 		cfg.Logger.Warn("removing earlier runs' directories", "error", err)
 	} else if len(gone) > 0 {
 		cfg.Logger.Info("removed directories of earlier runs whose host is gone", "dirs", gone)

@@ -16,7 +16,6 @@ import (
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/instance"
 	"github.com/snakepit-go/snakepit/internal/names"
-	"github.com/snakepit-go/snakepit/internal/procs"
 	"github.com/snakepit-go/snakepit/internal/rundir"
 )
 
@@ -91,10 +90,7 @@ func runCleanup(ctx context.Context, args []string, stdout io.Writer, logger *sl
 	}
 	if !*dry {
 		// The temp directories (worker sockets, ready files) of runs whose host is gone.
-		dirs, err := rundir.Sweep("", *name, "", func(pid int, start int64) bool {
-			p, err := procs.System.Process(ctx, pid)
-			return err == nil && !p.Zombie && (start == 0 || p.CreateTime == start)
-		})
+		dirs, err := rundir.Sweep("", *name, "", rundir.HostAlive(ctx))
 		for _, d := range dirs {
 			fmt.Fprintf(stdout, "removed %s\n", d)
 		}

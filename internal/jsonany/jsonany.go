@@ -19,6 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/snakepit-go/snakepit/internal/sperr"
 )
 
 // TypeURLPrefix prefixes every kind's type_url.
@@ -106,10 +108,7 @@ func PackArgs(argsJSON []byte) (map[string]*anypb.Any, error) {
 	for name, raw := range members {
 		a, err := Pack(raw)
 		if err != nil {
-			if len(name) > 200 {
-				name = name[:200] + "…"
-			}
-			return nil, fmt.Errorf("argument %q: %w", name, err)
+			return nil, fmt.Errorf("argument %q: %w", sperr.Truncate(name, sperr.EchoLimit), err)
 		}
 		out[name] = a
 	}
@@ -139,10 +138,7 @@ func Unpack(a *anypb.Any) ([]byte, error) {
 			return protojson.Marshal(m)
 		}
 	}
-	if len(url) > 200 {
-		url = url[:200] + "…"
-	}
-	return nil, fmt.Errorf("value of type %q is neither JSON nor a packed StringValue/BoolValue/Value/Struct", url)
+	return nil, fmt.Errorf("value of type %q is neither JSON nor a packed StringValue/BoolValue/Value/Struct", sperr.Truncate(url, sperr.EchoLimit))
 }
 
 // IsBinary reports whether a carries raw bytes rather than JSON.

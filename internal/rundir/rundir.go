@@ -7,6 +7,7 @@
 package rundir
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/snakepit-go/snakepit/internal/procs"
 )
 
 // Prefix starts every run directory's name (short: unix socket paths inside it are limited to about 100 bytes).
@@ -51,6 +54,15 @@ func Create(base string, o Owner) (string, error) {
 
 // Alive reports whether the host pid with create time start still runs.
 type Alive func(pid int, start int64) bool
+
+// HostAlive is Alive from the process table: the pid runs, is not a
+// zombie, and (when start is known) started when the owner file says.
+func HostAlive(ctx context.Context) Alive {
+	return func(pid int, start int64) bool {
+		p, err := procs.System.Process(ctx, pid)
+		return err == nil && !p.Zombie && (start == 0 || p.CreateTime == start)
+	}
+}
 
 // Stale decides whether a run directory may be removed: it belongs to
 // instance, is not the current run's, and its host is gone.

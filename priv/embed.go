@@ -11,6 +11,7 @@ import "embed"
 // TestEmbeddedBridgeIsComplete fails when a tracked file is missing here.
 //
 //go:embed python/grpc_server.py python/grpc_server_threaded.py python/requirements.txt
+//go:embed python/snakepit_bridge_pb2.py python/snakepit_bridge_pb2_grpc.py
 //go:embed python/snakepit_bridge/*.py python/snakepit_bridge/*.pyi
 //go:embed python/snakepit_bridge/adapters/*.py python/snakepit_bridge/adapters/showcase/*.py
 var Python embed.FS

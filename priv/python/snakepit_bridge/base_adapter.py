@@ -38,6 +38,32 @@ _current_context: contextvars.ContextVar[Any] = contextvars.ContextVar(
 
 _TOOL_ATTR = "_tool_metadata"
 
+# The id this process serves as (set by the worker server at start). Tools
+# are registered under it: the host lets a worker register only as itself.
+_worker_id = ""
+
+
+def set_worker_id(worker_id: str) -> None:
+    """Sets the worker id registrations default to (the worker server calls it)."""
+    global _worker_id
+    _worker_id = worker_id
+
+
+@dataclass
+class ToolMetadata:
+    """What :func:`tool` attaches to a method as ``_tool_metadata`` (upstream's fields first).
+
+    ``supports_streaming`` None means "whether the method is a generator".
+    ``parameters`` is filled when the adapter's tools are discovered.
+    """
+
+    description: str = ""
+    supports_streaming: Optional[bool] = None
+    required_variables: list[str] = field(default_factory=list)
+    parameters: list["ParamInfo"] = field(default_factory=list)
+    name: str = ""
+    thread_sensitive: bool = False
+
 
 def tool(
     func: Optional[F] = None,
@@ -50,6 +76,8 @@ def tool(
 ) -> Any:
     """Marks an adapter method as a tool; usable as ``@tool`` or ``@tool(...)``.
 
+    Upstream's signature (``description``, ``supports_streaming``,
+    ``required_variables``) plus ``name`` and ``thread_sensitive``.
     ``supports_streaming`` defaults to whether the method is a (sync or async)
     generator. ``thread_sensitive=True`` runs a sync tool on the event-loop
     (main) thread instead of a worker thread.
@@ -59,13 +87,13 @@ def tool(
         setattr(
             fn,
             _TOOL_ATTR,
-            {
-                "name": name or fn.__name__,
-                "description": description or inspect.getdoc(fn) or "",
-                "supports_streaming": supports_streaming,
-                "required_variables": list(required_variables or []),
-                "thread_sensitive": thread_sensitive,
-            },
+            ToolMetadata(
+                name=name or fn.__name__,
+                description=description or inspect.getdoc(fn) or "",
+                supports_streaming=supports_streaming,
+                required_variables=list(required_variables or []),
+                thread_sensitive=thread_sensitive,
+            ),
         )
         return fn
 
@@ -174,7 +202,7 @@ def _discover(cls: type) -> dict[str, ToolInfo]:
     for attr_name in dir(cls):
         fn = getattr(cls, attr_name, None)
         meta = getattr(fn, _TOOL_ATTR, None)
-        if meta is None or not callable(fn):
+        if not isinstance(meta, ToolMetadata) or not callable(fn):
             continue
         sig = inspect.signature(fn)
         try:
@@ -202,19 +230,20 @@ def _discover(cls: type) -> dict[str, ToolInfo]:
                     annotation=ann,
                 )
             )
+        meta.parameters = list(params)
         is_gen = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
-        streaming = meta["supports_streaming"]
+        streaming = meta.supports_streaming
         info = ToolInfo(
-            name=meta["name"],
+            name=meta.name or fn.__name__,
             function_name=fn.__name__,
-            description=meta["description"],
+            description=meta.description,
             supports_streaming=is_gen if streaming is None else bool(streaming),
             is_async=inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn),
             is_generator=is_gen,
-            thread_sensitive=meta["thread_sensitive"],
+            thread_sensitive=meta.thread_sensitive,
             params=params,
             var_kwargs=var_kwargs,
-            required_variables=meta["required_variables"],
+            required_variables=list(meta.required_variables),
         )
         if info.name in tools:
             raise TypeError(f"{cls.__name__}: two tools are named {info.name!r}")
@@ -236,15 +265,45 @@ class BaseAdapter:
         """Called once per process when the worker shuts down."""
         return None
 
+    def __init__(self) -> None:
+        # Upstream's BaseAdapter.__init__ sets these; adapters that call
+        # super().__init__() and read them keep working.
+        self._tools_cache: Optional[list[pb2.ToolRegistration]] = None
+
     # -- per-call context ------------------------------------------------------
+    # Upstream keeps the session context in a plain attribute, which adapters
+    # assign (``self.session_context = ctx``). Here assigning it binds the
+    # value to the current call (a context variable), so calls running at
+    # once on the one instance never see each other's context.
     @property
     def session_context(self) -> Any:
-        """The :class:`SessionContext` of the call being run (None outside a call)."""
+        """The :class:`SessionContext` of the call being run (None outside a call).
+
+        Assignable, as upstream's plain attribute is; an assignment holds for
+        the call that makes it (and calls it starts).
+        """
         return _current_context.get()
 
-    def set_session_context(self, ctx: Any) -> None:
-        """Binds ctx as the session context of the current call (upstream API)."""
+    @session_context.setter
+    def session_context(self, ctx: Any) -> None:
         _current_context.set(ctx)
+
+    # Upstream's private name for the same value; adapters read it too.
+    _session_context = session_context
+
+    @property
+    def session_id(self) -> Optional[str]:
+        """The current call's session id (read-only), or None outside a call."""
+        ctx = _current_context.get()
+        return getattr(ctx, "session_id", None) if ctx is not None else None
+
+    def set_session_context(self, ctx: Any) -> None:
+        """Binds ctx as the session context of the current call (upstream API).
+
+        The worker calls it before every call when an adapter overrides it,
+        as upstream's server does.
+        """
+        self.session_context = ctx
 
     # -- discovery -------------------------------------------------------------
     @classmethod
@@ -291,15 +350,24 @@ class BaseAdapter:
     def registration(self, session_id: str, worker_id: str) -> pb2.RegisterToolsRequest:
         """The RegisterTools request announcing this adapter's tools to the host."""
         return pb2.RegisterToolsRequest(
-            session_id=session_id, tools=self.get_tools(), worker_id=worker_id or f"python-{id(self)}"
+            session_id=session_id, tools=self.get_tools(), worker_id=worker_id or _worker_id or f"python-{id(self)}"
         )
 
     def register_with_session(self, session_id: str, stub: Any, worker_id: str = "") -> list[str]:
         """Registers the adapter's tools with the host; returns the host's tool ids.
 
-        Upstream API. A ``duplicate_tool`` answer counts as success.
+        Upstream API. A ``duplicate_tool`` answer counts as success. The
+        worker registers its tools itself at start; adapters that also call
+        this get the same answer again.
         """
-        resp = stub.RegisterTools(self.registration(session_id, worker_id))
+        resp = stub.RegisterTools(self.registration(session_id, worker_id), **_auth_kwargs(stub))
+        if not registration_accepted(resp):
+            raise RuntimeError(f"RegisterTools failed: {resp.error_message}")
+        return list(resp.tool_ids.values())
+
+    async def register_with_session_async(self, session_id: str, stub: Any, worker_id: str = "") -> list[str]:
+        """Like :meth:`register_with_session`, with an asyncio stub (upstream API)."""
+        resp = await stub.RegisterTools(self.registration(session_id, worker_id), **_auth_kwargs(stub))
         if not registration_accepted(resp):
             raise RuntimeError(f"RegisterTools failed: {resp.error_message}")
         return list(resp.tool_ids.values())
@@ -345,6 +413,16 @@ class BaseAdapter:
         """Returns the bound method implementing the tool."""
         return getattr(self, info.function_name)
 
+    def call_tool(self, tool_name: str, **kwargs: Any) -> Any:
+        """Calls the tool named tool_name with kwargs (upstream API).
+
+        Arguments are checked as for a call from the host; the result is
+        what the method returns (a coroutine or generator for async and
+        streaming tools). Unknown names raise :class:`ToolNotFoundError`.
+        """
+        info = self.resolve(tool_name)
+        return self.function(info)(**self.bind(info, kwargs))
+
     def execute_tool(self, tool_name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         """Runs a tool by name (upstream API).
 
@@ -355,8 +433,7 @@ class BaseAdapter:
         """
         if context is not None:
             self.set_session_context(context)
-        info = self.resolve(tool_name)
-        return self.function(info)(**self.bind(info, arguments))
+        return self.call_tool(tool_name, **arguments)
 
 
 def registration_accepted(resp: pb2.RegisterToolsResponse) -> bool:
@@ -367,6 +444,18 @@ def registration_accepted(resp: pb2.RegisterToolsResponse) -> bool:
 def overrides_execute_tool(adapter: BaseAdapter) -> bool:
     """Reports whether an adapter replaces the default dispatch (upstream style)."""
     return getattr(type(adapter), "execute_tool", None) is not BaseAdapter.execute_tool
+
+
+def overrides_set_session_context(adapter: Any) -> bool:
+    """Reports whether an adapter has its own set_session_context (called before each call)."""
+    own = getattr(type(adapter), "set_session_context", None)
+    return callable(own) and own is not BaseAdapter.set_session_context
+
+
+def _auth_kwargs(stub: Any) -> dict[str, Any]:
+    """The call metadata a stub made by the worker needs (none for a bare stub)."""
+    metadata = getattr(stub, "_snakepit_metadata", None)
+    return {"metadata": metadata} if metadata else {}
 
 
 def current_context_var() -> contextvars.ContextVar[Any]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Optional
 
 from . import serialization
-from .base_adapter import ToolInfo, overrides_execute_tool
+from .base_adapter import ToolInfo, overrides_execute_tool, overrides_set_session_context
 from .errors import InvalidArgumentError, StreamingMismatchError, bounded
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
@@ -134,6 +134,9 @@ class Dispatcher:
     ) -> None:
         self.adapter = adapter
         self.legacy = overrides_execute_tool(adapter)
+        # Upstream's server hands every call's context to set_session_context;
+        # an adapter with its own gets it too.
+        self.own_set_context = overrides_set_session_context(adapter)
         # Only the host's own pool configuration turns pickle on
         # (SNAKEPIT_ALLOW_PICKLE, set from PoolConfig.AllowPickle).
         self.allow_pickle = allow_pickle
@@ -214,6 +217,10 @@ class Dispatcher:
 
     async def _invoke(self, call: Call) -> Any:
         """Calls the tool; returns its raw result (value, iterator or async iterator)."""
+        if self.own_set_context:
+            bound = self.adapter.set_session_context(call.context)
+            if inspect.isawaitable(bound):
+                await bound
         if self.legacy:
             fn: Callable[..., Any] = self.adapter.execute_tool
             kwargs = {"tool_name": call.tool_name, "arguments": call.arguments, "context": call.context}

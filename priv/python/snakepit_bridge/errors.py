@@ -70,6 +70,10 @@ class HostToolError(BridgeError, RuntimeError):
         self.details = details
 
 
+class HostToolNotFoundError(HostToolError, ValueError):
+    """The host has no tool of that name (a ValueError, as upstream's call_elixir_tool raises)."""
+
+
 def error_payload(exc: BaseException, context: dict[str, Any]) -> dict[str, Any]:
     """Builds the structured failure payload for an exception raised by a tool."""
     frames = traceback.extract_tb(exc.__traceback__)[-50:]

@@ -27,3 +27,8 @@ def configure_logging(default_level: str = "warning", worker_id: str = "") -> No
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def get_logger(name: str) -> logging.Logger:
+    """Returns the logger called name (upstream API; records go where configure_logging sends them)."""
+    return logging.getLogger(name)

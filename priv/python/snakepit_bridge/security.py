@@ -105,15 +105,17 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                        response_serializer=handler.response_serializer)
 
 
-class _AuthClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
-                             grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
-    """Adds the auth header to every call on a blocking channel."""
+class _MetadataClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                                 grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds headers to every call on a blocking channel (those the call does not set itself)."""
 
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
+    def __init__(self, headers: tuple[tuple[str, str], ...]) -> None:
+        self._headers = headers
 
     def _details(self, details: Any) -> Any:
-        metadata = list(details.metadata or ()) + [(AUTH_HEADER, self._secret)]
+        metadata = list(details.metadata or ())
+        present = {k for k, _ in metadata}
+        metadata += [(k, v) for k, v in self._headers if k not in present]
         return _CallDetails(details.method, details.timeout, metadata, details.credentials,
                             getattr(details, "wait_for_ready", None), getattr(details, "compression", None))
 
@@ -143,4 +145,9 @@ class _CallDetails(grpc.ClientCallDetails):
 
 def authenticated_channel(channel: grpc.Channel, secret: str) -> grpc.Channel:
     """Wraps a blocking channel so every call carries secret (for clients of a worker)."""
-    return grpc.intercept_channel(channel, _AuthClientInterceptor(secret)) if secret else channel
+    return with_metadata(channel, ((AUTH_HEADER, secret),)) if secret else channel
+
+
+def with_metadata(channel: grpc.Channel, headers: tuple[tuple[str, str], ...]) -> grpc.Channel:
+    """Wraps a blocking channel so every call carries headers, unless it sets them itself."""
+    return grpc.intercept_channel(channel, _MetadataClientInterceptor(headers)) if headers else channel

@@ -38,13 +38,14 @@ from . import snakepit_bridge_pb2 as pb2
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
 from . import serialization
 from . import snakepit_control_pb2_grpc as control_pb2_grpc
-from .base_adapter import BaseAdapter, registration_accepted
+from .base_adapter import BaseAdapter, registration_accepted, set_worker_id
 from .dispatch import TRUTHY, Dispatcher, parse_thread_sensitive
 from .heartbeat import EXIT_HEARTBEAT_LOST, HeartbeatClient, HeartbeatConfig
 from .logging_config import configure_logging
 from .security import AuthInterceptor, take_secrets
 from .servicer import ControlServicer, WorkerServicer
 from .session_context import HostClient, channel_options
+from .version import PROTOCOL_VERSION
 
 log = logging.getLogger("snakepit_bridge.server")
 
@@ -53,7 +54,6 @@ DEFAULT_ADAPTER = "snakepit_bridge.adapters.showcase.ShowcaseAdapter"
 # The ready file's handshake (README_GRPC.md, "Readiness"):
 # snakepit-bridge|<protocol version>|<tcp|unix>|<host:port or /socket/path>.
 HANDSHAKE = "snakepit-bridge"
-PROTOCOL_VERSION = 1
 
 
 def handshake_line(address: str, host: str) -> str:
@@ -297,6 +297,7 @@ async def serve(args: argparse.Namespace, threaded: bool = False) -> int:
 
     max_bytes = int(os.environ.get("SNAKEPIT_GRPC_MAX_MESSAGE_BYTES", str(100 * 1024 * 1024)))
     worker_id = args.worker_id or f"python-{os.getpid()}"
+    set_worker_id(worker_id)
     secrets = take_secrets()
     host: Optional[HostClient] = None
     if args.elixir_address:

@@ -23,13 +23,13 @@ import grpc
 from . import serialization
 from . import snakepit_bridge_pb2 as pb2
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
-from .errors import HostToolError
+from .errors import HostToolError, HostToolNotFoundError
+from .security import AUTH_HEADER, with_metadata
 
 log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "x-snakepit-instance-token"
 WORKER_HEADER = "x-snakepit-worker-id"
-AUTH_HEADER = "x-snakepit-auth"
 
 
 BRIDGE_CA_ENV = "SNAKEPIT_BRIDGE_CA_FILE"
@@ -83,7 +83,11 @@ class HostClient:
 
     @property
     def stub(self) -> pb2_grpc.BridgeServiceStub:
-        """A blocking stub (for tools running in threads)."""
+        """A blocking stub (for tools running in threads).
+
+        Every call on it carries the worker's credentials, so adapters that
+        call the stub themselves (upstream style) are authenticated too.
+        """
         with self._lock:
             if self._stub is None:
                 self._sync_channel = (
@@ -91,7 +95,7 @@ class HostClient:
                     if self._credentials is not None
                     else grpc.insecure_channel(self.address, options=self._options)
                 )
-                self._stub = pb2_grpc.BridgeServiceStub(self._sync_channel)
+                self._stub = pb2_grpc.BridgeServiceStub(with_metadata(self._sync_channel, self.metadata))
             return self._stub
 
     @property
@@ -156,8 +160,8 @@ def _rpc_failure(tool_name: str, exc: grpc.RpcError) -> HostToolError:
             message = str(details["message"])
     except ValueError:
         pass
-    return HostToolError(f"host tool {tool_name!r}: {exc.code().name}: {message}", tool_name=tool_name,
-                         details=details)
+    cls = HostToolNotFoundError if exc.code() == grpc.StatusCode.NOT_FOUND else HostToolError
+    return cls(f"host tool {tool_name!r}: {exc.code().name}: {message}", tool_name=tool_name, details=details)
 
 
 def _decode_result(tool_name: str, resp: Any) -> Any:

@@ -14,4 +14,5 @@ import "embed"
 //go:embed python/snakepit_bridge_pb2.py python/snakepit_bridge_pb2_grpc.py
 //go:embed python/snakepit_bridge/*.py python/snakepit_bridge/*.pyi
 //go:embed python/snakepit_bridge/adapters/*.py python/snakepit_bridge/adapters/showcase/*.py
+//go:embed python/snakepit_bridge/launch/*.py python/snakepit_bridge/py.typed python/pyproject.toml
 var Python embed.FS

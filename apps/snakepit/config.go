@@ -163,6 +163,13 @@ type Config struct {
 	PrivDir string
 	// PythonPath entries are added to the workers' PYTHONPATH.
 	PythonPath []string
+	// PythonBridge chooses where workers import snakepit_bridge from when
+	// neither Script nor PrivDir (nor $SNAKEPIT_PRIV_DIR) is set. Auto (the
+	// default, or $SNAKEPIT_PYTHON_BRIDGE): the package installed for
+	// Python (pip install) if it speaks this host's protocol, else the copy
+	// embedded in this module. Installed: that package or a start error.
+	// Embedded: always the embedded copy.
+	PythonBridge PythonBridgeSource
 	// InstanceName and InstanceToken scope this deployment's processes:
 	// both are on every worker's command line, and cleanup only ever kills
 	// processes carrying this instance's token. Defaults:
@@ -204,6 +211,19 @@ type Config struct {
 	LogPythonOutput bool
 	Logger          *slog.Logger
 }
+
+// PythonBridgeSource is where workers import snakepit_bridge from (Config.PythonBridge).
+type PythonBridgeSource string
+
+// The PythonBridge sources.
+const (
+	PythonBridgeAuto      PythonBridgeSource = ""
+	PythonBridgeEmbedded  PythonBridgeSource = "embedded"
+	PythonBridgeInstalled PythonBridgeSource = "installed"
+)
+
+// EnvPythonBridge sets Config.PythonBridge when the field is empty.
+const EnvPythonBridge = "SNAKEPIT_PYTHON_BRIDGE"
 
 // RogueCleanup is the sweep at start: it kills processes that run an owned
 // script, carry a run marker with another run id and this instance's token,
@@ -273,15 +293,22 @@ func (c Config) withDefaults(ctx context.Context) (Config, error) {
 		c.RogueCleanup.Enabled = Bool(true)
 	}
 
-	if c.Script == "" {
-		dir, err := FindPrivDir(c.PrivDir)
+	if c.Python == "" {
+		interp, err := pyenv.Find(ctx)
 		if err != nil {
-			return c, err
+			return c, fmt.Errorf("snakepit: %w", err)
 		}
-		c.PrivDir = dir
-		c.Script = filepath.Join(dir, "grpc_server.py")
-		if c.ThreadedScript == "" {
-			c.ThreadedScript = filepath.Join(dir, "grpc_server_threaded.py")
+		c.Python = interp.Path
+	}
+	if c.PythonBridge == "" {
+		c.PythonBridge = PythonBridgeSource(os.Getenv(EnvPythonBridge))
+	}
+	if c.PythonBridge == "auto" {
+		c.PythonBridge = PythonBridgeAuto
+	}
+	if c.Script == "" {
+		if err := c.findBridge(ctx); err != nil {
+			return c, err
 		}
 	}
 	var err error
@@ -292,13 +319,6 @@ func (c Config) withDefaults(ctx context.Context) (Config, error) {
 		if c.ThreadedScript, err = filepath.Abs(c.ThreadedScript); err != nil {
 			return c, err
 		}
-	}
-	if c.Python == "" {
-		interp, err := pyenv.Find(ctx)
-		if err != nil {
-			return c, fmt.Errorf("snakepit: %w", err)
-		}
-		c.Python = interp.Path
 	}
 	return c, nil
 }
@@ -376,6 +396,62 @@ func defaultTransport() Transport {
 		return TransportTCP
 	}
 	return TransportUnix
+}
+
+// findBridge sets the worker scripts when no Script is configured, in this
+// order: PrivDir, $SNAKEPIT_PRIV_DIR, the snakepit_bridge installed for
+// the interpreter (PythonBridge auto or installed), the embedded copy.
+func (c *Config) findBridge(ctx context.Context) error {
+	useDir := func(dir string) {
+		c.PrivDir = dir
+		c.Script = filepath.Join(dir, "grpc_server.py")
+		if c.ThreadedScript == "" {
+			c.ThreadedScript = filepath.Join(dir, "grpc_server_threaded.py")
+		}
+	}
+	if c.PrivDir != "" || os.Getenv("SNAKEPIT_PRIV_DIR") != "" {
+		dir, err := FindPrivDir(c.PrivDir)
+		if err != nil {
+			return err
+		}
+		useDir(dir)
+		return nil
+	}
+	switch c.PythonBridge {
+	case PythonBridgeAuto, PythonBridgeInstalled:
+		b, err := pyenv.FindInstalledBridge(ctx, c.Python, c.PythonPath)
+		switch {
+		case err == nil && b.Protocol == worker.ProtocolVersion:
+			c.Logger.Info("snakepit: workers run the installed Python bridge", "dir", b.Dir, "version", b.Version, "python", c.Python)
+			c.Script = b.Script(false)
+			if c.ThreadedScript == "" {
+				c.ThreadedScript = b.Script(true)
+			}
+			return nil
+		case err == nil:
+			err = fmt.Errorf("snakepit: the snakepit_bridge installed for %s (%s, version %s) speaks bridge protocol %d, this host %d",
+				c.Python, b.Dir, b.Version, b.Protocol, worker.ProtocolVersion)
+			if c.PythonBridge == PythonBridgeInstalled {
+				return &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: err.Error()}
+			}
+			c.Logger.Warn(err.Error() + "; using the embedded bridge")
+		case c.PythonBridge == PythonBridgeInstalled:
+			return &Error{Category: CategoryValidation, Code: CodeInvalidArgument,
+				Message: fmt.Sprintf("snakepit: PythonBridge installed: %v (pip install snakepit-bridge into that environment)", err)}
+		case !errors.Is(err, pyenv.ErrBridgeNotInstalled):
+			c.Logger.Warn("snakepit: looking for an installed Python bridge failed; using the embedded one", "err", err)
+		}
+	case PythonBridgeEmbedded:
+	default:
+		return &Error{Category: CategoryValidation, Code: CodeInvalidArgument,
+			Message: fmt.Sprintf("snakepit: unknown PythonBridge %q (auto, embedded or installed)", c.PythonBridge)}
+	}
+	dir, err := FindPrivDir("")
+	if err != nil {
+		return err
+	}
+	useDir(dir)
+	return nil
 }
 
 // FindPrivDir locates the Python bridge: configured if set, else

@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Iterator, Optional
 
 from ...base_adapter import BaseAdapter, tool
 from ...payloads import Binary
+from ...version import __version__
 
 _ERRORS: dict[str, type[BaseException]] = {
     "value": ValueError,
@@ -155,6 +156,8 @@ class ShowcaseAdapter(BaseAdapter):
             "argv": list(sys.argv),
             "env": {k: os.environ[k] for k in keys if k in os.environ},
             "python": sys.version.split()[0],
+            "bridge": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+            "bridge_version": __version__,
             "session_id": ctx.session_id if ctx is not None else "",
             "thread": threading.current_thread().name,
             "uptime_s": round(time.time() - self.started_at, 3),

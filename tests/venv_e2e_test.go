@@ -80,7 +80,7 @@ func TestAPoolRunsTheBridgeInstalledInAVenv(t *testing.T) {
 	for _, source := range []snakepit.PythonBridgeSource{snakepit.PythonBridgeAuto, snakepit.PythonBridgeInstalled} {
 		app, err := snakepit.Start(ctx, snakepit.Config{
 			Python: python, PythonBridge: source, Logger: quietLogger(),
-			Pools:        []snakepit.PoolConfig{{Name: "venv", Size: 1}},
+			Pools: []snakepit.PoolConfig{{Name: "venv", Size: 1}},
 		})
 		require.NoError(t, err, source)
 		require.NoError(t, app.AwaitReady(ctx))
@@ -98,7 +98,7 @@ func TestAPoolRunsTheBridgeInstalledInAVenv(t *testing.T) {
 	// Embedded wins when asked for, even with the package installed.
 	app, err := snakepit.Start(ctx, snakepit.Config{
 		Python: python, PythonBridge: snakepit.PythonBridgeEmbedded, Logger: quietLogger(),
-		Pools:        []snakepit.PoolConfig{{Name: "venv", Size: 1}},
+		Pools: []snakepit.PoolConfig{{Name: "venv", Size: 1}},
 	})
 	require.NoError(t, err)
 	require.NoError(t, app.AwaitReady(ctx))
@@ -115,7 +115,7 @@ func TestPythonBridgeInstalledWithoutThePackageFailsAtStart(t *testing.T) {
 	t.Setenv("SNAKEPIT_PRIV_DIR", "")
 	_, err := snakepit.Start(t.Context(), snakepit.Config{
 		Python: py.Path, PythonBridge: snakepit.PythonBridgeInstalled, Logger: quietLogger(),
-		Pools:        []snakepit.PoolConfig{{Name: "none", Size: 1}},
+		Pools: []snakepit.PoolConfig{{Name: "none", Size: 1}},
 	})
 	var serr *snakepit.Error
 	require.ErrorAs(t, err, &serr)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -20,6 +21,10 @@ func Main(m *testing.M, opts ...goleak.Option) {
 	}
 	if os.Getenv("SNAKEPIT_DATA_DIR") == "" {
 		_ = os.Setenv("SNAKEPIT_DATA_DIR", dir)
+	}
+	// The embedded bridge is written here, not to the user's cache.
+	if os.Getenv("SNAKEPIT_CACHE_DIR") == "" {
+		_ = os.Setenv("SNAKEPIT_CACHE_DIR", filepath.Join(dir, "cache"))
 	}
 	code := m.Run()
 	if code == 0 {

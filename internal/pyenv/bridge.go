@@ -39,7 +39,7 @@ func (b InstalledBridge) Script(threaded bool) string {
 
 // bridgeProbe finds snakepit_bridge without importing it (no grpc import,
 // no package code run) and reads its version module, which imports
-// nothing. The working directory is not searched: '' and '.' are dropped
+// nothing. The working directory is not searched: ” and '.' are dropped
 // from sys.path first, and the probe runs in "/", so a directory another
 // user can write (a shared /tmp) cannot plant a package.
 const bridgeProbe = `import sys, json, os, importlib.util, runpy

@@ -303,16 +303,27 @@ func TestSeveralNamedPools(t *testing.T) {
 	assert.ErrorIs(t, err, snakepit.ErrPoolNotFound, "no default pool among several")
 }
 
+// The thread profile runs a worker's calls at once: four calls of a
+// rendezvous tool return only if all four run in the Python process
+// together (a barrier of 4 that breaks after 10 s), so calls run one after
+// another fail instead of passing slowly.
 func TestThreadProfileRunsCallsConcurrently(t *testing.T) {
-	app := startApp(t, onePool(1, func(p *snakepit.PoolConfig) { p.Profile = snakepit.ProfileThread; p.Threads = 4 }))
+	pool := edgePool(t, snakepit.PoolConfig{Name: "default", Size: 1, Profile: snakepit.ProfileThread, Threads: 4})
+	pool.Adapter = "bridge_test_adapters.ThreadSafeEdge"
+	app := startApp(t, edgeConfig(t, "", pool))
 	var c collect
 	for range 4 {
-		c.run(func() error { _, err := app.Execute(t.Context(), "sleep", map[string]any{"ms": 800}); return err })
+		c.run(func() error {
+			_, err := app.Execute(t.Context(), "sync_rendezvous", map[string]any{"group": "four", "peers": 4})
+			return err
+		})
 	}
-	waitStats(t, app, "default", "4 calls in flight on one worker", func(s statsView) bool { return s.InFlight == 4 })
 	for _, err := range c.wait(t) {
-		assert.NoError(t, err)
+		assert.NoError(t, err, "all four calls met inside one worker process")
 	}
+	st, err := app.Stats(t.Context(), "default")
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, st.GetWorkers(), "one worker served them")
 }
 
 func TestStreamRecvAfterEndIsEOF(t *testing.T) {

@@ -50,7 +50,7 @@ type workerActor struct {
 
 	proc      *process
 	startedAt time.Time
-	state     string
+	state     State
 
 	bootCancel context.CancelFunc
 	bootWG     sync.WaitGroup
@@ -77,17 +77,17 @@ func (w *workerActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		w.start(ctx)
 	case *booted:
-		if m.generation == w.gen && w.state == "starting" {
+		if m.generation == w.gen && w.state == StateStarting {
 			w.onBooted(ctx)
 		}
 	case *bootFailed:
-		if m.generation == w.gen && w.state == "starting" {
+		if m.generation == w.gen && w.state == StateStarting {
 			w.onBootFailed(ctx, m.err)
 		}
 	case *processExited:
 		switch {
 		case m.generation != w.gen || w.stopping:
-		case w.state == "starting": // died before it was ready: a failed start, whichever notice came first
+		case w.state == StateStarting: // died before it was ready: a failed start, whichever notice came first
 			w.onBootFailed(ctx, fmt.Errorf("python process exited before it was ready (%s)", w.proc.exitInfo()))
 		default:
 			w.onProcessExited(ctx)
@@ -138,7 +138,7 @@ func (w *workerActor) info() *Info {
 // start spawns the process (fast) in the mailbox, then waits for readiness
 // in a goroutine so the mailbox stays free.
 func (w *workerActor) start(ctx actor.Context) {
-	w.state = "starting"
+	w.state = StateStarting
 	w.startedAt = time.Now()
 	var lineLog func(string)
 	if w.cfg.LogPythonOutput {
@@ -267,7 +267,7 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 	w.mu.Lock()
 	conn, target := w.conn, w.target
 	w.mu.Unlock()
-	w.state = "ready"
+	w.state = StateReady
 	proc := w.proc
 	self := ctx.Self()
 	w.exec = NewExecutor(ExecutorConfig{
@@ -325,7 +325,7 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 }
 
 func (w *workerActor) onBootFailed(ctx actor.Context, err error) {
-	w.state = "failed"
+	w.state = StateFailed
 	if w.proc != nil {
 		info := w.proc.stop(w.cfg.StopGrace)
 		if info.Output != "" {
@@ -380,7 +380,7 @@ func (w *workerActor) onProcessExited(ctx actor.Context) {
 // calls, running ones are answered, the process group is terminated.
 func (w *workerActor) shutdown(ctx actor.Context) {
 	w.stopping = true
-	w.state = "stopping"
+	w.state = StateStopping
 	if w.bootCancel != nil {
 		w.bootCancel()
 	}

@@ -46,7 +46,7 @@ type GetInfo struct{}
 type Info struct {
 	WorkerID   string
 	Generation uint64
-	State      string // starting, ready, failed (start failed), stopping
+	State      State
 	OSPid      int
 	InFlight   int
 	StartedAt  time.Time
@@ -55,6 +55,18 @@ type Info struct {
 	// never leaves this process: Info is not a protobuf message.
 	ServerSecret string
 }
+
+// State is where a worker actor's current generation is.
+type State string
+
+// The worker states (a generation moves starting → ready → stopping, or
+// starting → failed when its start fails).
+const (
+	StateStarting State = "starting" // its Python process is starting
+	StateReady    State = "ready"    // it serves calls
+	StateFailed   State = "failed"   // its start failed; the actor exits
+	StateStopping State = "stopping" // it is stopping its process
+)
 
 // KillProcess makes the worker SIGKILL its Python process group, as a crash
 // would: in-flight calls fail with worker_exit (saying Reason) and the

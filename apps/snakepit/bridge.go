@@ -244,7 +244,7 @@ func (w *workerConns) Client(ctx context.Context, id string) (bridgepb.BridgeSer
 		return nil, fmt.Errorf("worker %s: %w", id, err)
 	}
 	info, _ := res.(*worker.Info)
-	if info == nil || info.Target == "" || info.State != "ready" {
+	if info == nil || info.Target == "" || info.State != worker.StateReady {
 		return nil, fmt.Errorf("worker %s is not ready", id)
 	}
 	w.mu.Lock()

@@ -438,7 +438,7 @@ func dialWorkers(ctx context.Context, app *snakepit.App) (*servers, error) {
 			return nil, fmt.Errorf("worker %s: %w", id, err)
 		}
 		info, _ := res.(*worker.Info)
-		if info == nil || info.Target == "" || info.State != "ready" {
+		if info == nil || info.Target == "" || info.State != worker.StateReady {
 			s.close()
 			return nil, fmt.Errorf("worker %s is not ready", id)
 		}

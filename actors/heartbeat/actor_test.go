@@ -256,16 +256,27 @@ func TestIndependentMonitorReportsLossAndRecovery(t *testing.T) {
 
 func TestInitialDelayIsRespected(t *testing.T) {
 	sys := newSystem(t)
-	var calls atomic.Int64
+	first := make(chan time.Time, 1)
+	const delay = 200 * time.Millisecond
+	spawned := time.Now()
 	pid := spawn(t, sys, Options{
-		Config:   Config{Interval: 5 * time.Millisecond, InitialDelay: 200 * time.Millisecond},
+		Config:   Config{Interval: 5 * time.Millisecond, InitialDelay: delay},
 		WorkerID: "w1",
-		Ping:     func(context.Context) error { calls.Add(1); return nil },
+		Ping: func(context.Context) error {
+			select {
+			case first <- time.Now():
+			default:
+			}
+			return nil
+		},
 	})
 
-	time.Sleep(50 * time.Millisecond)
-	require.Zero(t, status(t, sys, pid).Sent)
-	require.Zero(t, calls.Load())
+	select {
+	case at := <-first:
+		require.GreaterOrEqual(t, at.Sub(spawned), delay, "the first ping waited for the initial delay")
+	case <-time.After(wait):
+		t.Fatal("no ping after the initial delay")
+	}
 	require.Eventually(t, func() bool { return status(t, sys, pid).Sent > 0 }, wait, 10*time.Millisecond)
 }
 

@@ -293,9 +293,9 @@ func TestExecutorExecutionTTLAnswersTimeoutAndKills(t *testing.T) {
 	res, done := replyAndDone(t, rec.waitFor(t, 2))
 	require.Nil(t, res.(*poolpb.Result).GetError())
 	require.Nil(t, done.Err)
-	time.Sleep(100 * time.Millisecond)
-	require.Empty(t, killed, "a call that ended in time kills nothing")
 
+	// Call 1's TTL timer, had it outlived the call, would fire before call
+	// 2's: the first kill names the tool of the call that hung.
 	require.NoError(t, x.Submit(call(2, "block", `{}`, false)))
 	msgs := rec.waitFor(t, 4)
 	e := sperr.FromProto(msgs[3].(*poolpb.Result).GetError())
@@ -304,9 +304,11 @@ func TestExecutorExecutionTTLAnswersTimeoutAndKills(t *testing.T) {
 	select {
 	case reason := <-killed:
 		require.Contains(t, reason, "execution TTL")
+		require.Contains(t, reason, "call to block", "a call that ended in time kills nothing")
 	case <-time.After(5 * time.Second):
 		t.Fatal("the hung worker was not killed")
 	}
+	require.Empty(t, killed, "one kill, for the call that hung")
 }
 
 func TestExecutorRetryableCallIsLeftToThePool(t *testing.T) {
@@ -315,7 +317,7 @@ func TestExecutorRetryableCallIsLeftToThePool(t *testing.T) {
 	c := call(1, "block", `{}`, false)
 	c.Retryable = true
 	require.NoError(t, x.Submit(c))
-	time.Sleep(50 * time.Millisecond)
+	require.Eventually(t, func() bool { return x.InFlight() == 1 }, 5*time.Second, time.Millisecond)
 	stop() // the server dies under the call
 	msgs := rec.waitFor(t, 1)
 	done, ok := msgs[0].(*CallDone)

@@ -55,9 +55,9 @@ func waitStats(t *testing.T, app *snakepit.App, pool string, what string, cond f
 	for time.Now().Before(deadline) {
 		st, err := app.Stats(t.Context(), pool)
 		require.NoError(t, err)
-		last = statsView{Busy: st.GetBusy(), Queued: st.GetQueued(), Ready: st.GetReady(), InFlight: st.GetInFlight(),
-			QueueTimeouts: st.GetQueueTimeouts(), Saturated: st.GetPoolSaturated(), Restarts: st.GetWorkerRestarts(),
-			Requests: st.GetRequests(), Completed: st.GetCompleted(), Errors: st.GetErrors(), Workers: st.GetWorkers()}
+		last = statsView{Busy: uint64(st.Busy), Queued: uint64(st.Queued), Ready: uint64(st.Ready), InFlight: uint64(st.InFlight),
+			QueueTimeouts: st.QueueTimeouts, Saturated: st.PoolSaturated, Restarts: st.WorkerRestarts,
+			Requests: st.Requests, Completed: st.Completed, Errors: st.Errors, Workers: uint64(st.Workers)}
 		if cond(last) {
 			return last
 		}

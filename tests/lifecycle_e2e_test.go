@@ -149,7 +149,7 @@ func TestManualRecycleAndResize(t *testing.T) {
 	require.NoError(t, app.RecycleWorker(ctx, "rs", before["worker_id"].(string)))
 	require.Eventually(t, func() bool {
 		st, err := app.Stats(ctx, "rs")
-		return err == nil && st.GetRecycled() == 1 && st.GetReady() == 1
+		return err == nil && st.Recycled == 1 && st.Ready == 1
 	}, 10*time.Second, 10*time.Millisecond)
 	require.NotEqual(t, pidOf(before), pidOf(whoami(t, app, "rs")))
 	require.ErrorIs(t, app.RecycleWorker(ctx, "rs", "rs-w9"), snakepit.ErrInvalidArgument)
@@ -196,7 +196,7 @@ func TestHeartbeatDependentAndIndependent(t *testing.T) {
 	require.True(t, procs.Alive(indPid))
 	st, err := app.Stats(t.Context(), "ind")
 	require.NoError(t, err)
-	require.Zero(t, st.GetWorkerRestarts())
+	require.Zero(t, st.WorkerRestarts)
 	require.NoError(t, syscall.Kill(indPid, syscall.SIGCONT))
 	require.Eventually(t, func() bool { return lost(heartbeat.EventRecovered) }, 10*time.Second, 10*time.Millisecond)
 	require.Equal(t, indPid, pidOf(whoami(t, app, "ind")), "the resumed worker serves again")
@@ -225,7 +225,7 @@ func TestCrashBarrier(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		st, err := app.Stats(ctx, "storm")
-		return err == nil && st.GetCircuit() == "open"
+		return err == nil && st.Circuit == "open"
 	}, 10*time.Second, 10*time.Millisecond, "%d crashes seen", len(crashes.all()))
 	start := time.Now()
 	_, err := app.Execute(ctx, "ping", nil, snakepit.WithPool("storm"))
@@ -269,7 +269,7 @@ func TestCrashBarrier(t *testing.T) {
 	require.NotEqual(t, victim.WorkerID, o.res.WorkerID)
 	st, err := app.Stats(ctx, "idem")
 	require.NoError(t, err)
-	require.EqualValues(t, 1, st.GetRetried())
+	require.EqualValues(t, 1, st.Retried)
 
 }
 
@@ -346,7 +346,7 @@ func TestReconcileRestoresTheSizeWithBackoff(t *testing.T) {
 	require.LessOrEqual(t, failed, 7, "with backoff")
 	st, err := app.Stats(t.Context(), "flaky")
 	require.NoError(t, err)
-	require.Zero(t, st.GetReady())
+	require.Zero(t, st.Ready)
 	require.NoError(t, app.Err(), "the supervision tree did not give up")
 
 	require.NoError(t, os.Remove(flag))

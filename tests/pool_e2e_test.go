@@ -323,7 +323,7 @@ func TestThreadProfileRunsCallsConcurrently(t *testing.T) {
 	}
 	st, err := app.Stats(t.Context(), "default")
 	require.NoError(t, err)
-	assert.EqualValues(t, 1, st.GetWorkers(), "one worker served them")
+	assert.EqualValues(t, 1, st.Workers, "one worker served them")
 }
 
 func TestStreamRecvAfterEndIsEOF(t *testing.T) {

@@ -510,11 +510,6 @@ func (a *App) wait(ctx context.Context, in *inbox, limit time.Duration) (any, er
 	}
 }
 
-// Stats returns the named pool's counters.
-func (a *App) Stats(ctx context.Context, poolName string) (*poolpb.Stats, error) {
-	return askPool[*poolpb.Stats](ctx, a, poolName, &poolpb.GetStats{})
-}
-
 // ListWorkers returns the named pool's worker ids.
 func (a *App) ListWorkers(ctx context.Context, poolName string) ([]string, error) {
 	wl, err := askPool[*poolpb.WorkerList](ctx, a, poolName, &poolpb.ListWorkers{})

@@ -113,9 +113,6 @@ func (a *App) Session(ctx context.Context, id string, opts ...ExecuteOption) (*S
 	return &Session{app: a, id: id, opts: opts}, nil
 }
 
-// SessionStats returns the session store's counters.
-func (a *App) SessionStats(ctx context.Context) (sessions.Stats, error) { return a.sessions.Stats(ctx) }
-
 // Session is a handle on one session.
 type Session struct {
 	app  *App

@@ -403,8 +403,8 @@ func awaitAll(ctx context.Context, app *snakepit.App, size int) error {
 	if err != nil {
 		return err
 	}
-	if int(s.GetReady()) != size {
-		return fmt.Errorf("only %d of %d workers are ready", s.GetReady(), size)
+	if s.Ready != size {
+		return fmt.Errorf("only %d of %d workers are ready", s.Ready, size)
 	}
 	return nil
 }

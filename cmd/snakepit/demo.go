@@ -112,8 +112,8 @@ func runDemo(ctx context.Context, args []string, out io.Writer, logger *slog.Log
 		return err
 	}
 	say("   requests=%d completed=%d errors=%d queued=%d workers=%d ready=%d available=%d busy=%d restarts=%d",
-		s.GetRequests(), s.GetCompleted(), s.GetErrors(), s.GetQueued(), s.GetWorkers(), s.GetReady(),
-		s.GetAvailable(), s.GetBusy(), s.GetWorkerRestarts())
+		s.Requests, s.Completed, s.Errors, s.Queued, s.Workers, s.Ready,
+		s.Available, s.Busy, s.WorkerRestarts)
 	return nil
 }
 
@@ -137,8 +137,8 @@ func progress(ctx context.Context, app *snakepit.App, pool string, want int, out
 			fmt.Fprintf(out, "\r   workers ready %d/%d\n", want, want)
 			return err
 		case <-tick.C:
-			if s, err := app.Stats(ctx, pool); err == nil && int(s.GetReady()) != last {
-				last = int(s.GetReady())
+			if s, err := app.Stats(ctx, pool); err == nil && s.Ready != last {
+				last = s.Ready
 				fmt.Fprintf(out, "\r   workers ready %d/%d", last, want)
 			}
 		}
@@ -188,7 +188,7 @@ func killOne(ctx context.Context, app *snakepit.App, out io.Writer) error {
 	}
 	victim := before[0]
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if s, err := app.Stats(ctx, "demo"); err == nil && int(s.GetBusy()) == len(before) {
+		if s, err := app.Stats(ctx, "demo"); err == nil && s.Busy == len(before) {
 			break
 		}
 	}

@@ -318,7 +318,7 @@ func TestChaos(t *testing.T) {
 	restarts := uint64(0)
 	for _, p := range pools {
 		if st, err := app.Stats(ctx, p); err == nil {
-			restarts += st.GetWorkerRestarts()
+			restarts += st.WorkerRestarts
 		}
 	}
 	inFlight := 0

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/snakepit-go/snakepit/internal/procs"
 	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
@@ -89,4 +90,28 @@ func TestWaitReadyReadsPortOrSocket(t *testing.T) {
 	require.NoError(t, os.WriteFile(p.ready, []byte("garbage"), 0o600))
 	_, err = p.waitReady(t.Context())
 	assert.ErrorContains(t, err, "not a port")
+}
+
+// A leader that dies on its own: the members of its group are ended while
+// it is still a zombie (its group id still ours), and once it is reaped the
+// group is never signalled again, so a reused id cannot be hit.
+func TestTheGroupIsSignalledOnlyWhileItsLeaderIsOurs(t *testing.T) {
+	if !procs.CanKeepZombie {
+		t.Skip("this system cannot wait without reaping")
+	}
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child")
+	p := shellWorker(t, "(trap '' TERM; while :; do sleep 0.05; done) &\necho $! > "+pidFile+"\nwhile [ ! -s "+pidFile+" ]; do sleep 0.01; done\nexit 3\n")
+	<-p.done
+	b, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	child, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool { return !testutil.Alive(child) }, 5*time.Second, 5*time.Millisecond,
+		"the group member that outlived its leader is gone")
+	assert.Equal(t, 3, p.exitInfo().ExitCode)
+	p.groupMu.Lock()
+	gone := p.groupGone
+	p.groupMu.Unlock()
+	assert.True(t, gone, "after the reap the group is no longer ours to signal")
 }

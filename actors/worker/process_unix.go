@@ -40,9 +40,14 @@ type process struct {
 	ready string // ready file path
 	sock  string // unix socket path, "" for TCP
 
-	done     chan struct{} // closed once reaped; exit is valid then
-	exit     ExitInfo
-	groupEnd sync.Once // the final SIGKILL of the group, sent once
+	done chan struct{} // closed once reaped; exit is valid then
+	exit ExitInfo
+
+	// groupMu orders signals to the group against the reaping of its
+	// leader: once groupGone is set, the group id may belong to someone else
+	// and is never signalled again.
+	groupMu   sync.Mutex
+	groupGone bool
 }
 
 // launchArgs is the worker's command line after the interpreter.
@@ -133,7 +138,18 @@ func startProcess(c Config, lineLog func(string)) (*process, error) {
 		}
 	}()
 	go func() {
+		// Where the system allows it, wait for the leader's exit without
+		// reaping it: while it is a zombie the group id is still ours, so the
+		// members that outlive it (a tool's subprocesses) are ended now, and
+		// never by a signal sent after the reap.
+		kept := procs.CanKeepZombie && procs.WaitExitedKeepZombie(p.pid) == nil
+		if kept {
+			p.endGroup(true)
+		}
 		err := cmd.Wait()
+		if !kept {
+			p.endGroup(false)
+		}
 		release()
 		// The output ends when every writer is gone; a tool's subprocess may
 		// hold the pipe open after the server died, so wait only briefly,
@@ -194,10 +210,23 @@ func (p *process) waitReady(ctx context.Context) (string, error) {
 // signalGroup sends sig to the process group while its leader is unreaped
 // (so the group id cannot belong to anyone else).
 func (p *process) signalGroup(sig syscall.Signal) {
-	if p.exited() {
+	p.groupMu.Lock()
+	defer p.groupMu.Unlock()
+	if p.groupGone {
 		return
 	}
 	_ = syscall.Kill(-p.pgid, sig)
+}
+
+// endGroup marks the group as no longer ours to signal, SIGKILLing it
+// first when kill is set (its leader is a zombie, so the id is still ours).
+func (p *process) endGroup(kill bool) {
+	p.groupMu.Lock()
+	defer p.groupMu.Unlock()
+	if kill && !p.groupGone {
+		_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+	}
+	p.groupGone = true
 }
 
 // kill sends SIGKILL to the group at once (used by tests and crash handling).
@@ -220,9 +249,8 @@ func (p *process) stop(grace time.Duration) ExitInfo {
 		}
 	}
 	t.Stop()
-	// Members of the group that outlived the leader (a tool's subprocesses);
-	// once, right after the leader was reaped by us.
-	p.groupEnd.Do(func() { _ = syscall.Kill(-p.pgid, syscall.SIGKILL) })
+	// Members of the group that outlived the leader were SIGKILLed while the
+	// leader was a zombie (the reaper goroutine), never after the reap.
 	_ = os.RemoveAll(p.dir)
 	return p.exitInfo()
 }

@@ -418,4 +418,6 @@ func (p *poolActor) restartSlot(ctx actor.Context, w *workerSlot) {
 	})
 }
 
-func (w *workerSlot) shutdownTimeout() time.Duration { return w.stopTimeout + 5*time.Second }
+// shutdownTimeout is how long the pool waits for the worker supervisor to
+// stop this slot's worker.
+func (w *workerSlot) shutdownTimeout() time.Duration { return w.stopTimeout + wk.ReplyMargin }

@@ -398,7 +398,7 @@ func (w *workerActor) shutdown(ctx actor.Context) {
 	if w.proc != nil {
 		info = w.proc.stop(w.cfg.StopGrace)
 	}
-	if w.exec != nil && !w.exec.Wait(5*time.Second) {
+	if w.exec != nil && !w.exec.Wait(CallsWait) {
 		w.log.Warn("calls still running after stop", "in_flight", w.exec.InFlight())
 	}
 	w.mu.Lock()

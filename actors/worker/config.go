@@ -165,7 +165,7 @@ func (c Config) Capacity() int {
 // gives it this long.
 func (c Config) ShutdownTimeout() time.Duration {
 	c = c.withDefaults()
-	return c.StopGrace + 5*time.Second + 5*time.Second + time.Second
+	return c.StopGrace + KillWait + CallsWait + StopMargin
 }
 
 // script is the server file this worker runs.
@@ -185,7 +185,7 @@ func (c Config) withDefaults() Config {
 		c.StopGrace = 2 * time.Second
 	}
 	if c.ExitWait <= 0 {
-		c.ExitWait = 2 * time.Second
+		c.ExitWait = DefaultExitWait
 	}
 	if c.CancelGrace <= 0 {
 		c.CancelGrace = DefaultCancelGrace

@@ -169,7 +169,7 @@ func NewExecutor(c ExecutorConfig) *Executor {
 		c.Exit = func(time.Duration) (ExitInfo, bool) { return ExitInfo{}, false }
 	}
 	if c.ExitWait <= 0 {
-		c.ExitWait = 2 * time.Second
+		c.ExitWait = DefaultExitWait
 	}
 	if c.CancelGrace <= 0 {
 		c.CancelGrace = DefaultCancelGrace

@@ -245,7 +245,7 @@ func (p *process) stop(grace time.Duration) ExitInfo {
 		p.signalGroup(syscall.SIGKILL)
 		select {
 		case <-p.done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(KillWait):
 		}
 	}
 	t.Stop()

@@ -93,7 +93,7 @@ func (x *Executor) settle(c Call) {
 	// dying worker another call.
 	select {
 	case <-x.closing:
-	case <-time.After(x.exitWait + 5*time.Second):
+	case <-time.After(x.exitWait + KillWait):
 	}
 }
 

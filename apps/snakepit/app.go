@@ -34,6 +34,7 @@ import (
 	"github.com/snakepit-go/snakepit/actors/registry"
 	"github.com/snakepit-go/snakepit/actors/registry/cleanup"
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
+	"github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/instance"
 	"github.com/snakepit-go/snakepit/internal/procs"
 	"github.com/snakepit-go/snakepit/internal/rundir"
@@ -129,6 +130,11 @@ func StartIn(ctx context.Context, system *actor.ActorSystem, cfg Config) (*App, 
 // workerStopConcurrency bounds how many workers stop at once.
 const workerStopConcurrency = 32
 
+// runtimeStopMargin is what the runtime supervisor's stop gets beyond its
+// workers': the pools, the bridge, the session store, the cleanup pass and
+// the registry stop within it.
+const runtimeStopMargin = 30 * time.Second
+
 // workersShutdown bounds the worker supervisor's stop: its workers stop
 // workerStopConcurrency at a time, each within its own shutdown timeout
 // (with headroom for pools resized to twice their configured size), so a
@@ -140,7 +146,7 @@ func workersShutdown(cfg Config) time.Duration {
 		longest = max(longest, cfg.lifecycleConfig(p).WorkerConfig().ShutdownTimeout())
 	}
 	groups := (2*total + workerStopConcurrency - 1) / workerStopConcurrency
-	return max(30*time.Second, time.Duration(groups)*longest+5*time.Second)
+	return max(30*time.Second, time.Duration(groups)*longest+worker.ReplyMargin)
 }
 
 func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool) (*App, error) {
@@ -303,7 +309,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 					}
 				},
 			}), Restart: supervisors.Permanent},
-			{Name: "runtime", Props: runtimeProps, Restart: supervisors.Permanent, Shutdown: workersShutdown(cfg) + 30*time.Second},
+			{Name: "runtime", Props: runtimeProps, Restart: supervisors.Permanent, Shutdown: workersShutdown(cfg) + runtimeStopMargin},
 		},
 		OnGiveUp: func(reason any) {
 			app.reason.Store(fmt.Sprint(reason))

@@ -47,7 +47,10 @@ func (p *poolActor) lifecycleDeadline() (next time.Time, ok bool) {
 	return next, ok
 }
 
-// rearm points the single timer at the earliest deadline.
+// rearm points the single timer at the earliest deadline of all: queue,
+// lifecycle (taints, retries, drains) and AwaitReady. Every handler that
+// changes a lifecycle or AwaitReady deadline calls it; onTick recomputes
+// everything when the timer fires.
 func (p *poolActor) rearm(ctx actor.Context) {
 	next, ok := p.sched.NextDeadline()
 	if t, lok := p.lifecycleDeadline(); lok && (!ok || t.Before(next)) {
@@ -58,6 +61,19 @@ func (p *poolActor) rearm(ctx actor.Context) {
 			next, ok = a.deadline, true
 		}
 	}
+	p.armAt(ctx, next, ok)
+}
+
+// rearmQueue is rearm for the call path, where only queue deadlines can
+// have changed: it costs nothing per worker. The timer only ever moves
+// earlier, so the other deadlines it already covers stay covered.
+func (p *poolActor) rearmQueue(ctx actor.Context) {
+	next, ok := p.sched.NextDeadline()
+	p.armAt(ctx, next, ok)
+}
+
+// armAt moves the timer to next when that is earlier than where it points.
+func (p *poolActor) armAt(ctx actor.Context, next time.Time, ok bool) {
 	if !ok || (!p.timerAt.IsZero() && !next.Before(p.timerAt)) {
 		return
 	}

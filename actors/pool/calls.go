@@ -79,7 +79,7 @@ func (p *poolActor) submit(ctx actor.Context, key uint64, now time.Time) {
 	case Dispatched:
 		p.dispatch(ctx, key, d.Worker)
 	case Queued:
-		p.rearm(ctx)
+		p.rearmQueue(ctx)
 	case RejectedSaturated:
 		p.stats.PoolSaturated++
 		st := p.sched.Stats()
@@ -190,8 +190,8 @@ func (p *poolActor) onCallDone(ctx actor.Context, m *wk.CallDone) {
 		w.lastActive = time.Now()
 	}
 	p.dispatchAll(ctx, p.sched.Done(w.id, m.Key))
-	p.checkDrain(ctx)
-	p.rearm(ctx)
+	p.checkDrain(ctx) // rearms fully when a drain starts waiting
+	p.rearmQueue(ctx)
 }
 
 func (p *poolActor) onCancel(ctx actor.Context, m *poolpb.Cancel) {

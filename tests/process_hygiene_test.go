@@ -164,7 +164,7 @@ func TestStartupCleansWhatEarlierRunsLeft(t *testing.T) {
 	var killed []int
 	for _, k := range atStart.Killed {
 		killed = append(killed, k.PID)
-		require.Contains(t, []procs.Outcome{procs.Terminated, procs.Killed}, k.Outcome)
+		require.Contains(t, []snakepit.KillOutcome{snakepit.KillTerminated, snakepit.KillKilled}, k.Outcome)
 	}
 	require.ElementsMatch(t, []int{registered, rogue}, killed)
 	require.False(t, procs.Alive(registered))

@@ -344,16 +344,6 @@ func (a *App) RunID() string { return a.runID }
 // Instance is the instance name (on every worker's command line).
 func (a *App) Instance() string { return a.cfg.InstanceName }
 
-// CleanupReports returns what cleanup did at start (earlier runs'
-// leftovers and the rogue sweep) and at stop (this run's processes still
-// alive after the workers stopped; normally none). The stop report is set
-// once Stop has returned.
-func (a *App) CleanupReports() (atStart, atStop cleanup.Report) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.startReport, a.stopReport
-}
-
 // System is the actor system the App runs in.
 func (a *App) System() *actor.ActorSystem { return a.system }
 

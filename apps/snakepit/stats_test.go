@@ -1,13 +1,17 @@
 package snakepit
 
 import (
+	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/snakepit-go/snakepit/actors/bridge/sessions"
+	"github.com/snakepit-go/snakepit/actors/registry/cleanup"
+	"github.com/snakepit-go/snakepit/internal/procs"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
 
@@ -40,5 +44,25 @@ func TestSessionStatsCarriesEveryField(t *testing.T) {
 	got := reflect.ValueOf(sessionStatsFrom(in))
 	for i := range got.NumField() {
 		require.False(t, got.Field(i).IsZero(), "SessionStats.%s is never set", got.Type().Field(i).Name)
+	}
+}
+
+// A cleanup report keeps every field, and outcomes read as their names.
+func TestCleanupReportCarriesEveryField(t *testing.T) {
+	in := cleanup.Report{Forgotten: 2, Kept: 1, Took: time.Second, Killed: []cleanup.Killed{
+		{PID: 10, PGID: 10, RunID: "r", WorkerID: "w", Reason: "old run", Outcome: procs.Survived, Err: errors.New("EPERM")},
+	}}
+	got := cleanupReportFrom(in)
+	require.Equal(t, reflect.TypeOf(in).NumField(), reflect.TypeOf(got).NumField())
+	require.Equal(t, reflect.TypeOf(in.Killed[0]).NumField(), reflect.TypeOf(got.Killed[0]).NumField())
+	k := reflect.ValueOf(got.Killed[0])
+	for i := range k.NumField() {
+		require.False(t, k.Field(i).IsZero(), "CleanedProcess.%s is never set", k.Type().Field(i).Name)
+	}
+	require.Equal(t, KillSurvived, got.Killed[0].Outcome)
+	require.Len(t, got.Survivors(), 1)
+	require.Equal(t, in.String(), got.String())
+	for o, want := range map[procs.Outcome]KillOutcome{procs.Gone: KillGone, procs.Terminated: KillTerminated, procs.Killed: KillKilled, procs.Survived: KillSurvived} {
+		require.Equal(t, want, KillOutcome(o.String()))
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/snakepit-go/snakepit/internal/jsonany"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
@@ -160,12 +161,13 @@ func encodeArgs(args any) ([]byte, error) {
 		}
 		raw = b
 	}
-	if t := bytes.Trim(raw, " \t\r\n"); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+	t := jsonany.TrimSpace(raw)
+	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
 		return []byte("{}"), nil // a nil map
 	}
 	// The worker splits the object into parameters; here it is only checked
 	// (no second parse into a map on the call path).
-	if t := bytes.Trim(raw, " \t\r\n"); t[0] != '{' || !json.Valid(t) {
+	if t[0] != '{' || !json.Valid(t) {
 		return nil, sperr.New(sperr.CodeInvalidArgument, "arguments must be a JSON object (a map or struct)")
 	}
 	return raw, nil

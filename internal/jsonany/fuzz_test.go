@@ -20,7 +20,7 @@ func FuzzPackArgs(f *testing.F) {
 			return
 		}
 		var want map[string]json.RawMessage
-		if tr := trimJSONSpace(raw); len(tr) > 0 && !bytes.Equal(tr, []byte("null")) {
+		if tr := TrimSpace(raw); len(tr) > 0 && !bytes.Equal(tr, []byte("null")) {
 			if err := json.Unmarshal(raw, &want); err != nil {
 				t.Fatalf("PackArgs accepted %q, which is not a JSON object: %v", raw, err)
 			}

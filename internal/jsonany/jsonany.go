@@ -56,7 +56,7 @@ var ErrNotObject = errors.New("arguments must be a JSON object")
 
 // KindOf returns the kind of one JSON value (already valid JSON).
 func KindOf(raw []byte) (string, error) {
-	raw = trimJSONSpace(raw)
+	raw = TrimSpace(raw)
 	if len(raw) == 0 {
 		return "", errors.New("empty JSON value")
 	}
@@ -87,13 +87,13 @@ func Pack(raw []byte) (*anypb.Any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &anypb.Any{TypeUrl: TypeURLPrefix + kind, Value: trimJSONSpace(raw)}, nil
+	return &anypb.Any{TypeUrl: TypeURLPrefix + kind, Value: TrimSpace(raw)}, nil
 }
 
 // PackArgs turns a JSON object into the parameters map of an
 // ExecuteToolRequest. Empty input is an empty map.
 func PackArgs(argsJSON []byte) (map[string]*anypb.Any, error) {
-	argsJSON = trimJSONSpace(argsJSON)
+	argsJSON = TrimSpace(argsJSON)
 	if len(argsJSON) == 0 || bytes.Equal(argsJSON, []byte("null")) {
 		return map[string]*anypb.Any{}, nil
 	}
@@ -129,7 +129,7 @@ func Unpack(a *anypb.Any) ([]byte, error) {
 	switch {
 	case url == TypeURLPrefix+KindBinary:
 		return nil, errors.New("binary value is not JSON")
-	case len(trimJSONSpace(v)) == 0:
+	case len(TrimSpace(v)) == 0:
 		return []byte("null"), nil
 	case json.Valid(v):
 		return v, nil
@@ -146,6 +146,6 @@ func IsBinary(a *anypb.Any) bool {
 	return a.GetTypeUrl() == TypeURLPrefix+KindBinary
 }
 
-// trimJSONSpace trims JSON's whitespace (space, tab, CR, LF) and nothing
+// TrimSpace trims JSON's whitespace (space, tab, CR, LF) and nothing
 // else: "{}\f" is not JSON, so it must not become "{}".
-func trimJSONSpace(b []byte) []byte { return bytes.Trim(b, " \t\r\n") }
+func TrimSpace(b []byte) []byte { return bytes.Trim(b, " \t\r\n") }

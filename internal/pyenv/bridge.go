@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -55,11 +56,44 @@ if os.path.isfile(vf):
     v = runpy.run_path(vf)
 print(json.dumps({"dir": d, "version": str(v.get("__version__", "")), "protocol": int(v.get("PROTOCOL_VERSION", 0))}))`
 
+// bridgeCache keeps each probe's answer for the life of the process, as
+// Find does for the interpreter: an App start costs no Python start (about
+// 25 ms) for a question already answered. Keyed by interpreter and path.
+var bridgeCache struct {
+	mu sync.Mutex
+	m  map[string]probed
+}
+
+type probed struct {
+	b   InstalledBridge
+	err error
+}
+
 // FindInstalledBridge asks python where its snakepit_bridge is, with
 // pythonPath added to PYTHONPATH as the workers' will be. It returns
 // ErrBridgeNotInstalled when there is none, or a package without the
-// worker servers under launch/.
+// worker servers under launch/. The answer is kept for the process's life
+// (per interpreter and path); a package installed meanwhile counts from
+// the next process.
 func FindInstalledBridge(ctx context.Context, python string, pythonPath []string) (InstalledBridge, error) {
+	path := append(append([]string{}, pythonPath...), os.Getenv("PYTHONPATH"))
+	key := python + "\x00" + strings.Join(path, "\x00")
+	bridgeCache.mu.Lock()
+	defer bridgeCache.mu.Unlock()
+	if p, ok := bridgeCache.m[key]; ok {
+		return p.b, p.err
+	}
+	b, err := probeBridge(ctx, python, pythonPath)
+	if ctx.Err() == nil { // a cancelled probe answered nothing
+		if bridgeCache.m == nil {
+			bridgeCache.m = map[string]probed{}
+		}
+		bridgeCache.m[key] = probed{b, err}
+	}
+	return b, err
+}
+
+func probeBridge(ctx context.Context, python string, pythonPath []string) (InstalledBridge, error) {
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, "-c", bridgeProbe)

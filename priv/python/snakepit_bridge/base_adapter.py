@@ -266,8 +266,9 @@ class BaseAdapter:
         return None
 
     def __init__(self) -> None:
-        # Upstream's BaseAdapter.__init__ sets these; adapters that call
-        # super().__init__() and read them keep working.
+        # Upstream's BaseAdapter.__init__ sets this (and _session_context,
+        # a property here); adapters that call super().__init__() and read it
+        # keep working.
         self._tools_cache: Optional[list[pb2.ToolRegistration]] = None
 
     # -- per-call context ------------------------------------------------------
@@ -360,14 +361,14 @@ class BaseAdapter:
         worker registers its tools itself at start; adapters that also call
         this get the same answer again.
         """
-        resp = stub.RegisterTools(self.registration(session_id, worker_id), **_auth_kwargs(stub))
+        resp = stub.RegisterTools(self.registration(session_id, worker_id))
         if not registration_accepted(resp):
             raise RuntimeError(f"RegisterTools failed: {resp.error_message}")
         return list(resp.tool_ids.values())
 
     async def register_with_session_async(self, session_id: str, stub: Any, worker_id: str = "") -> list[str]:
         """Like :meth:`register_with_session`, with an asyncio stub (upstream API)."""
-        resp = await stub.RegisterTools(self.registration(session_id, worker_id), **_auth_kwargs(stub))
+        resp = await stub.RegisterTools(self.registration(session_id, worker_id))
         if not registration_accepted(resp):
             raise RuntimeError(f"RegisterTools failed: {resp.error_message}")
         return list(resp.tool_ids.values())
@@ -450,12 +451,6 @@ def overrides_set_session_context(adapter: Any) -> bool:
     """Reports whether an adapter has its own set_session_context (called before each call)."""
     own = getattr(type(adapter), "set_session_context", None)
     return callable(own) and own is not BaseAdapter.set_session_context
-
-
-def _auth_kwargs(stub: Any) -> dict[str, Any]:
-    """The call metadata a stub made by the worker needs (none for a bare stub)."""
-    metadata = getattr(stub, "_snakepit_metadata", None)
-    return {"metadata": metadata} if metadata else {}
 
 
 def current_context_var() -> contextvars.ContextVar[Any]:

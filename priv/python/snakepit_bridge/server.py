@@ -45,16 +45,11 @@ from .logging_config import configure_logging
 from .security import AuthInterceptor, take_secrets
 from .servicer import ControlServicer, WorkerServicer
 from .session_context import HostClient, channel_options
-from .version import PROTOCOL_VERSION
+from .version import HANDSHAKE, PROTOCOL_VERSION
 
 log = logging.getLogger("snakepit_bridge.server")
 
 DEFAULT_ADAPTER = "snakepit_bridge.adapters.showcase.ShowcaseAdapter"
-
-# The ready file's handshake (README_GRPC.md, "Readiness"):
-# snakepit-bridge|<protocol version>|<tcp|unix>|<host:port or /socket/path>.
-HANDSHAKE = "snakepit-bridge"
-
 
 def handshake_line(address: str, host: str) -> str:
     """The ready file's content for a bound address (a port, or unix:/path)."""

@@ -207,6 +207,8 @@ class SessionContext:
 
     @property
     def _call_metadata(self) -> tuple[tuple[str, str], ...]:
+        # For the asyncio stub; the blocking stub's channel adds the
+        # credentials to every call itself (HostClient.stub).
         return self._host.metadata if self._host is not None else ()
 
     def _require_stub(self) -> Any:
@@ -219,8 +221,7 @@ class SessionContext:
         """Tools the host exposes, by name (fetched once with GetExposedElixirTools)."""
         if self._host_tools is None:
             resp = self._require_stub().GetExposedElixirTools(
-                pb2.GetExposedElixirToolsRequest(session_id=self.session_id),
-                metadata=self._call_metadata,
+                pb2.GetExposedElixirToolsRequest(session_id=self.session_id)
             )
             self._host_tools = {t.name: t for t in resp.tools}
         return self._host_tools
@@ -259,9 +260,7 @@ class SessionContext:
         """
         method, request = self._request(tool_name, kwargs)
         try:
-            resp = getattr(self._require_stub(), method)(
-                request, timeout=_timeout, metadata=self._call_metadata
-            )
+            resp = getattr(self._require_stub(), method)(request, timeout=_timeout)
         except grpc.RpcError as exc:
             raise _rpc_failure(tool_name, exc) from exc
         return _decode_result(tool_name, resp)
@@ -301,9 +300,7 @@ class SessionContext:
         """
         request = self._stream_request(tool_name, kwargs)
         try:
-            for chunk in self._require_stub().ExecuteStreamingTool(
-                request, timeout=_timeout, metadata=self._call_metadata
-            ):
+            for chunk in self._require_stub().ExecuteStreamingTool(request, timeout=_timeout):
                 if chunk.is_final and chunk.metadata.get("synthetic_final") == "true":
                     return
                 yield _decode_chunk(chunk)
@@ -335,10 +332,7 @@ class SessionContext:
         if self.stub is None:
             return False
         try:
-            resp = self.stub.CleanupSession(
-                pb2.CleanupSessionRequest(session_id=self.session_id),
-                metadata=self._call_metadata,
-            )
+            resp = self.stub.CleanupSession(pb2.CleanupSessionRequest(session_id=self.session_id))
             return bool(resp.success)
         except grpc.RpcError as exc:
             log.debug("CleanupSession(%s) failed: %s", self.session_id, exc)

@@ -23,6 +23,7 @@ import grpc
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
 from .security import SERVER_SECRET_ENV, authenticated_channel
 from .session_context import channel_options
+from .version import HANDSHAKE
 
 PYTHON_DIR = Path(__file__).resolve().parent.parent
 SERVER_SCRIPT = PYTHON_DIR / "grpc_server.py"
@@ -32,7 +33,7 @@ THREADED_SERVER_SCRIPT = PYTHON_DIR / "grpc_server_threaded.py"
 def address_of(ready: str) -> str:
     """The gRPC target a ready file names: the handshake, or upstream's bare port / unix:/path."""
     parts = ready.split("|")
-    if len(parts) == 4 and parts[0] == "snakepit-bridge":
+    if len(parts) == 4 and parts[0] == HANDSHAKE:
         return f"unix:{parts[3]}" if parts[2] == "unix" else parts[3]
     return ready if ready.startswith("unix:") else f"127.0.0.1:{ready}"
 

@@ -9,3 +9,6 @@ nothing, so the host can read it without importing grpc.
 
 __version__ = "0.2.0"
 PROTOCOL_VERSION = 1
+# The ready file's handshake line starts with this (README_GRPC.md, "Readiness"):
+# snakepit-bridge|<PROTOCOL_VERSION>|<tcp|unix>|<host:port or /socket/path>.
+HANDSHAKE = "snakepit-bridge"

@@ -4,7 +4,6 @@ package tests
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -26,14 +25,7 @@ func TestExamplesRunFromTheirOwnDirectories(t *testing.T) {
 	py := testutil.Python(t)
 	examples := filepath.Join(testutil.RepoRoot(t), "examples")
 	bin := t.TempDir()
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "SNAKEPIT_") || k == "SNAKEPIT_DATA_DIR" || k == "SNAKEPIT_CACHE_DIR" {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, "PATH="+filepath.Dir(py.Path)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	env := userEnv(py.Path, "SNAKEPIT_DATA_DIR", "SNAKEPIT_CACHE_DIR")
 
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,21 @@ func main() {
 }
 `
 
+// userEnv is the environment of a user outside this repository: no
+// SNAKEPIT_* variable but those named in keep, and python's directory first
+// on PATH, so the interpreter is found there as a user's would be. Later
+// entries appended to it win (os/exec keeps the last of a duplicate key).
+func userEnv(python string, keep ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "SNAKEPIT_") || slices.Contains(keep, k) {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "PATH="+filepath.Dir(python)+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
 // TestAThrowawayModuleRunsAPool: a module outside this repository (a temp
 // dir whose go.mod replaces snakepit with this checkout) starts a pool and
 // calls ping from its own directory, with no snakepit environment
@@ -67,16 +83,8 @@ func TestAThrowawayModuleRunsAPool(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644))
 
 	home := t.TempDir() // caches and state of this "user", away from the real ones
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "SNAKEPIT_") && k != "XDG_CACHE_HOME" && k != "XDG_STATE_HOME" {
-			env = append(env, kv)
-		}
-	}
-	// The interpreter is found on PATH as a user's would be.
-	env = append(env, "XDG_CACHE_HOME="+filepath.Join(home, "cache"), "XDG_STATE_HOME="+filepath.Join(home, "state"),
-		"PATH="+filepath.Dir(py.Path)+string(os.PathListSeparator)+os.Getenv("PATH"), "GOFLAGS=-mod=mod")
+	env := append(userEnv(py.Path), "XDG_CACHE_HOME="+filepath.Join(home, "cache"),
+		"XDG_STATE_HOME="+filepath.Join(home, "state"), "GOFLAGS=-mod=mod")
 
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()

@@ -78,7 +78,13 @@ func (g *stopGuard) answer(msg any) {
 	}
 	switch m := m.(type) {
 	case *wk.CallDone:
-		answerHandedBack(ctx, m, stopped)
+		if m.Unanswered && m.ReplyTo != nil {
+			e := m.Err
+			if e == nil {
+				e = stopped()
+			}
+			ctx.Send(m.ReplyTo, terminal(&poolpb.Execute{RequestId: m.RequestID}, e))
+		}
 	case *poolpb.Execute:
 		if sender != nil {
 			ctx.Send(sender, terminal(m, stopped()))
@@ -88,18 +94,4 @@ func (g *stopGuard) answer(msg any) {
 			ctx.Send(sender, &poolpb.ReadyReply{Pool: g.pool, Error: sperr.ToProto(stopped())})
 		}
 	}
-}
-
-// answerHandedBack answers an idempotent call its dying worker handed back
-// to a pool that cannot run it again (it stopped, or restarted and does not
-// know the call) with the worker's error, else with orElse's.
-func answerHandedBack(ctx actor.Context, m *wk.CallDone, orElse func() *sperr.Error) {
-	if !m.Unanswered || m.ReplyTo == nil {
-		return
-	}
-	e := m.Err
-	if e == nil {
-		e = orElse()
-	}
-	ctx.Send(m.ReplyTo, terminal(&poolpb.Execute{RequestId: m.RequestID}, e))
 }

@@ -1,17 +1,103 @@
 package pool
 
-import "time"
+import (
+	"time"
+
+	"github.com/snakepit-go/snakepit/actors/lifecycle"
+	wk "github.com/snakepit-go/snakepit/actors/worker"
+)
 
 // Callers talk to a pool with the protobuf messages of package poolpb
 // (Execute, Cancel, GetStats, AwaitReady, ListWorkers), so a pool can be
-// used from another node. The messages below are local: they pass between
-// the pool and its own timer.
+// used from another node. The messages below are local to this process.
 
-// tick wakes the pool when the earliest queue deadline or await deadline
-// has passed.
+// States of a pool.
+const (
+	StateStarting   = "starting"    // no worker ready yet
+	StateReady      = "ready"       // at least one worker ready
+	StateInitFailed = "init_failed" // every worker failed its first start
+	StateStopping   = "stopping"
+)
+
+// tick wakes the pool when the earliest deadline it armed for has passed.
 type tick struct{ at time.Time }
 
 // EndSession tells the pool a session ended (deleted or expired): its
 // worker binding is dropped, and its strict requests still queued may then
-// run on any worker. Local only; not answered.
+// run on any worker. Not answered.
 type EndSession struct{ SessionID string }
+
+// Recycle asks the pool to replace a worker gracefully: it takes no new
+// calls, finishes its running ones (up to DrainTimeout), stops, and a
+// replacement starts from the same config. One worker of a pool is recycled
+// at a time, so the pool never has fewer than Size-1 workers serving.
+// Answered with *RecycleResult when it has a sender.
+type Recycle struct {
+	WorkerID string
+	Reason   lifecycle.Reason
+	// RSSBytes is the memory measured when the reason is memory (reported).
+	RSSBytes uint64
+}
+
+// RecycleResult answers Recycle: Err is nil once the recycle is scheduled.
+type RecycleResult struct{ Err error }
+
+// Resize changes the number of workers: new ones start at once; removed ones
+// (the highest-numbered) are drained like a recycle and not replaced.
+// Answered with *ResizeResult.
+type Resize struct{ Size int }
+
+// ResizeResult answers Resize.
+type ResizeResult struct{ Err error }
+
+// GetWorkerStates asks for the lifecycle view of each live worker;
+// answered with *WorkerStates.
+type GetWorkerStates struct{}
+
+// WorkerStates answers GetWorkerStates.
+type WorkerStates struct {
+	Pool    string
+	Workers []WorkerState
+}
+
+// WorkerState is one live worker's lifecycle state.
+type WorkerState struct {
+	lifecycle.WorkerState
+	OSPid      int
+	Generation uint64
+	Tainted    bool
+	// Slot is the state of the worker's slot in the pool.
+	Slot SlotState
+}
+
+// EventPublisher receives pool events (the actor system's EventStream).
+type EventPublisher interface{ Publish(evt any) }
+
+// WorkerRecycled is published when a recycled (or removed) worker stops.
+type WorkerRecycled struct {
+	Pool       string
+	WorkerID   string
+	Reason     lifecycle.Reason
+	Generation uint64
+	Uptime     time.Duration
+	Requests   int
+	RSSBytes   uint64
+	Removed    bool // resized away, not replaced
+}
+
+// WorkerCrashed is published when a worker's process ends on its own.
+type WorkerCrashed struct {
+	Pool       string
+	WorkerID   string
+	Generation uint64
+	Class      wk.ExitClass
+	Exit       wk.ExitInfo
+	Tainted    bool
+}
+
+// CircuitChanged is published when the pool's crash breaker changes state.
+type CircuitChanged struct {
+	Pool string
+	From BreakerState
+	To   BreakerState
+}

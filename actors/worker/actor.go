@@ -60,9 +60,15 @@ type workerActor struct {
 	conn   *grpc.ClientConn
 	target string
 
-	exec      *Executor
-	stopping  bool
-	killedFor string // why the host killed this generation's process (under mu: call goroutines read it)
+	exec *Executor
+	// execClosed: exec was closed when the process exited (the stop that
+	// follows does not close it again).
+	execClosed bool
+	// infoWaiters asked GetInfo{WaitReady} while starting; answered when
+	// the start ends, either way.
+	infoWaiters []*actor.PID
+	stopping    bool
+	killedFor   string // why the host killed this generation's process (under mu: call goroutines read it)
 }
 
 func (w *workerActor) killedForSafe() string {
@@ -93,6 +99,10 @@ func (w *workerActor) Receive(ctx actor.Context) {
 			w.onProcessExited(ctx)
 		}
 	case *GetInfo:
+		if m.WaitReady && w.state == StateStarting && ctx.Sender() != nil {
+			w.infoWaiters = append(w.infoWaiters, ctx.Sender())
+			return
+		}
 		ctx.Respond(w.info())
 	case *registry.RegisterResult:
 		if m.Err != nil {
@@ -173,6 +183,16 @@ func (w *workerActor) start(ctx actor.Context) {
 		rec.Activate(key, proc.pid, proc.pgid)
 	}
 	w.proc = proc
+	if w.cfg.Registry != nil {
+		// Registered once per process, from the moment it exists (a
+		// lookup during its boot finds it, and can wait for it to be
+		// ready with GetInfo{WaitReady}); the reply is only logged.
+		ctx.Request(w.cfg.Registry, &registry.Register{Meta: registry.WorkerMeta{
+			WorkerID: w.cfg.WorkerID, PID: ctx.Self(), PoolName: w.cfg.PoolName,
+			PoolIdentifier: w.cfg.PoolIdentifier, WorkerModule: Module, Adapter: w.cfg.Adapter,
+			OSPid: proc.pid, PGID: proc.pgid, StartedAt: w.startedAt, Generation: w.gen,
+		}})
+	}
 	self, gen, root := ctx.Self(), w.gen, ctx.ActorSystem().Root
 
 	w.watchWG.Add(1)
@@ -282,15 +302,6 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 			ctx.ActorSystem().Root.Send(self, &KillProcess{Reason: reason})
 		},
 	})
-	if w.cfg.Registry != nil {
-		// Registered once per process, from the worker's own start path;
-		// the reply (or a failure) is only logged.
-		ctx.Request(w.cfg.Registry, &registry.Register{Meta: registry.WorkerMeta{
-			WorkerID: w.cfg.WorkerID, PID: ctx.Self(), PoolName: w.cfg.PoolName,
-			PoolIdentifier: w.cfg.PoolIdentifier, WorkerModule: Module, Adapter: w.cfg.Adapter,
-			OSPid: proc.pid, PGID: proc.pgid, StartedAt: w.startedAt, Generation: w.gen,
-		}})
-	}
 	if hb := w.cfg.Heartbeat; hb.Enabled() {
 		client := bridgepb.NewBridgeServiceClient(conn)
 		events := ctx.ActorSystem().EventStream
@@ -316,6 +327,7 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 		}
 	}
 	w.log.Debug("worker ready", "os_pid", proc.pid, "generation", w.gen, "target", target, "took", time.Since(w.startedAt))
+	w.answerInfoWaiters(ctx)
 	if w.cfg.Pool != nil {
 		ctx.Send(w.cfg.Pool, &Ready{
 			WorkerID: w.cfg.WorkerID, PID: ctx.Self(), Generation: w.gen, Capacity: w.cfg.Capacity(),
@@ -324,8 +336,18 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 	}
 }
 
+// answerInfoWaiters answers the GetInfo{WaitReady} requests held during
+// the start.
+func (w *workerActor) answerInfoWaiters(ctx actor.Context) {
+	for _, to := range w.infoWaiters {
+		ctx.Send(to, w.info())
+	}
+	w.infoWaiters = nil
+}
+
 func (w *workerActor) onBootFailed(ctx actor.Context, err error) {
 	w.state = StateFailed
+	w.answerInfoWaiters(ctx)
 	if w.proc != nil {
 		info := w.proc.stop(w.cfg.StopGrace)
 		if info.Output != "" {
@@ -369,6 +391,7 @@ func (w *workerActor) onProcessExited(ctx actor.Context) {
 	w.log.Warn("python process exited", "os_pid", info.OSPid, "exit", info.String(), "generation", w.gen)
 	if w.exec != nil {
 		w.exec.Close(werr)
+		w.execClosed = true
 	}
 	if w.cfg.Pool != nil {
 		ctx.Send(w.cfg.Pool, &Down{WorkerID: w.cfg.WorkerID, Generation: w.gen, Exit: info})
@@ -381,13 +404,14 @@ func (w *workerActor) onProcessExited(ctx actor.Context) {
 func (w *workerActor) shutdown(ctx actor.Context) {
 	w.stopping = true
 	w.state = StateStopping
+	w.answerInfoWaiters(ctx)
 	if w.bootCancel != nil {
 		w.bootCancel()
 	}
 	w.bootWG.Wait()
 	var info ExitInfo
 	planned := w.proc != nil && !w.proc.exited()
-	if w.exec != nil {
+	if w.exec != nil && !w.execClosed {
 		cause := sperr.New(sperr.CodeShutdown, "worker %s is stopping", w.cfg.WorkerID)
 		if !planned {
 			cause = w.proc.exitInfo().Error(w.cfg.PoolName, w.cfg.WorkerID)

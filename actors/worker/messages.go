@@ -39,8 +39,9 @@ type StartFailed struct {
 }
 
 // GetInfo asks a worker for Info (answered from the mailbox even during
-// long calls).
-type GetInfo struct{}
+// long calls). With WaitReady, a worker that is starting answers when its
+// start ends (ready, failed or stopped) instead of at once.
+type GetInfo struct{ WaitReady bool }
 
 // Info describes a worker.
 type Info struct {

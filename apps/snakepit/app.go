@@ -143,7 +143,7 @@ func workersShutdown(cfg Config) time.Duration {
 	total, longest := 0, time.Duration(0)
 	for _, p := range cfg.Pools {
 		total += p.Size
-		longest = max(longest, cfg.lifecycleConfig(p).WorkerConfig().ShutdownTimeout())
+		longest = max(longest, cfg.workerConfig(p, "").ShutdownTimeout())
 	}
 	groups := (2*total + workerStopConcurrency - 1) / workerStopConcurrency
 	return max(30*time.Second, time.Duration(groups)*longest+worker.ReplyMargin)
@@ -276,7 +276,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		poolChildren = append(poolChildren, supervisors.ChildSpec{Name: child, Props: pool.Props(pc), Restart: supervisors.Permanent})
 		app.pools[p.Name] = base("runtime", child)
 		app.poolCfg[p.Name] = p
-		watched = append(watched, manager.Pool{Name: p.Name, PID: app.pools[p.Name], Limits: cfg.lifecycleConfig(p).Limits()})
+		watched = append(watched, manager.Pool{Name: p.Name, PID: app.pools[p.Name], Limits: limits(p)})
 	}
 	// The lifecycle manager comes before the pools (DESIGN.md §3).
 	runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: "lifecycle", Restart: supervisors.Permanent,

@@ -236,7 +236,15 @@ func (w *workerConns) Client(ctx context.Context, id string) (bridgepb.BridgeSer
 	if !ok {
 		return nil, fmt.Errorf("worker %s is not running", id)
 	}
-	res, err := w.root.RequestFuture(meta.PID, &worker.GetInfo{}, 5*time.Second).Result()
+	// A worker that is starting is registered already: wait for its start
+	// to end (bounded by ctx) rather than fail the forwarded call.
+	wait := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		if wait = time.Until(dl); wait <= 0 {
+			return nil, fmt.Errorf("worker %s: %w", id, context.DeadlineExceeded)
+		}
+	}
+	res, err := w.root.RequestFuture(meta.PID, &worker.GetInfo{WaitReady: true}, wait).Result()
 	if err != nil {
 		return nil, fmt.Errorf("worker %s: %w", id, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/snakepit-go/snakepit/actors/heartbeat"
@@ -353,7 +354,7 @@ func (c Config) validate() error {
 			p.ExecutionTTL < 0 || p.DrainTimeout < 0 || p.CancelGrace < 0 {
 			errs = append(errs, fmt.Errorf("pool %q: durations and Threads must not be negative", p.Name))
 		}
-		if err := c.lifecycleConfig(p).Limits().Validate(); err != nil {
+		if err := limits(p).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("pool %q: %w", p.Name, err))
 		}
 		if err := p.Heartbeat.Validate(); err != nil {
@@ -487,31 +488,34 @@ func FindPrivDir(configured string) (string, error) {
 	return dir, nil
 }
 
-// lifecycleConfig is the one description of a pool's workers: the first
-// start and every replacement are made from it.
-func (c Config) lifecycleConfig(p PoolConfig) lifecycle.Config {
-	return lifecycle.Config{
-		PoolName: p.Name, PoolIdentifier: c.InstanceName + "/" + p.Name, WorkerModule: worker.Module,
-		Profile: p.Profile, Adapter: p.Adapter, AdapterArgs: p.AdapterArgs, AdapterEnv: p.AdapterEnv,
-		Threads: p.Threads, Transport: p.Transport,
-		Python: c.Python, Script: c.Script, ThreadedScript: c.ThreadedScript, PythonPath: c.PythonPath,
+// workerConfig is the one template of a pool's workers: the first start
+// and every replacement (after a crash, a recycle, a resize or a retry)
+// are made from it. The pool fills in each worker's id and its own PID.
+func (c Config) workerConfig(p PoolConfig, runID string) worker.Config {
+	return worker.Config{
+		PoolName: p.Name, PoolIdentifier: c.InstanceName + "/" + p.Name,
+		Python: c.Python, Script: c.Script, ThreadedScript: c.ThreadedScript, PythonPath: slices.Clone(c.PythonPath),
+		Adapter: p.Adapter, AdapterArgs: slices.Clone(p.AdapterArgs), AdapterEnv: slices.Clone(p.AdapterEnv),
+		Profile: p.Profile, Threads: p.Threads, Transport: p.Transport,
 		ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace, ExecutionTTL: p.ExecutionTTL,
-		CancelGrace: p.CancelGrace, AllowPickle: p.AllowPickle,
-		TTL: p.TTL, IdleTTL: p.IdleTTL, MaxRequests: p.MaxRequests, MaxRequestsJitter: p.MaxRequestsJitter,
-		MemoryThresholdMB: p.MemoryThresholdMB, Heartbeat: p.Heartbeat,
+		CancelGrace: p.CancelGrace, AllowPickle: p.AllowPickle, Heartbeat: p.Heartbeat,
+		RunID: runID, InstanceName: c.InstanceName, InstanceToken: c.InstanceToken,
+		Logger: c.Logger, LogPythonOutput: c.LogPythonOutput,
 	}
+}
+
+// limits are a pool's recycling limits, for the lifecycle manager.
+func limits(p PoolConfig) lifecycle.Limits {
+	return lifecycle.Limits{TTL: p.TTL, IdleTTL: p.IdleTTL, MaxRequests: p.MaxRequests,
+		MaxRequestsJitter: p.MaxRequestsJitter, MemoryThresholdMB: p.MemoryThresholdMB}
 }
 
 // poolConfig turns a PoolConfig into the pool actor's config.
 func (c Config) poolConfig(p PoolConfig, runID string) pool.Config {
-	lc := c.lifecycleConfig(p)
-	w := lc.WorkerConfig()
-	w.RunID, w.InstanceName, w.InstanceToken = runID, c.InstanceName, c.InstanceToken
-	w.Logger, w.LogPythonOutput = c.Logger, c.LogPythonOutput
 	return pool.Config{
 		Name: p.Name, Size: p.Size, MaxQueue: p.MaxQueue, QueueTimeout: p.QueueTimeout,
 		ExecuteTimeout: p.ExecuteTimeout, StartupConcurrency: p.StartupConcurrency, Affinity: p.Affinity,
-		MaxRequests: lc.MaxRequests, MaxRequestsJitter: lc.MaxRequestsJitter, DrainTimeout: p.DrainTimeout,
-		Crash: p.CrashBarrier, ReconcileBackoff: p.ReconcileBackoff, Logger: c.Logger, Worker: w,
+		MaxRequests: p.MaxRequests, MaxRequestsJitter: p.MaxRequestsJitter, DrainTimeout: p.DrainTimeout,
+		Crash: p.CrashBarrier, ReconcileBackoff: p.ReconcileBackoff, Logger: c.Logger, Worker: c.workerConfig(p, runID),
 	}
 }

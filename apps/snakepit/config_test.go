@@ -198,7 +198,7 @@ func TestWorkersShutdownCoversAStopOfHungWorkers(t *testing.T) {
 	small := Config{Pools: []PoolConfig{{Name: "a", Size: 4}}}
 	require.Equal(t, 30*time.Second, workersShutdown(small), "the floor")
 	big := Config{Pools: []PoolConfig{{Name: "a", Size: 100, StopGrace: 5 * time.Second}, {Name: "b", Size: 60}}}
-	perWorker := big.lifecycleConfig(big.Pools[0]).WorkerConfig().ShutdownTimeout()
+	perWorker := big.workerConfig(big.Pools[0], "").ShutdownTimeout()
 	groups := (2*160 + workerStopConcurrency - 1) / workerStopConcurrency
 	require.GreaterOrEqual(t, workersShutdown(big), time.Duration(groups)*perWorker,
 		"every group of hung workers gets its full shutdown time")

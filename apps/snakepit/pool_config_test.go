@@ -44,16 +44,17 @@ func fill(t *testing.T, v reflect.Value, seed *int) {
 }
 
 // TestEveryPoolFieldReachesTheWorkersAndReplacements fails when a field is
-// added to PoolConfig but not carried into the lifecycle config (which
-// every start and replacement of a worker is made from) or the pool's own
-// config.
+// added to PoolConfig but not carried into the worker template (which
+// every start and replacement of a worker is made from), the recycling
+// limits or the pool's own config.
 func TestEveryPoolFieldReachesTheWorkersAndReplacements(t *testing.T) {
 	var p PoolConfig
 	seed := 0
 	fill(t, reflect.ValueOf(&p).Elem(), &seed)
 	c := Config{InstanceName: "inst", Python: "/py", Script: "/s/grpc_server.py", ThreadedScript: "/s/t.py", PythonPath: []string{"/pp"}}
-	lc := reflect.ValueOf(c.lifecycleConfig(p))
 	pc := reflect.ValueOf(c.poolConfig(p, "run"))
+	wc := reflect.ValueOf(c.workerConfig(p, "run"))
+	lim := reflect.ValueOf(limits(p))
 	renamed := map[string]string{"Name": "PoolName", "CrashBarrier": "Crash"}
 	pv := reflect.ValueOf(p)
 	for i := 0; i < pv.NumField(); i++ {
@@ -64,17 +65,17 @@ func TestEveryPoolFieldReachesTheWorkersAndReplacements(t *testing.T) {
 			target = r
 		}
 		var got []any
-		for _, dst := range []reflect.Value{lc, pc} {
+		for _, dst := range []reflect.Value{pc, wc, lim} {
 			for _, n := range []string{name, target} {
 				if f := dst.FieldByName(n); f.IsValid() {
 					got = append(got, f.Interface())
 				}
 			}
 		}
-		require.Containsf(t, got, want, "PoolConfig.%s is not carried into lifecycle.Config or pool.Config", name)
+		require.Containsf(t, got, want, "PoolConfig.%s is not carried into the pool config, the worker template or the limits", name)
 	}
 
-	// And the worker template built from the lifecycle config keeps what
+	// And the pool's worker template keeps what
 	// defines a worker (every replacement starts from that template).
 	w := c.poolConfig(p, "run").Worker
 	require.Equal(t, p.Adapter, w.Adapter)

@@ -21,18 +21,6 @@ import (
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
 )
 
-// BridgeMode is where the host's bridge server (the gRPC server workers
-// call back into) listens.
-type BridgeMode = bridge.Mode
-
-// Bridge modes.
-const (
-	BridgeInternal = bridge.ModeInternal // 127.0.0.1, a port the OS picks (default)
-	BridgeUnix     = bridge.ModeUnix     // a unix socket (mode 0600)
-	BridgeExternal = bridge.ModeExternal // host:port in BridgeConfig.Address
-	BridgeOff      = bridge.ModeOff      // no bridge: no host tools, no sessions from Python
-)
-
 // BridgeConfig configures the bridge server.
 type BridgeConfig struct {
 	Mode BridgeMode
@@ -293,7 +281,7 @@ func listenBridge(c BridgeConfig, runDir string) (net.Listener, string, func() (
 	if c.Mode == BridgeUnix && addr == "" {
 		addr = filepath.Join(runDir, "bridge.sock")
 	}
-	lis, dial, err := bridge.Listen(c.Mode, addr)
+	lis, dial, err := bridge.Listen(c.Mode.internal(), addr)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -302,7 +290,7 @@ func listenBridge(c BridgeConfig, runDir string) (net.Listener, string, func() (
 		if mode == "" || mode == BridgeInternal {
 			mode, a = BridgeExternal, lis.Addr().String() // the same port
 		}
-		l, _, err := bridge.Listen(mode, a)
+		l, _, err := bridge.Listen(mode.internal(), a)
 		return l, err
 	}
 	return lis, dial, again, nil

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/snakepit-go/snakepit/actors/heartbeat"
 	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/worker"
@@ -31,34 +30,6 @@ const EnvRemoteSecret = "SNAKEPIT_REMOTE_SECRET"
 
 // DefaultPool is the name of the pool used when a call names none.
 const DefaultPool = "default"
-
-// Profile is how a pool's workers run tools.
-type Profile = worker.Profile
-
-// Profiles.
-const (
-	ProfileProcess = worker.ProfileProcess // one call at a time per process (default)
-	ProfileThread  = worker.ProfileThread  // Threads calls at a time per process
-)
-
-// Transport is how the host reaches a worker.
-type Transport = worker.Transport
-
-// Transports.
-const (
-	TransportUnix = worker.TransportUnix // unix socket (default)
-	TransportTCP  = worker.TransportTCP  // 127.0.0.1, a port the worker picks
-)
-
-// Affinity is how strictly a session's calls stay on its worker.
-type Affinity = pool.Affinity
-
-// Affinity modes.
-const (
-	AffinityHint           = pool.AffinityHint           // prefer the session's worker (default)
-	AffinityStrictQueue    = pool.AffinityStrictQueue    // wait for it
-	AffinityStrictFailFast = pool.AffinityStrictFailFast // fail with worker_busy when it is busy
-)
 
 // PoolConfig is one named pool of Python workers. Zero values take the
 // defaults noted (upstream Snakepit's where they make sense).
@@ -135,15 +106,6 @@ type PoolConfig struct {
 	// start is started again; it doubles per failure up to 30s (default 1s).
 	ReconcileBackoff time.Duration
 }
-
-// HeartbeatConfig configures the host's heartbeat to each worker.
-type HeartbeatConfig = heartbeat.Config
-
-// CrashBarrier configures how a pool protects itself from crashing workers.
-type CrashBarrier = pool.CrashBarrier
-
-// BreakerConfig configures the crash breaker.
-type BreakerConfig = pool.BreakerConfig
 
 // Config configures an App.
 type Config struct {
@@ -357,7 +319,7 @@ func (c Config) validate() error {
 		if err := limits(p).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("pool %q: %w", p.Name, err))
 		}
-		if err := p.Heartbeat.Validate(); err != nil {
+		if err := p.Heartbeat.internal().Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("pool %q: heartbeat: %w", p.Name, err))
 		}
 		if p.Profile == ProfileThread && c.ThreadedScript == "" {
@@ -496,9 +458,9 @@ func (c Config) workerConfig(p PoolConfig, runID string) worker.Config {
 		PoolName: p.Name, PoolIdentifier: c.InstanceName + "/" + p.Name,
 		Python: c.Python, Script: c.Script, ThreadedScript: c.ThreadedScript, PythonPath: slices.Clone(c.PythonPath),
 		Adapter: p.Adapter, AdapterArgs: slices.Clone(p.AdapterArgs), AdapterEnv: slices.Clone(p.AdapterEnv),
-		Profile: p.Profile, Threads: p.Threads, Transport: p.Transport,
+		Profile: worker.Profile(p.Profile), Threads: p.Threads, Transport: worker.Transport(p.Transport),
 		ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace, ExecutionTTL: p.ExecutionTTL,
-		CancelGrace: p.CancelGrace, AllowPickle: p.AllowPickle, Heartbeat: p.Heartbeat,
+		CancelGrace: p.CancelGrace, AllowPickle: p.AllowPickle, Heartbeat: p.Heartbeat.internal(),
 		RunID: runID, InstanceName: c.InstanceName, InstanceToken: c.InstanceToken,
 		Logger: c.Logger, LogPythonOutput: c.LogPythonOutput,
 	}
@@ -514,8 +476,8 @@ func limits(p PoolConfig) lifecycle.Limits {
 func (c Config) poolConfig(p PoolConfig, runID string) pool.Config {
 	return pool.Config{
 		Name: p.Name, Size: p.Size, MaxQueue: p.MaxQueue, QueueTimeout: p.QueueTimeout,
-		ExecuteTimeout: p.ExecuteTimeout, StartupConcurrency: p.StartupConcurrency, Affinity: p.Affinity,
+		ExecuteTimeout: p.ExecuteTimeout, StartupConcurrency: p.StartupConcurrency, Affinity: pool.Affinity(p.Affinity),
 		MaxRequests: p.MaxRequests, MaxRequestsJitter: p.MaxRequestsJitter, DrainTimeout: p.DrainTimeout,
-		Crash: p.CrashBarrier, ReconcileBackoff: p.ReconcileBackoff, Logger: c.Logger, Worker: c.workerConfig(p, runID),
+		Crash: p.CrashBarrier.internal(), ReconcileBackoff: p.ReconcileBackoff, Logger: c.Logger, Worker: c.workerConfig(p, runID),
 	}
 }

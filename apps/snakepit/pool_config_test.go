@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/actors/worker"
 )
 
 // fill sets every field of the struct v points to a distinct non-zero value
@@ -59,16 +61,18 @@ func TestEveryPoolFieldReachesTheWorkersAndReplacements(t *testing.T) {
 	pv := reflect.ValueOf(p)
 	for i := 0; i < pv.NumField(); i++ {
 		name := pv.Type().Field(i).Name
-		want := pv.Field(i).Interface()
+		// Compared as printed: the public types are the package's own, the
+		// actors' are theirs, with the same values and fields.
+		want := fmt.Sprintf("%+v", pv.Field(i).Interface())
 		target := name
 		if r, ok := renamed[name]; ok {
 			target = r
 		}
-		var got []any
+		var got []string
 		for _, dst := range []reflect.Value{pc, wc, lim} {
 			for _, n := range []string{name, target} {
 				if f := dst.FieldByName(n); f.IsValid() {
-					got = append(got, f.Interface())
+					got = append(got, fmt.Sprintf("%+v", f.Interface()))
 				}
 			}
 		}
@@ -81,13 +85,13 @@ func TestEveryPoolFieldReachesTheWorkersAndReplacements(t *testing.T) {
 	require.Equal(t, p.Adapter, w.Adapter)
 	require.Equal(t, p.AdapterArgs, w.AdapterArgs)
 	require.Equal(t, p.AdapterEnv, w.AdapterEnv)
-	require.Equal(t, p.Profile, w.Profile)
+	require.Equal(t, worker.Profile(p.Profile), w.Profile)
 	require.Equal(t, p.Threads, w.Threads)
-	require.Equal(t, p.Transport, w.Transport)
+	require.Equal(t, worker.Transport(p.Transport), w.Transport)
 	require.Equal(t, p.ExecutionTTL, w.ExecutionTTL)
 	require.Equal(t, p.CancelGrace, w.CancelGrace)
 	require.Equal(t, p.AllowPickle, w.AllowPickle)
-	require.Equal(t, p.Heartbeat, w.Heartbeat)
+	require.Equal(t, p.Heartbeat.internal(), w.Heartbeat)
 	require.Equal(t, p.ReadyTimeout, w.ReadyTimeout)
 	require.Equal(t, p.StopGrace, w.StopGrace)
 	require.Equal(t, "inst/"+p.Name, w.PoolIdentifier)

@@ -8,9 +8,20 @@
 //	_ = app.AwaitReady(ctx)
 //	res, err := app.Execute(ctx, "add", map[string]any{"a": 1, "b": 2}, snakepit.WithPool("ml"))
 //
-// Actors can use a pool directly: send a poolpb.Execute to App.Pool(name)
-// and receive a poolpb.Result (or poolpb.Chunk messages ending with a final
-// one); the messages are protobuf, so this works across nodes too.
+// Everything above is plain Go: the package's own types, converted at its
+// boundary from the actors that implement it.
+//
+// # Interop with actors
+//
+// A protoactor program can embed the tree and talk to it directly. StartIn
+// builds the tree in the caller's actor system; App.System is the system,
+// App.Pool(name) a pool actor's PID and App.Registry the worker registry's
+// (package actors/registry has its messages). Send a poolpb.Execute to a
+// pool and receive a poolpb.Result (or poolpb.Chunk messages ending with a
+// final one); ErrorFromProto reads the error a reply carries. The messages
+// are protobuf, so this works across nodes too; RemoteOptions configures
+// protoactor remote for a caller node. These six are the only names here
+// that mention actors or generated protobuf.
 package snakepit
 
 import (
@@ -82,7 +93,8 @@ type App struct {
 }
 
 // Start starts an App in an actor system of its own.
-func Start(ctx context.Context, cfg Config) (*App, error) {
+func Start(ctx context.Context, cfg Config) (_ *App, err error) {
+	defer func() { err = public(err) }()
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -123,7 +135,8 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 
 // StartIn starts an App inside an existing actor system (so actors of the
 // embedding program can talk to its pools). Stop leaves the system running.
-func StartIn(ctx context.Context, system *actor.ActorSystem, cfg Config) (*App, error) {
+func StartIn(ctx context.Context, system *actor.ActorSystem, cfg Config) (_ *App, err error) {
+	defer func() { err = public(err) }()
 	return start(ctx, system, cfg, false)
 }
 
@@ -268,7 +281,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		pc.Worker.HostAddress = bridgeAddr
 		pc.Worker.Credentials = app.creds
 		pc.Worker.TempDir = runDir
-		pc.Events = system.EventStream
+		pc.Events = eventBridge{next: system.EventStream}
 		if err := pc.Validate(); err != nil {
 			return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: err.Error()}
 		}
@@ -393,7 +406,8 @@ func (a *App) poolPID(name string) (*actor.PID, error) {
 // answer running calls, every Python process is terminated (SIGTERM, then
 // SIGKILL after the grace), and, for Start, the actor system shuts down. It
 // waits until done or ctx ends; calling it again returns the first result.
-func (a *App) Stop(ctx context.Context) error {
+func (a *App) Stop(ctx context.Context) (err error) {
+	defer func() { err = public(err) }()
 	a.stopOnce.Do(func() {
 		a.stopped.Store(true)
 		// Open streams end now: their readers get shutdown, and a worker
@@ -440,7 +454,8 @@ func (a *App) stopTree(ctx context.Context) error {
 func (a *App) Failed() <-chan struct{} { return a.gaveUp }
 
 // Err returns why the supervision tree gave up, or nil.
-func (a *App) Err() error {
+func (a *App) Err() (err error) {
+	defer func() { err = public(err) }()
 	if r, ok := a.reason.Load().(string); ok {
 		return errors.New("snakepit: supervision tree gave up: " + r)
 	}
@@ -449,11 +464,11 @@ func (a *App) Err() error {
 
 // AwaitReady waits until every pool has at least one ready worker. A pool
 // whose initialisation failed makes it return pool_not_initialized at once.
-func (a *App) AwaitReady(ctx context.Context) error { return a.await(ctx, false) }
+func (a *App) AwaitReady(ctx context.Context) error { return public(a.await(ctx, false)) }
 
 // AwaitInitComplete waits until every worker of every pool has started (or
 // failed its start); it fails if a pool failed entirely.
-func (a *App) AwaitInitComplete(ctx context.Context) error { return a.await(ctx, true) }
+func (a *App) AwaitInitComplete(ctx context.Context) error { return public(a.await(ctx, true)) }
 
 func (a *App) await(ctx context.Context, all bool) error {
 	deadline, ok := ctx.Deadline()
@@ -507,7 +522,8 @@ func (a *App) wait(ctx context.Context, in *inbox, limit time.Duration) (any, er
 }
 
 // ListWorkers returns the named pool's worker ids.
-func (a *App) ListWorkers(ctx context.Context, poolName string) ([]string, error) {
+func (a *App) ListWorkers(ctx context.Context, poolName string) (_ []string, err error) {
+	defer func() { err = public(err) }()
 	wl, err := askPool[*poolpb.WorkerList](ctx, a, poolName, &poolpb.ListWorkers{})
 	return wl.GetWorkerIds(), err
 }

@@ -47,43 +47,30 @@ type SessionConfig struct {
 	MaxSessions   int           // quota (default 10000); creating one more fails with session_quota_exceeded
 }
 
-// Binary is a bytes value: a binary parameter a host tool receives, or a
-// result it returns to be sent as bytes.
-type Binary = bridge.Binary
-
-// ToolSpec describes a host tool; ParamSpec one of its parameters.
-type (
-	ToolSpec  = bridge.ToolSpec
-	ParamSpec = bridge.ParamSpec
-)
-
-// ToolCall is one call of a host tool: session, calling worker, decoded
-// arguments (binary parameters as Binary values) and Bind for typed
-// arguments.
-type ToolCall = bridge.Call
-
-// ToolHandler runs a unary host tool; StreamToolHandler a streaming one.
-type (
-	ToolHandler       = bridge.Handler
-	StreamToolHandler = bridge.StreamHandler
-)
-
-// SessionState is a session as the store keeps it; SessionUpdate changes it.
-type (
-	SessionState  = sessions.Session
-	SessionUpdate = sessions.Update
-)
-
 // RegisterTool exposes a Go function to Python workers as a host tool:
 // SessionContext.call_host_tool(name, **kwargs) runs it and gets its result
 // (JSON, or bytes for Binary / []byte). Its error reaches Python as a
 // HostToolError carrying the error text.
-func (a *App) RegisterTool(spec ToolSpec, h ToolHandler) error { return a.tools.Register(spec, h) }
+func (a *App) RegisterTool(spec ToolSpec, h ToolHandler) error {
+	if h == nil {
+		return public(sperr.New(sperr.CodeInvalidArgument, "tool %q: nil handler", spec.Name))
+	}
+	return public(a.tools.Register(spec.internal(), func(ctx context.Context, c *bridge.Call) (any, error) {
+		v, err := h(ctx, toolCall(c))
+		return outgoing(v), toInternal(err)
+	}))
+}
 
 // RegisterStreamTool exposes a streaming Go function: Python iterates its
 // chunks with SessionContext.stream_host_tool(name, **kwargs).
-func (a *App) RegisterStreamTool(spec ToolSpec, h StreamToolHandler) error {
-	return a.tools.RegisterStream(spec, h)
+func (a *App) RegisterStreamTool(spec ToolSpec, h StreamToolHandler) (err error) {
+	defer func() { err = public(err) }()
+	if h == nil {
+		return sperr.New(sperr.CodeInvalidArgument, "tool %q: nil handler", spec.Name)
+	}
+	return a.tools.RegisterStream(spec.internal(), func(ctx context.Context, c *bridge.Call, send func(any) error) error {
+		return toInternal(h(ctx, toolCall(c), func(v any) error { return public(send(outgoing(v))) }))
+	})
 }
 
 // BridgeAddress is the address workers call the host at ("" when the bridge is off).
@@ -94,7 +81,8 @@ func (a *App) BridgeAddress() string { return a.bridgeAddr }
 // Calls through the handle carry the session (so they keep to its worker,
 // see Affinity) and opts; they fail with session_not_found once the session
 // was closed or expired.
-func (a *App) Session(ctx context.Context, id string, opts ...ExecuteOption) (*Session, error) {
+func (a *App) Session(ctx context.Context, id string, opts ...ExecuteOption) (_ *Session, err error) {
+	defer func() { err = public(err) }()
 	if _, _, err := a.sessions.Create(ctx, id, nil, 0); err != nil {
 		return nil, sessionErr(err)
 	}
@@ -128,7 +116,8 @@ func (s *Session) live(ctx context.Context) error {
 }
 
 // Execute runs a tool in the session.
-func (s *Session) Execute(ctx context.Context, tool string, args any, opts ...ExecuteOption) (*Result, error) {
+func (s *Session) Execute(ctx context.Context, tool string, args any, opts ...ExecuteOption) (_ *Result, err error) {
+	defer func() { err = public(err) }()
 	if err := s.live(ctx); err != nil {
 		return nil, err
 	}
@@ -136,7 +125,8 @@ func (s *Session) Execute(ctx context.Context, tool string, args any, opts ...Ex
 }
 
 // ExecuteStream runs a streaming tool in the session.
-func (s *Session) ExecuteStream(ctx context.Context, tool string, args any, opts ...ExecuteOption) (*Stream, error) {
+func (s *Session) ExecuteStream(ctx context.Context, tool string, args any, opts ...ExecuteOption) (_ *Stream, err error) {
+	defer func() { err = public(err) }()
 	if err := s.live(ctx); err != nil {
 		return nil, err
 	}
@@ -144,20 +134,23 @@ func (s *Session) ExecuteStream(ctx context.Context, tool string, args any, opts
 }
 
 // State returns the session's metadata and data (and touches it).
-func (s *Session) State(ctx context.Context) (SessionState, error) {
+func (s *Session) State(ctx context.Context) (_ SessionState, err error) {
+	defer func() { err = public(err) }()
 	st, err := s.app.sessions.Get(ctx, s.id)
-	return st, sessionErr(err)
+	return sessionState(st), sessionErr(err)
 }
 
 // Update changes the session's metadata and data.
-func (s *Session) Update(ctx context.Context, u SessionUpdate) (SessionState, error) {
-	st, err := s.app.sessions.Update(ctx, s.id, u)
-	return st, sessionErr(err)
+func (s *Session) Update(ctx context.Context, u SessionUpdate) (_ SessionState, err error) {
+	defer func() { err = public(err) }()
+	st, err := s.app.sessions.Update(ctx, s.id, u.internal(s.id))
+	return sessionState(st), sessionErr(err)
 }
 
 // Close deletes the session; its worker binding goes with it.
-func (s *Session) Close(ctx context.Context) error {
-	_, err := s.app.sessions.Delete(ctx, s.id)
+func (s *Session) Close(ctx context.Context) (err error) {
+	defer func() { err = public(err) }()
+	_, err = s.app.sessions.Delete(ctx, s.id)
 	return sessionErr(err)
 }
 

@@ -176,7 +176,7 @@ func TestEncodeArgs(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := encodeArgs(c.args)
 			if c.bad {
-				assert.ErrorIs(t, err, ErrInvalidArgument)
+				assert.ErrorIs(t, public(err), ErrInvalidArgument)
 				return
 			}
 			require.NoError(t, err)

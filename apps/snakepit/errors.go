@@ -1,79 +1,188 @@
 package snakepit
 
-import "github.com/snakepit-go/snakepit/internal/sperr"
+import (
+	"errors"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/proto/poolpb"
+)
 
 // Error is snakepit's structured error: Category says what kind of thing
 // failed, Code exactly what; PythonType and PythonTraceback are set when a
-// tool raised. Match it with errors.As, or a sentinel with errors.Is.
-type Error = sperr.Error
+// tool raised. Every error the App returns that is about a call, a pool or
+// a session is one (match it with errors.As, or a sentinel with errors.Is);
+// a host tool handler may return one to choose what the calling worker sees.
+type Error struct {
+	Category Category
+	Code     string
+	Message  string
+	// Details holds extra facts: exit_code, signal, last_output, queue_size, …
+	Details map[string]string
+	// PythonType and PythonTraceback are set when a tool raised.
+	PythonType      string
+	PythonTraceback string
+	// GRPCCode is the status code of the failed worker call (codes.OK if none).
+	GRPCCode codes.Code
+	WorkerID string
+	Pool     string
 
-// Category groups errors (worker, timeout, python_error, grpc_error,
-// validation, pool, cancelled, shutdown).
-type Category = sperr.Category
+	cause error
+}
+
+// NewError returns an Error with code's category and message.
+func NewError(code, message string) *Error {
+	return &Error{Category: Category(sperr.CategoryOf(code)), Code: code, Message: message}
+}
+
+// Error formats the error as "snakepit <category>/<code> [pool worker]:
+// python type: message (details)".
+func (e *Error) Error() string { return e.internal().Error() }
+
+// Unwrap returns the underlying cause, if any (a context's error, say).
+func (e *Error) Unwrap() error { return e.cause }
+
+// Is reports whether target is a sentinel with the same code (or, for a
+// sentinel without a code, the same category): errors.Is(err,
+// ErrQueueTimeout) matches any queue-timeout error.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	if !ok {
+		return false
+	}
+	if t.Code != "" {
+		return t.Code == e.Code
+	}
+	return t.Category != "" && t.Category == e.Category
+}
+
+// Category groups errors by what failed.
+type Category string
 
 // Categories.
 const (
-	CategoryWorker      = sperr.CategoryWorker
-	CategoryTimeout     = sperr.CategoryTimeout
-	CategoryPythonError = sperr.CategoryPythonError
-	CategoryGRPCError   = sperr.CategoryGRPCError
-	CategoryValidation  = sperr.CategoryValidation
-	CategoryPool        = sperr.CategoryPool
-	CategoryCancelled   = sperr.CategoryCancelled
-	CategoryShutdown    = sperr.CategoryShutdown
-	CategorySession     = sperr.CategorySession
+	CategoryWorker      Category = "worker"       // the worker process or its actor failed
+	CategoryTimeout     Category = "timeout"      // a deadline passed (in the queue or during the call)
+	CategoryPythonError Category = "python_error" // the tool raised
+	CategoryGRPCError   Category = "grpc_error"   // the gRPC call failed for another reason
+	CategoryValidation  Category = "validation"   // bad input, refused before any tool ran
+	CategoryPool        Category = "pool"         // the pool could not take the call
+	CategoryCancelled   Category = "cancelled"    // the caller cancelled
+	CategoryShutdown    Category = "shutdown"     // the app or pool is stopping
+	CategorySession     Category = "session"      // a session is unknown or over quota
 )
 
-// Codes.
+// Codes say exactly what happened; each belongs to one category.
 const (
-	CodeQueueTimeout             = sperr.CodeQueueTimeout
-	CodeDeadlineExceeded         = sperr.CodeDeadlineExceeded
-	CodePoolSaturated            = sperr.CodePoolSaturated
-	CodePoolNotFound             = sperr.CodePoolNotFound
-	CodePoolNotInitialized       = sperr.CodePoolNotInitialized
-	CodeNoWorkers                = sperr.CodeNoWorkers
-	CodeWorkerBusy               = sperr.CodeWorkerBusy
-	CodeSessionWorkerUnavailable = sperr.CodeSessionWorkerUnavailable
-	CodeWorkerExit               = sperr.CodeWorkerExit
-	CodeWorkerStartFailed        = sperr.CodeWorkerStartFailed
-	CodePythonException          = sperr.CodePythonException
-	CodeToolNotFound             = sperr.CodeToolNotFound
-	CodeInvalidArgument          = sperr.CodeInvalidArgument
-	CodeStreamingMismatch        = sperr.CodeStreamingMismatch
-	CodeGRPC                     = sperr.CodeGRPC
-	CodeCancelled                = sperr.CodeCancelled
-	CodeShutdown                 = sperr.CodeShutdown
-	CodeInternal                 = sperr.CodeInternal
-	CodeCircuitOpen              = sperr.CodeCircuitOpen
-	CodeSessionNotFound          = sperr.CodeSessionNotFound
-	CodeSessionQuotaExceeded     = sperr.CodeSessionQuotaExceeded
+	CodeQueueTimeout             = "queue_timeout"
+	CodeDeadlineExceeded         = "deadline_exceeded"
+	CodePoolSaturated            = "pool_saturated"
+	CodePoolNotFound             = "pool_not_found"
+	CodePoolNotInitialized       = "pool_not_initialized"
+	CodeNoWorkers                = "no_workers_available"
+	CodeWorkerBusy               = "worker_busy"
+	CodeSessionWorkerUnavailable = "session_worker_unavailable"
+	CodeWorkerExit               = "worker_exit"
+	CodeWorkerStartFailed        = "worker_start_failed"
+	CodePythonException          = "python_exception"
+	CodeToolNotFound             = "tool_not_found"
+	CodeInvalidArgument          = "invalid_argument"
+	CodeStreamingMismatch        = "streaming_mismatch"
+	CodeGRPC                     = "grpc_error"
+	CodeCancelled                = "cancelled"
+	CodeShutdown                 = "shutdown"
+	CodeInternal                 = "internal"
+	CodeCircuitOpen              = "circuit_open"
+	CodeSessionNotFound          = "session_not_found"
+	CodeSessionQuotaExceeded     = "session_quota_exceeded"
 )
 
-// Sentinels for errors.Is: each matches every Error with its code (ErrTimeout
-// and ErrValidation match a whole category).
+// Sentinels for errors.Is. They carry only a code (or only a category).
 var (
-	ErrQueueTimeout             = sperr.ErrQueueTimeout
-	ErrDeadlineExceeded         = sperr.ErrDeadlineExceeded
-	ErrPoolSaturated            = sperr.ErrPoolSaturated
-	ErrPoolNotFound             = sperr.ErrPoolNotFound
-	ErrPoolNotInitialized       = sperr.ErrPoolNotInitialized
-	ErrNoWorkers                = sperr.ErrNoWorkers
-	ErrWorkerBusy               = sperr.ErrWorkerBusy
-	ErrSessionWorkerUnavailable = sperr.ErrSessionWorkerUnavailable
-	ErrWorkerExit               = sperr.ErrWorkerExit
-	ErrWorkerStartFailed        = sperr.ErrWorkerStartFailed
-	ErrPythonException          = sperr.ErrPythonException
-	ErrToolNotFound             = sperr.ErrToolNotFound
-	ErrInvalidArgument          = sperr.ErrInvalidArgument
-	ErrCancelled                = sperr.ErrCancelled
-	ErrShutdown                 = sperr.ErrShutdown
-	ErrCircuitOpen              = sperr.ErrCircuitOpen
-	ErrSessionNotFound          = sperr.ErrSessionNotFound
-	ErrSessionQuotaExceeded     = sperr.ErrSessionQuotaExceeded
-	ErrTimeout                  = sperr.ErrTimeout
-	ErrValidation               = sperr.ErrValidation
+	ErrQueueTimeout             = sentinel(CodeQueueTimeout)
+	ErrDeadlineExceeded         = sentinel(CodeDeadlineExceeded)
+	ErrPoolSaturated            = sentinel(CodePoolSaturated)
+	ErrPoolNotFound             = sentinel(CodePoolNotFound)
+	ErrPoolNotInitialized       = sentinel(CodePoolNotInitialized)
+	ErrNoWorkers                = sentinel(CodeNoWorkers)
+	ErrWorkerBusy               = sentinel(CodeWorkerBusy)
+	ErrSessionWorkerUnavailable = sentinel(CodeSessionWorkerUnavailable)
+	ErrWorkerExit               = sentinel(CodeWorkerExit)
+	ErrWorkerStartFailed        = sentinel(CodeWorkerStartFailed)
+	ErrPythonException          = sentinel(CodePythonException)
+	ErrToolNotFound             = sentinel(CodeToolNotFound)
+	ErrInvalidArgument          = sentinel(CodeInvalidArgument)
+	ErrCancelled                = sentinel(CodeCancelled)
+	ErrShutdown                 = sentinel(CodeShutdown)
+	ErrCircuitOpen              = sentinel(CodeCircuitOpen)
+	ErrSessionNotFound          = sentinel(CodeSessionNotFound)
+	ErrSessionQuotaExceeded     = sentinel(CodeSessionQuotaExceeded)
+
+	// ErrTimeout matches every error of the timeout category.
+	ErrTimeout = &Error{Category: CategoryTimeout}
+	// ErrValidation matches every error of the validation category.
+	ErrValidation = &Error{Category: CategoryValidation}
 )
+
+func sentinel(code string) *Error {
+	return &Error{Category: Category(sperr.CategoryOf(code)), Code: code}
+}
+
+// fromInternal is the public Error for an actor's.
+func fromInternal(e *sperr.Error) *Error {
+	if e == nil {
+		return nil
+	}
+	return &Error{Category: Category(e.Category), Code: e.Code, Message: e.Message, Details: e.Details,
+		PythonType: e.PythonType, PythonTraceback: e.PythonTraceback, GRPCCode: e.GRPCCode,
+		WorkerID: e.WorkerID, Pool: e.Pool, cause: e.Unwrap()}
+}
+
+// internal is e as the actors carry it.
+func (e *Error) internal() *sperr.Error {
+	out := sperr.Wrap(e.Code, e.cause, "%s", e.Message)
+	out.Category, out.Details = sperr.Category(e.Category), e.Details
+	out.PythonType, out.PythonTraceback, out.GRPCCode = e.PythonType, e.PythonTraceback, e.GRPCCode
+	out.WorkerID, out.Pool = e.WorkerID, e.Pool
+	return out
+}
+
+// public turns the actors' structured errors in err into the package's
+// own: a *sperr.Error becomes an *Error; one wrapped deeper keeps err's
+// message and unwraps to its public form. Other errors pass unchanged.
+func public(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sperr.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	if err == error(se) {
+		return fromInternal(se)
+	}
+	return &wrapped{msg: err.Error(), err: fromInternal(se)}
+}
+
+// toInternal is the reverse, for errors a host tool handler returns.
+func toInternal(err error) error {
+	var pe *Error
+	if err != nil && errors.As(err, &pe) {
+		return pe.internal()
+	}
+	return err
+}
+
+type wrapped struct {
+	msg string
+	err *Error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }
 
 // ErrorFromProto returns the Error a pool reply (poolpb.Result.Error or
-// poolpb.Chunk.Error) carries, for actors that talk to pools directly.
-var ErrorFromProto = sperr.FromProto
+// poolpb.Chunk.Error) carries, for actors that talk to pools directly; nil
+// when it carries none.
+func ErrorFromProto(p *poolpb.Error) *Error { return fromInternal(sperr.FromProto(p)) }

@@ -87,7 +87,8 @@ type Result struct {
 }
 
 // Decode unmarshals the JSON result into v.
-func (r *Result) Decode(v any) error {
+func (r *Result) Decode(v any) (err error) {
+	defer func() { err = public(err) }()
 	if r.IsBinary {
 		return sperr.New(sperr.CodeInvalidArgument, "the result is binary, not JSON")
 	}
@@ -95,9 +96,10 @@ func (r *Result) Decode(v any) error {
 }
 
 // Value returns the JSON result decoded into Go values (numbers as float64).
-func (r *Result) Value() (any, error) {
+func (r *Result) Value() (_ any, err error) {
+	defer func() { err = public(err) }()
 	var v any
-	err := r.Decode(&v)
+	err = r.Decode(&v)
 	return v, err
 }
 
@@ -179,7 +181,8 @@ const replyGrace = 2 * time.Second
 
 // Execute runs tool with args (a map, a struct, or a JSON object) on a pool
 // and returns its result. Every failure is a *Error.
-func (a *App) Execute(ctx context.Context, tool string, args any, opts ...ExecuteOption) (*Result, error) {
+func (a *App) Execute(ctx context.Context, tool string, args any, opts ...ExecuteOption) (_ *Result, err error) {
+	defer func() { err = public(err) }()
 	req, pid, deadline, err := a.newRequest(ctx, tool, args, false, opts)
 	if err != nil {
 		return nil, err
@@ -248,7 +251,8 @@ type dropped struct {
 
 // ExecuteStream starts a streaming tool. Chunks arrive with back-pressure: a
 // reader that stops reading holds the Python generator back.
-func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...ExecuteOption) (*Stream, error) {
+func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...ExecuteOption) (_ *Stream, err error) {
+	defer func() { err = public(err) }()
 	req, pid, deadline, err := a.newRequest(ctx, tool, args, true, opts)
 	if err != nil {
 		return nil, err
@@ -290,7 +294,8 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 // Recv returns the next data chunk, io.EOF after the last one, or the
 // stream's error. The final chunk's data (when not empty) is returned too,
 // with Final set.
-func (s *Stream) Recv() (*Chunk, error) {
+func (s *Stream) Recv() (_ *Chunk, err error) {
+	defer func() { err = public(err) }()
 	for {
 		if done, err := s.state(); done {
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/snakepit-go/snakepit/actors/bridge/sessions"
-	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
 
@@ -15,10 +14,10 @@ type PoolState string
 
 // The pool states.
 const (
-	PoolStarting   PoolState = pool.StateStarting
-	PoolReady      PoolState = pool.StateReady
-	PoolInitFailed PoolState = pool.StateInitFailed
-	PoolStopping   PoolState = pool.StateStopping
+	PoolStarting   PoolState = "starting"
+	PoolReady      PoolState = "ready"
+	PoolInitFailed PoolState = "init_failed"
+	PoolStopping   PoolState = "stopping"
 )
 
 // PoolStats is a snapshot of one pool (App.Stats): gauges of now, and
@@ -63,7 +62,8 @@ func poolStatsFrom(s *poolpb.Stats) PoolStats {
 }
 
 // Stats returns a snapshot of the named pool ("" is the default pool).
-func (a *App) Stats(ctx context.Context, poolName string) (PoolStats, error) {
+func (a *App) Stats(ctx context.Context, poolName string) (_ PoolStats, err error) {
+	defer func() { err = public(err) }()
 	s, err := askPool[*poolpb.Stats](ctx, a, poolName, &poolpb.GetStats{})
 	if err != nil {
 		return PoolStats{}, err
@@ -82,7 +82,8 @@ type SessionStats struct {
 }
 
 // SessionStats returns the session store's counters.
-func (a *App) SessionStats(ctx context.Context) (SessionStats, error) {
+func (a *App) SessionStats(ctx context.Context) (_ SessionStats, err error) {
+	defer func() { err = public(err) }()
 	s, err := a.sessions.Stats(ctx)
 	if err != nil {
 		return SessionStats{}, err

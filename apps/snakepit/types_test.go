@@ -1,6 +1,8 @@
 package snakepit
 
 import (
+	"errors"
+	"fmt"
 	"os/exec"
 	"reflect"
 	"regexp"
@@ -14,8 +16,10 @@ import (
 
 	"github.com/snakepit-go/snakepit/actors/bridge"
 	"github.com/snakepit-go/snakepit/actors/heartbeat"
+	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/worker"
+	"github.com/snakepit-go/snakepit/internal/sperr"
 )
 
 // The public enums carry the very values the actors use: a conversion at the
@@ -29,6 +33,18 @@ func TestPublicEnumsMatchTheActors(t *testing.T) {
 	assert.Equal(t, int(pool.AffinityStrictQueue), int(AffinityStrictQueue))
 	assert.Equal(t, int(pool.AffinityStrictFailFast), int(AffinityStrictFailFast))
 	assert.Equal(t, "strict_queue", AffinityStrictQueue.String())
+	for pub, in := range map[PoolState]string{PoolStarting: pool.StateStarting, PoolReady: pool.StateReady,
+		PoolInitFailed: pool.StateInitFailed, PoolStopping: pool.StateStopping} {
+		assert.Equal(t, in, string(pub))
+	}
+	for pub, in := range map[CircuitState]pool.BreakerState{CircuitClosed: pool.BreakerClosed, CircuitOpen: pool.BreakerOpen,
+		CircuitHalfOpen: pool.BreakerHalfOpen} {
+		assert.Equal(t, string(in), string(pub))
+	}
+	for pub, in := range map[RecycleReason]lifecycle.Reason{RecycleTTL: lifecycle.ReasonTTL, RecycleMaxRequests: lifecycle.ReasonMaxRequests,
+		RecycleMemory: lifecycle.ReasonMemory, RecycleIdle: lifecycle.ReasonIdle, RecycleManual: lifecycle.ReasonManual} {
+		assert.Equal(t, string(in), string(pub))
+	}
 	for pub, in := range map[BridgeMode]bridge.Mode{BridgeInternal: bridge.ModeInternal, BridgeUnix: bridge.ModeUnix,
 		BridgeExternal: bridge.ModeExternal, BridgeOff: bridge.ModeOff} {
 		assert.Equal(t, in, pub.internal())
@@ -69,36 +85,75 @@ func sameFields(t *testing.T, pub, in reflect.Value) {
 	}
 }
 
-// stillAliased are the public names that are still aliases of implementation
-// types, to be given types of their own. The list only shrinks: a new alias
-// into actors/* or internal/* fails the test below.
-var stillAliased = []string{
-	"Binary", "CircuitChanged", "Category", "Error", "ParamSpec", "RecycleReason", "SessionState",
-	"SessionUpdate", "StreamToolHandler", "ToolCall", "ToolHandler", "ToolSpec", "WorkerCrashed", "WorkerRecycled",
-}
+// interop are the only declarations whose go doc may mention actors or
+// generated protobuf (the package doc's "Interop with actors").
+var interop = []string{"StartIn", "Pool", "Registry", "System", "ErrorFromProto", "RemoteOptions"}
 
-// go doc of the package names no implementation type in a type definition
-// beyond the ones listed in stillAliased.
-func TestTheDocShowsNoNewAliasIntoTheImplementation(t *testing.T) {
+// go doc of the package reads on its own: no alias, no type from actors/*,
+// internal/* or generated protobuf outside the interop section.
+func TestTheDocReadsOnItsOwn(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command")
 	}
-	out, err := exec.Command(goBin, "doc", "-short", ".").CombinedOutput()
+	out, err := exec.Command(goBin, "doc", "-all", ".").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	alias := regexp.MustCompile(`^type (\w+) = (\w+)\.`)
-	var found []string
+	impl := regexp.MustCompile(`\b(pool|worker|sperr|bridge|sessions|lifecycle|heartbeat|registry|cleanup|procreg|manager|instance|procs|jsonany|rundir|bundle)\.[A-Z]`)
+	foreign := regexp.MustCompile(`\b(actor|remote|poolpb|bridgepb|controlpb)\.[A-Z]`)
+	decl := regexp.MustCompile(`^(?:func (?:\([^)]*\) )?|type |var |const )(\w+)`)
+	current, inPackageDoc := "", true
 	for _, line := range strings.Split(string(out), "\n") {
-		if m := alias.FindStringSubmatch(line); m != nil {
-			found = append(found, m[1])
+		if strings.ToUpper(line) == line && strings.TrimSpace(line) != "" && !strings.HasPrefix(line, " ") {
+			inPackageDoc = false // CONSTANTS, VARIABLES, FUNCTIONS, TYPES
+		}
+		if m := decl.FindStringSubmatch(line); m != nil {
+			current = m[1]
+		}
+		assert.NotRegexp(t, `^type \w+ = `, line, "an alias: give it a type of its own")
+		if inPackageDoc {
+			continue
+		}
+		assert.NotRegexpf(t, impl, line, "go doc names an implementation type (in %s)", current)
+		if foreign.MatchString(line) && !slices.Contains(interop, current) {
+			t.Errorf("go doc of %s mentions actors or protobuf outside the interop section: %q", current, line)
 		}
 	}
-	for _, name := range found {
-		assert.Containsf(t, stillAliased, name, "type %s is a new alias into the implementation: give it a type of its own", name)
-	}
-	for _, name := range stillAliased {
-		if !slices.Contains(found, name) {
-			t.Errorf("%s is no longer an alias: remove it from stillAliased", name)
-		}
-	}
+}
+
+// The actors' errors become the package's own at the boundary, whole, and
+// back again for what a host tool returns.
+func TestErrorsConvertAtTheBoundary(t *testing.T) {
+	cause := errors.New("root cause")
+	in := sperr.Wrap(sperr.CodeWorkerExit, cause, "worker died").WithDetail("signal", "killed")
+	in.Pool, in.WorkerID, in.PythonType = "p", "p-w1", "RuntimeError"
+
+	var pub *Error
+	require.ErrorAs(t, public(in), &pub)
+	assert.Equal(t, Error{Category: CategoryWorker, Code: CodeWorkerExit, Message: "worker died",
+		Details: map[string]string{"signal": "killed"}, PythonType: "RuntimeError", WorkerID: "p-w1", Pool: "p", cause: cause}, *pub)
+	assert.Equal(t, in.Error(), pub.Error(), "one format")
+	assert.ErrorIs(t, pub, ErrWorkerExit)
+	assert.ErrorIs(t, pub, cause)
+	assert.NotErrorIs(t, pub, ErrShutdown)
+
+	deep := fmt.Errorf("pool p: %w", in)
+	got := public(deep)
+	assert.Equal(t, deep.Error(), got.Error(), "a wrapped error keeps its message")
+	assert.ErrorIs(t, got, ErrWorkerExit)
+	require.ErrorAs(t, got, &pub)
+
+	plain := errors.New("plain")
+	assert.Same(t, plain, public(plain))
+	assert.NoError(t, public(nil))
+
+	back := toInternal(fmt.Errorf("handler: %w", NewError(CodeInvalidArgument, "bad n")))
+	var se *sperr.Error
+	require.ErrorAs(t, back, &se)
+	assert.Equal(t, sperr.CodeInvalidArgument, se.Code)
+	assert.Equal(t, sperr.CategoryValidation, se.Category)
+	assert.Same(t, plain, toInternal(plain))
+
+	assert.Nil(t, ErrorFromProto(nil))
+	assert.ErrorIs(t, ErrorFromProto(sperr.ToProto(in)), ErrWorkerExit)
+	assert.ErrorIs(t, NewError(CodeQueueTimeout, "x"), ErrTimeout, "a category sentinel")
 }

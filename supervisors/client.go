@@ -1,10 +1,12 @@
 package supervisors
 
 import (
-	"fmt"
+	"context"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/snakepit-go/snakepit/internal/ask"
 )
 
 // RequestStartChild asks the supervisor sup to start a child (see [StartChild]) and waits up to timeout
@@ -39,14 +41,5 @@ func RequestWhichChildren(ctx actor.SenderContext, sup *actor.PID, timeout time.
 }
 
 func request[R any](ctx actor.SenderContext, sup *actor.PID, msg any, timeout time.Duration) (R, error) {
-	var zero R
-	v, err := ctx.RequestFuture(sup, msg, timeout).Result()
-	if err != nil {
-		return zero, fmt.Errorf("supervisors: %T to %s: %w", msg, sup, err)
-	}
-	res, ok := v.(R)
-	if !ok {
-		return zero, fmt.Errorf("supervisors: %T to %s: unexpected reply %T", msg, sup, v)
-	}
-	return res, nil
+	return ask.Ask[R](context.Background(), ctx, sup, msg, timeout, "supervisors: supervisor "+sup.String())
 }

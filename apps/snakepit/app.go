@@ -476,16 +476,10 @@ func (a *App) await(ctx context.Context, all bool) error {
 		deadline = time.Now().Add(15 * time.Second) // upstream's await_ready default
 	}
 	for _, name := range a.Pools() {
-		in := newInbox(a.system, 1)
-		a.system.Root.RequestWithCustomSender(a.pools[name], &poolpb.AwaitReady{All: all, DeadlineUnixNano: deadline.UnixNano()}, in.pid)
-		msg, err := a.wait(ctx, in, time.Until(deadline)+time.Second)
-		in.close()
+		r, err := call[*poolpb.ReadyReply](ctx, a, a.pools[name], &poolpb.AwaitReady{All: all, DeadlineUnixNano: deadline.UnixNano()},
+			time.Until(deadline)+time.Second)
 		if err != nil {
 			return err
-		}
-		r, ok := msg.(*poolpb.ReadyReply)
-		if !ok {
-			return sperr.New(sperr.CodeInternal, "pool %s: unexpected reply %T", name, msg)
 		}
 		if r.GetError() != nil {
 			return sperr.FromProto(r.GetError())
@@ -494,64 +488,11 @@ func (a *App) await(ctx context.Context, all bool) error {
 	return nil
 }
 
-// wait receives one reply into in, bounded by ctx and limit.
-func (a *App) wait(ctx context.Context, in *inbox, limit time.Duration) (any, error) {
-	select {
-	case <-in.done: // closed from outside (App.Stop): that wins over buffered chunks
-		return nil, in.closedErr()
-	default:
-	}
-	t := time.NewTimer(limit)
-	defer t.Stop()
-	select {
-	case m := <-in.ch:
-		if _, dead := m.(*actor.DeadLetterResponse); dead {
-			if a.stopped.Load() {
-				return nil, sperr.New(sperr.CodeShutdown, "snakepit is stopped")
-			}
-			return nil, sperr.New(sperr.CodeNoWorkers, "the pool is not running (restarting?)")
-		}
-		return m, nil
-	case <-ctx.Done():
-		return nil, sperr.FromContext(ctx.Err())
-	case <-in.done:
-		return nil, in.closedErr()
-	case <-t.C:
-		return nil, sperr.New(sperr.CodeDeadlineExceeded, "no reply within %s", limit)
-	}
-}
-
 // ListWorkers returns the named pool's worker ids.
 func (a *App) ListWorkers(ctx context.Context, poolName string) (_ []string, err error) {
 	defer func() { err = public(err) }()
 	wl, err := askPool[*poolpb.WorkerList](ctx, a, poolName, &poolpb.ListWorkers{})
 	return wl.GetWorkerIds(), err
-}
-
-// askPool sends msg to the named pool and expects a reply of type R.
-func askPool[R any](ctx context.Context, a *App, poolName string, msg any) (R, error) {
-	var zero R
-	pid, err := a.poolPID(poolName)
-	if err != nil {
-		return zero, err
-	}
-	res, err := a.request(ctx, pid, msg)
-	if err != nil {
-		return zero, err
-	}
-	r, ok := res.(R)
-	if !ok {
-		return zero, sperr.New(sperr.CodeInternal, "pool %s: unexpected reply %T to %T", poolName, res, msg)
-	}
-	return r, nil
-}
-
-// request is a bounded request/response with any actor.
-func (a *App) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
-	in := newInbox(a.system, 1)
-	defer in.close()
-	a.system.Root.RequestWithCustomSender(pid, msg, in.pid)
-	return a.wait(ctx, in, 10*time.Second)
 }
 
 // nextRequestID returns a request id unique within this App.

@@ -187,17 +187,10 @@ func (a *App) Execute(ctx context.Context, tool string, args any, opts ...Execut
 	if err != nil {
 		return nil, err
 	}
-	in := newInbox(a.system, 1)
-	defer in.close()
-	a.system.Root.RequestWithCustomSender(pid, req, in.pid)
-	msg, err := a.wait(ctx, in, time.Until(deadline)+replyGrace)
+	res, err := call[*poolpb.Result](ctx, a, pid, req, time.Until(deadline)+replyGrace)
 	if err != nil {
 		a.system.Root.Send(pid, &poolpb.Cancel{RequestId: req.GetRequestId()})
 		return nil, err
-	}
-	res, ok := msg.(*poolpb.Result)
-	if !ok {
-		return nil, sperr.New(sperr.CodeInternal, "unexpected reply %T", msg)
 	}
 	if res.GetError() != nil {
 		return nil, sperr.FromProto(res.GetError())
@@ -303,7 +296,7 @@ func (s *Stream) Recv() (_ *Chunk, err error) {
 			}
 			return nil, io.EOF
 		}
-		msg, err := s.app.wait(s.ctx, s.in, time.Until(s.deadline)+replyGrace)
+		msg, err := s.in.next(s.ctx, time.Until(s.deadline)+replyGrace, s.app.stopped.Load())
 		if err != nil {
 			s.finish(err)
 			s.cancel()

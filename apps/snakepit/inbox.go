@@ -1,7 +1,9 @@
 package snakepit
 
 import (
+	"context"
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -108,4 +110,33 @@ func (w *terminationWatcher) close() {
 		close(w.done)
 		w.system.ProcessRegistry.Remove(w.pid)
 	})
+}
+
+// next receives the next message of a stream, bounded by ctx and limit. A
+// dead letter (the pool is gone) ends the stream with shutdown when the
+// App stopped, else no_workers.
+func (in *inbox) next(ctx context.Context, limit time.Duration, stopped bool) (any, error) {
+	select {
+	case <-in.done: // closed from outside (App.Stop): that wins over buffered chunks
+		return nil, in.closedErr()
+	default:
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case m := <-in.ch:
+		if _, dead := m.(*actor.DeadLetterResponse); dead {
+			if stopped {
+				return nil, sperr.New(sperr.CodeShutdown, "snakepit is stopped")
+			}
+			return nil, sperr.New(sperr.CodeNoWorkers, "the pool is not running (restarting?)")
+		}
+		return m, nil
+	case <-ctx.Done():
+		return nil, sperr.FromContext(ctx.Err())
+	case <-in.done:
+		return nil, in.closedErr()
+	case <-t.C:
+		return nil, sperr.New(sperr.CodeDeadlineExceeded, "no reply within %s", limit)
+	}
 }

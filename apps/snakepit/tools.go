@@ -3,11 +3,8 @@ package snakepit
 import (
 	"context"
 	"encoding/json"
-	"maps"
-	"time"
 
 	"github.com/snakepit-go/snakepit/actors/bridge"
-	"github.com/snakepit-go/snakepit/actors/bridge/sessions"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 )
 
@@ -100,30 +97,28 @@ func outgoing(v any) any {
 	return v
 }
 
-// SessionState is a session as the store keeps it.
-type SessionState struct {
-	ID       string
-	Metadata map[string]string // free-form; set at create and by Update
-	// Data is the state host tools keep per session; Update sets and
-	// deletes keys.
-	Data       map[string][]byte
-	CreatedAt  time.Time
-	LastAccess time.Time     // set when created, read and updated
-	TTL        time.Duration // idle time after which the session expires
+// RegisterTool exposes a Go function to Python workers as a host tool:
+// SessionContext.call_host_tool(name, **kwargs) runs it and gets its result
+// (JSON, or bytes for Binary / []byte). Its error reaches Python as a
+// HostToolError carrying the error text.
+func (a *App) RegisterTool(spec ToolSpec, h ToolHandler) error {
+	if h == nil {
+		return public(sperr.New(sperr.CodeInvalidArgument, "tool %q: nil handler", spec.Name))
+	}
+	return public(a.tools.Register(spec.internal(), func(ctx context.Context, c *bridge.Call) (any, error) {
+		v, err := h(ctx, toolCall(c))
+		return outgoing(v), toInternal(err)
+	}))
 }
 
-// SessionUpdate changes a session: Metadata and Data keys are set,
-// DeleteData keys removed.
-type SessionUpdate struct {
-	Metadata   map[string]string
-	Data       map[string][]byte
-	DeleteData []string
-}
-
-func sessionState(s sessions.Session) SessionState {
-	return SessionState{ID: s.ID, Metadata: s.Metadata, Data: s.Data, CreatedAt: s.CreatedAt, LastAccess: s.LastAccess, TTL: s.TTL}
-}
-
-func (u SessionUpdate) internal(id string) sessions.Update {
-	return sessions.Update{ID: id, Metadata: maps.Clone(u.Metadata), Data: maps.Clone(u.Data), DeleteData: u.DeleteData}
+// RegisterStreamTool exposes a streaming Go function: Python iterates its
+// chunks with SessionContext.stream_host_tool(name, **kwargs).
+func (a *App) RegisterStreamTool(spec ToolSpec, h StreamToolHandler) (err error) {
+	defer func() { err = public(err) }()
+	if h == nil {
+		return sperr.New(sperr.CodeInvalidArgument, "tool %q: nil handler", spec.Name)
+	}
+	return a.tools.RegisterStream(spec.internal(), func(ctx context.Context, c *bridge.Call, send func(any) error) error {
+		return toInternal(h(ctx, toolCall(c), func(v any) error { return public(send(outgoing(v))) }))
+	})
 }

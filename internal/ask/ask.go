@@ -1,6 +1,8 @@
-// Package ask is the one request/response helper the actors' typed clients
-// share: send a message with RequestFuture and wait for a typed answer,
-// bounded by the caller's context and a timeout.
+// Package ask is the one request/response helper of the host: the actors'
+// typed clients, the supervisors' and the App's requests all send a message
+// with RequestFuture and wait for a typed answer, bounded by the caller's
+// context and a timeout. (Streams, which get many messages, use the App's
+// inbox instead.)
 package ask
 
 import (
@@ -16,8 +18,10 @@ import (
 // or for timeout, whichever comes first. When ctx ends first the error
 // matches ctx.Err(); when timeout passes first, actor.ErrTimeout (and
 // context.DeadlineExceeded when ctx's deadline was the shorter bound).
-// what names the callee in errors ("worker registry").
-func Ask[T any](ctx context.Context, root *actor.RootContext, pid *actor.PID, msg any, timeout time.Duration, what string) (T, error) {
+// A request to an actor that does not exist fails with actor.ErrDeadLetter.
+// what names the callee in errors ("worker registry"). sender is the root
+// context or an actor's.
+func Ask[T any](ctx context.Context, sender actor.SenderContext, pid *actor.PID, msg any, timeout time.Duration, what string) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err
@@ -32,8 +36,8 @@ func Ask[T any](ctx context.Context, root *actor.RootContext, pid *actor.PID, ms
 		return zero, context.DeadlineExceeded
 	}
 
-	sys := root.ActorSystem()
-	f := root.RequestFuture(pid, msg, timeout)
+	sys := sender.ActorSystem()
+	f := sender.RequestFuture(pid, msg, timeout)
 	// On cancellation, complete the future early. Stop is a no-op on a future already completed; looking
 	// the future up first avoids a dead letter when it has completed and left the process registry.
 	cancelled := make(chan struct{})

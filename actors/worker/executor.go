@@ -384,9 +384,14 @@ func (x *Executor) callID(key uint64) string {
 
 // request builds the gRPC request; a bad argument object is an error.
 func (x *Executor) request(c Call) (*bridgepb.ExecuteToolRequest, *sperr.Error) {
-	params, err := jsonany.PackArgs(c.Req.GetArgsJson())
-	if err != nil {
-		return nil, x.tag(sperr.Wrap(sperr.CodeInvalidArgument, err, "%v", err))
+	// The Go App sends its arguments in wire form already; other callers
+	// (actors, other nodes) may send a JSON object instead.
+	params := c.Req.GetParameters()
+	if params == nil {
+		var err error
+		if params, err = jsonany.PackArgs(c.Req.GetArgsJson()); err != nil {
+			return nil, x.tag(sperr.Wrap(sperr.CodeInvalidArgument, err, "%v", err))
+		}
 	}
 	md := make(map[string]string, len(c.Req.GetMetadata())+2)
 	for k, v := range c.Req.GetMetadata() {

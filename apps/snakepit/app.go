@@ -51,6 +51,7 @@ import (
 	"github.com/snakepit-go/snakepit/internal/rundir"
 	"github.com/snakepit-go/snakepit/internal/runid"
 	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/internal/workerhook"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 	"github.com/snakepit-go/snakepit/supervisors"
 )
@@ -282,6 +283,9 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		pc.Worker.Credentials = app.creds
 		pc.Worker.TempDir = runDir
 		pc.Events = eventBridge{next: system.EventStream}
+		if hook := workerhook.Get(); hook != nil {
+			pc.WorkerProps = hook
+		}
 		if err := pc.Validate(); err != nil {
 			return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: err.Error()}
 		}

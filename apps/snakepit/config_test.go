@@ -2,6 +2,7 @@ package snakepit
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/jsonany"
 )
 
 // fakePriv makes a directory with an (empty) grpc_server.py.
@@ -164,7 +167,13 @@ func TestEncodeArgs(t *testing.T) {
 	}{
 		{"nil", nil, `{}`, false},
 		{"nil map", map[string]any(nil), `{}`, false},
-		{"map", map[string]any{"a": 1}, `{"a":1}`, false},
+		{"map", map[string]any{"a": 1, "b": []any{"x", 2.5}, "c": nil}, `{"a":1,"b":["x",2.5],"c":null}`, false},
+		{"typed map", map[string]int{"a": 1, "b": 2}, `{"a":1,"b":2}`, false},
+		{"nil typed map", map[string]int(nil), `{}`, false},
+		{"raw null", json.RawMessage(`null`), `{}`, false},
+		{"raw with spaces", json.RawMessage(" {\"a\": [1, 2]} \n"), `{"a":[1,2]}`, false},
+		{"raw trailing garbage", []byte(`{"a":1} x`), "", true},
+		{"map with an unencodable value", map[string]any{"ok": 1, "f": func() {}}, "", true},
 		{"struct", in{A: 1, B: "x"}, `{"a":1,"b":"x"}`, false},
 		{"raw", []byte(`{"z": true}`), `{"z": true}`, false},
 		{"slice", []int{1}, "", true},
@@ -180,7 +189,16 @@ func TestEncodeArgs(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			assert.JSONEq(t, c.want, string(got))
+			members := map[string]json.RawMessage{}
+			for k, a := range got {
+				assert.Equal(t, jsonany.TypeURLPrefix, a.GetTypeUrl()[:len(jsonany.TypeURLPrefix)], "a kind of ours")
+				raw, err := jsonany.Unpack(a)
+				require.NoError(t, err)
+				members[k] = raw
+			}
+			b, err := json.Marshal(members)
+			require.NoError(t, err)
+			assert.JSONEq(t, c.want, string(b))
 		})
 	}
 }

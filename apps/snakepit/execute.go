@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"google.golang.org/protobuf/types/known/anypb"
 	"io"
 	"iter"
+	"reflect"
 	"runtime"
 	"sync"
 	"time"
@@ -121,7 +123,7 @@ func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool
 	if err != nil {
 		return nil, nil, time.Time{}, err
 	}
-	argsJSON, err := encodeArgs(args)
+	params, err := encodeArgs(args)
 	if err != nil {
 		return nil, nil, time.Time{}, err
 	}
@@ -133,7 +135,7 @@ func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool
 		deadline = time.Now().Add(a.executeTimeout(o.pool))
 	}
 	return &poolpb.Execute{
-		RequestId: a.nextRequestID(), Tool: tool, ArgsJson: argsJSON, BinaryParameters: o.binary,
+		RequestId: a.nextRequestID(), Tool: tool, Parameters: params, BinaryParameters: o.binary,
 		SessionId: o.session, Affinity: o.affinity, DeadlineUnixNano: deadline.UnixNano(), Stream: stream,
 		CorrelationId: o.correlation, Idempotent: o.idempotent, Metadata: o.metadata,
 	}, pid, deadline, nil
@@ -146,33 +148,84 @@ func (a *App) executeTimeout(poolName string) time.Duration {
 	return 300 * time.Second
 }
 
-// encodeArgs turns call arguments into a JSON object.
-func encodeArgs(args any) ([]byte, error) {
-	var raw []byte
+// encodeArgs turns call arguments into the worker's wire parameters
+// (parameter name → one JSON value in an Any of its kind) in one JSON pass:
+// a map's values are encoded one by one, straight into their Anys; raw JSON
+// is split (which checks it) once; anything else (a struct) is encoded and
+// split. Nothing downstream parses the arguments again.
+func encodeArgs(args any) (map[string]*anypb.Any, error) {
 	switch v := args.(type) {
 	case nil:
-		return []byte("{}"), nil
+		return nil, nil
+	case map[string]any:
+		return encodeMembers(len(v), func(yield func(string, any) bool) {
+			for k, x := range v {
+				if !yield(k, x) {
+					return
+				}
+			}
+		})
 	case json.RawMessage:
-		raw = v
+		return splitArgs(v)
 	case []byte:
-		raw = v
-	default:
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, sperr.Wrap(sperr.CodeInvalidArgument, err, "arguments: %v", err)
-		}
-		raw = b
+		return splitArgs(v)
 	}
+	if rv := reflect.ValueOf(args); rv.Kind() == reflect.Map && rv.Type().Key().Kind() == reflect.String {
+		if rv.IsNil() {
+			return nil, nil
+		}
+		return encodeMembers(rv.Len(), func(yield func(string, any) bool) {
+			for it := rv.MapRange(); it.Next(); {
+				if !yield(it.Key().String(), it.Value().Interface()) {
+					return
+				}
+			}
+		})
+	}
+	b, err := json.Marshal(args)
+	if err != nil {
+		return nil, sperr.Wrap(sperr.CodeInvalidArgument, err, "arguments: %v", err)
+	}
+	return splitArgs(b)
+}
+
+// encodeMembers encodes each member's value into its Any.
+func encodeMembers(n int, members iter.Seq2[string, any]) (map[string]*anypb.Any, error) {
+	out := make(map[string]*anypb.Any, n)
+	var failed error
+	for k, x := range members {
+		b, err := json.Marshal(x)
+		if err == nil {
+			var a *anypb.Any
+			if a, err = jsonany.Pack(b); err == nil {
+				out[k] = a
+				continue
+			}
+		}
+		failed = sperr.Wrap(sperr.CodeInvalidArgument, err, "argument %q: %v", sperr.Truncate(k, sperr.EchoLimit), err)
+		break
+	}
+	if failed != nil {
+		return nil, failed
+	}
+	return out, nil
+}
+
+// splitArgs splits a JSON object into parameters (null and empty are no
+// parameters); anything but an object is invalid_argument.
+func splitArgs(raw []byte) (map[string]*anypb.Any, error) {
 	t := jsonany.TrimSpace(raw)
 	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
-		return []byte("{}"), nil // a nil map
+		return nil, nil
 	}
-	// The worker splits the object into parameters; here it is only checked
-	// (no second parse into a map on the call path).
-	if t[0] != '{' || !json.Valid(t) {
+	if t[0] != '{' {
 		return nil, sperr.New(sperr.CodeInvalidArgument, "arguments must be a JSON object (a map or struct)")
 	}
-	return raw, nil
+	params, err := jsonany.PackArgs(t)
+	if err != nil {
+		return nil, sperr.Wrap(sperr.CodeInvalidArgument, err, "arguments must be a JSON object (a map or struct): %v", err)
+	}
+	return params, nil
 }
 
 // replyGrace is how long past its deadline a caller waits for the pool's

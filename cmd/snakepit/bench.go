@@ -32,7 +32,7 @@ import (
 )
 
 // benchScenarios are the scenarios of `snakepit bench`, in the order they run.
-var benchScenarios = []string{"unary", "stream", "binary", "startup", "memory"}
+var benchScenarios = []string{"dispatch", "unary", "stream", "binary", "startup", "memory"}
 
 // Targets: a pool must keep at least this share of the direct path's
 // throughput, and start at most this far above the cold-start floor.
@@ -63,6 +63,9 @@ Measures the host against a baseline taken in the same run on the same
 machine, and prints every speed figure as a ratio to it. Scenarios (default:
 all, in this order):
 
+  dispatch one call at a time on in-process fake workers: the pool actor
+           (poolpb.Execute) and App.Execute end to end vs a raw protoactor
+           request/response; ratio = the worse of the two; target <= 1.50
   unary    ping through the pool (App.Execute) vs the same Python servers
            dialled directly (BridgeService.ExecuteTool); target ratio >= 0.90
   stream   stream_bytes (256 chunks of 64 KiB) through the pool vs direct
@@ -236,7 +239,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	b.say("   pool of %d workers, concurrency %d, %s per measured phase; results in %s", *workers, *concurrency, *duration, *out)
 
 	run := map[string]func(context.Context) (*benchReport, error){
-		"unary": b.unary, "stream": b.stream, "binary": b.binary, "startup": b.startup, "memory": b.memory,
+		"dispatch": b.dispatch, "unary": b.unary, "stream": b.stream, "binary": b.binary, "startup": b.startup, "memory": b.memory,
 	}
 	var failed []string
 	for _, s := range scenarios {

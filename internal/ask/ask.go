@@ -38,20 +38,27 @@ func Ask[T any](ctx context.Context, sender actor.SenderContext, pid *actor.PID,
 
 	sys := sender.ActorSystem()
 	f := sender.RequestFuture(pid, msg, timeout)
-	// On cancellation, complete the future early. Stop is a no-op on a future already completed; looking
-	// the future up first avoids a dead letter when it has completed and left the process registry.
-	cancelled := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(cancelled)
-		if p, ok := sys.ProcessRegistry.Get(f.PID()); ok {
-			p.Stop(f.PID())
-		}
-	})
-	res, err := f.Result()
-	if !stop() {
-		<-cancelled // the AfterFunc has run or is running: join it
-		if res == nil && (err == nil || errors.Is(err, actor.ErrTimeout)) {
-			return zero, ctx.Err()
+	var res any
+	var err error
+	if ctx.Done() == nil {
+		res, err = f.Result() // ctx can never end: nothing to watch
+	} else {
+		// On cancellation, complete the future early. Stop is a no-op on a future already completed;
+		// looking the future up first avoids a dead letter when it has completed and left the
+		// process registry.
+		cancelled := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			defer close(cancelled)
+			if p, ok := sys.ProcessRegistry.Get(f.PID()); ok {
+				p.Stop(f.PID())
+			}
+		})
+		res, err = f.Result()
+		if !stop() {
+			<-cancelled // the AfterFunc has run or is running: join it
+			if res == nil && (err == nil || errors.Is(err, actor.ErrTimeout)) {
+				return zero, ctx.Err()
+			}
 		}
 	}
 	if err != nil {

@@ -17,6 +17,7 @@ package poolpb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -112,7 +113,12 @@ type Execute struct {
 	// "binary_format:<param>" = "pickle", which the worker honours only when
 	// the host's pool configuration allows pickle). Keys starting with
 	// "snakepit_" are the host's own and are replaced.
-	Metadata      map[string]string `protobuf:"bytes,11,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Metadata map[string]string `protobuf:"bytes,11,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// parameters are the arguments already in the worker's wire form
+	// (parameter name → one JSON value in an Any of its kind, as
+	// ExecuteToolRequest.parameters): the Go App encodes its arguments once,
+	// straight into them. When set, args_json is ignored.
+	Parameters    map[string]*anypb.Any `protobuf:"bytes,12,rep,name=parameters,proto3" json:"parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -220,6 +226,13 @@ func (x *Execute) GetIdempotent() bool {
 func (x *Execute) GetMetadata() map[string]string {
 	if x != nil {
 		return x.Metadata
+	}
+	return nil
+}
+
+func (x *Execute) GetParameters() map[string]*anypb.Any {
+	if x != nil {
+		return x.Parameters
 	}
 	return nil
 }
@@ -1022,7 +1035,7 @@ var File_snakepit_pool_proto protoreflect.FileDescriptor
 
 const file_snakepit_pool_proto_rawDesc = "" +
 	"\n" +
-	"\x13snakepit_pool.proto\x12\rsnakepit.pool\"\xd9\x04\n" +
+	"\x13snakepit_pool.proto\x12\rsnakepit.pool\x1a\x19google/protobuf/any.proto\"\xf6\x05\n" +
 	"\aExecute\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
@@ -1039,13 +1052,19 @@ const file_snakepit_pool_proto_rawDesc = "" +
 	"idempotent\x18\n" +
 	" \x01(\bR\n" +
 	"idempotent\x12@\n" +
-	"\bmetadata\x18\v \x03(\v2$.snakepit.pool.Execute.MetadataEntryR\bmetadata\x1aC\n" +
+	"\bmetadata\x18\v \x03(\v2$.snakepit.pool.Execute.MetadataEntryR\bmetadata\x12F\n" +
+	"\n" +
+	"parameters\x18\f \x03(\v2&.snakepit.pool.Execute.ParametersEntryR\n" +
+	"parameters\x1aC\n" +
 	"\x15BinaryParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"'\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aS\n" +
+	"\x0fParametersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
+	"\x05value\x18\x02 \x01(\v2\x14.google.protobuf.AnyR\x05value:\x028\x01\"'\n" +
 	"\x06Cancel\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\"\xe4\x02\n" +
@@ -1146,7 +1165,7 @@ func file_snakepit_pool_proto_rawDescGZIP() []byte {
 }
 
 var file_snakepit_pool_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_snakepit_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_snakepit_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_snakepit_pool_proto_goTypes = []any{
 	(Affinity)(0),       // 0: snakepit.pool.Affinity
 	(*Execute)(nil),     // 1: snakepit.pool.Execute
@@ -1162,25 +1181,29 @@ var file_snakepit_pool_proto_goTypes = []any{
 	(*WorkerList)(nil),  // 11: snakepit.pool.WorkerList
 	nil,                 // 12: snakepit.pool.Execute.BinaryParametersEntry
 	nil,                 // 13: snakepit.pool.Execute.MetadataEntry
-	nil,                 // 14: snakepit.pool.Error.DetailsEntry
-	nil,                 // 15: snakepit.pool.Result.MetadataEntry
-	nil,                 // 16: snakepit.pool.Chunk.MetadataEntry
+	nil,                 // 14: snakepit.pool.Execute.ParametersEntry
+	nil,                 // 15: snakepit.pool.Error.DetailsEntry
+	nil,                 // 16: snakepit.pool.Result.MetadataEntry
+	nil,                 // 17: snakepit.pool.Chunk.MetadataEntry
+	(*anypb.Any)(nil),   // 18: google.protobuf.Any
 }
 var file_snakepit_pool_proto_depIdxs = []int32{
 	12, // 0: snakepit.pool.Execute.binary_parameters:type_name -> snakepit.pool.Execute.BinaryParametersEntry
 	0,  // 1: snakepit.pool.Execute.affinity:type_name -> snakepit.pool.Affinity
 	13, // 2: snakepit.pool.Execute.metadata:type_name -> snakepit.pool.Execute.MetadataEntry
-	14, // 3: snakepit.pool.Error.details:type_name -> snakepit.pool.Error.DetailsEntry
-	3,  // 4: snakepit.pool.Result.error:type_name -> snakepit.pool.Error
-	15, // 5: snakepit.pool.Result.metadata:type_name -> snakepit.pool.Result.MetadataEntry
-	16, // 6: snakepit.pool.Chunk.metadata:type_name -> snakepit.pool.Chunk.MetadataEntry
-	3,  // 7: snakepit.pool.Chunk.error:type_name -> snakepit.pool.Error
-	3,  // 8: snakepit.pool.ReadyReply.error:type_name -> snakepit.pool.Error
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	14, // 3: snakepit.pool.Execute.parameters:type_name -> snakepit.pool.Execute.ParametersEntry
+	15, // 4: snakepit.pool.Error.details:type_name -> snakepit.pool.Error.DetailsEntry
+	3,  // 5: snakepit.pool.Result.error:type_name -> snakepit.pool.Error
+	16, // 6: snakepit.pool.Result.metadata:type_name -> snakepit.pool.Result.MetadataEntry
+	17, // 7: snakepit.pool.Chunk.metadata:type_name -> snakepit.pool.Chunk.MetadataEntry
+	3,  // 8: snakepit.pool.Chunk.error:type_name -> snakepit.pool.Error
+	3,  // 9: snakepit.pool.ReadyReply.error:type_name -> snakepit.pool.Error
+	18, // 10: snakepit.pool.Execute.ParametersEntry.value:type_name -> google.protobuf.Any
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_snakepit_pool_proto_init() }
@@ -1194,7 +1217,7 @@ func file_snakepit_pool_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_snakepit_pool_proto_rawDesc), len(file_snakepit_pool_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

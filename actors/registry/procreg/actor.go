@@ -17,9 +17,14 @@ type Config struct {
 	HostPID   int    // this process
 	HostStart int64  // its create time, ms since the epoch
 	// FlushDelay batches writes: the first change after a flush is written
-	// at most this much later (default 10ms). Sync and Read flush at once.
+	// at most this much later (default 10ms). Read flushes at once.
 	FlushDelay time.Duration
-	Logger     *slog.Logger
+	// SyncDelay is a group commit: a Sync with changes still unwritten is
+	// answered by the next write, at most this much later (default 2ms), so
+	// that workers starting together share one transaction (and one fsync)
+	// instead of paying one each.
+	SyncDelay time.Duration
+	Logger    *slog.Logger
 }
 
 // Reserve records a process about to be spawned (sent, not answered).
@@ -67,6 +72,9 @@ func Props(c Config) *actor.Props {
 	if c.FlushDelay <= 0 {
 		c.FlushDelay = 10 * time.Millisecond
 	}
+	if c.SyncDelay <= 0 {
+		c.SyncDelay = 2 * time.Millisecond
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -81,6 +89,9 @@ type registryActor struct {
 	pending []Op
 	lastErr error // of the last write; reported to Sync until a write succeeds
 	timer   *time.Timer
+	// syncers wait for the next write (Sync with changes unwritten).
+	syncers   []*actor.PID
+	syncTimer *time.Timer
 }
 
 func (a *registryActor) Receive(ctx actor.Context) {
@@ -114,10 +125,23 @@ func (a *registryActor) Receive(ctx actor.Context) {
 	case *Remove:
 		a.add(ctx, Op{Delete: m.Key})
 	case *Sync:
-		// At once: Syncs queued behind this one find nothing pending and
-		// are answered without a write, so concurrent Syncs share one.
-		a.flush(ctx)
-		ctx.Respond(&SyncResult{Err: a.lastErr})
+		// A group commit: a Sync with changes unwritten waits (SyncDelay at
+		// most) for the next write, which answers every Sync gathered by
+		// then. Workers reserving and syncing one after another thus share
+		// one transaction.
+		switch {
+		case ctx.Sender() == nil:
+			a.flush(ctx)
+			return
+		case len(a.pending) == 0:
+			ctx.Respond(&SyncResult{Err: a.lastErr}) // everything sent before is written (or failed)
+			return
+		}
+		a.syncers = append(a.syncers, ctx.Sender())
+		if a.syncTimer == nil {
+			self, root := ctx.Self(), ctx.ActorSystem().Root
+			a.syncTimer = time.AfterFunc(a.cfg.SyncDelay, func() { root.Send(self, &flushNow{}) })
+		}
 	case *flushNow:
 		a.flush(ctx)
 	case *Read:
@@ -150,19 +174,26 @@ func (a *registryActor) arm(ctx actor.Context) {
 // logged and its changes dropped (the next start's cleanup and rogue sweep
 // read the process table itself, so a lost entry costs a sweep, not a
 // leak); Sync reports the failure.
-func (a *registryActor) flush(actor.Context) {
+func (a *registryActor) flush(ctx actor.Context) {
 	if a.timer != nil {
 		a.timer.Stop()
 		a.timer = nil
 	}
-	if len(a.pending) == 0 {
-		return
+	if a.syncTimer != nil {
+		a.syncTimer.Stop()
+		a.syncTimer = nil
 	}
-	a.lastErr = a.cfg.Store.Apply(a.pending)
-	if a.lastErr != nil {
-		a.log.Error("process registry: write failed", "changes", len(a.pending), "error", a.lastErr)
+	if len(a.pending) > 0 {
+		a.lastErr = a.cfg.Store.Apply(a.pending)
+		if a.lastErr != nil {
+			a.log.Error("process registry: write failed", "changes", len(a.pending), "error", a.lastErr)
+		}
+		a.pending = nil
 	}
-	a.pending = nil
+	for _, to := range a.syncers {
+		ctx.Send(to, &SyncResult{Err: a.lastErr})
+	}
+	a.syncers = nil
 }
 
 // Client sends the process registry's messages. Reserve, Activate and

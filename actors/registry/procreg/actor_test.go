@@ -11,11 +11,15 @@ import (
 )
 
 func startActor(t *testing.T, flush time.Duration) (*actor.ActorSystem, *Client, *Store, *actor.PID) {
+	return startActorSync(t, flush, 0)
+}
+
+func startActorSync(t *testing.T, flush, syncDelay time.Duration) (*actor.ActorSystem, *Client, *Store, *actor.PID) {
 	t.Helper()
 	s, _, err := OpenStore(filepath.Join(t.TempDir(), "processes.db"), nil)
 	require.NoError(t, err)
 	sys := actor.NewActorSystem(actor.WithDeadLetterThrottleInterval(10 * time.Millisecond))
-	pid := sys.Root.Spawn(Props(Config{Store: s, RunID: "run1", HostPID: 42, HostStart: 7, FlushDelay: flush}))
+	pid := sys.Root.Spawn(Props(Config{Store: s, RunID: "run1", HostPID: 42, HostStart: 7, FlushDelay: flush, SyncDelay: syncDelay}))
 	t.Cleanup(func() {
 		_ = sys.Root.StopFuture(pid).Wait()
 		sys.Shutdown()
@@ -91,4 +95,33 @@ func TestConcurrentSyncsAllAnswered(t *testing.T) {
 	snap, err := s.Read()
 	require.NoError(t, err)
 	require.Len(t, snap.Entries, 16)
+}
+
+// Syncs that arrive together share one write (a group commit): a pool of
+// workers starting at once pays one transaction, not one each.
+func TestSyncsAreGroupCommitted(t *testing.T) {
+	_, c, s, _ := startActorSync(t, time.Hour, 200*time.Millisecond)
+	before := s.writes.Load() // the run record
+	start := make(chan struct{})
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			<-start
+			c.Reserve(Entry{WorkerID: "w", Generation: uint64(i)})
+			errs <- c.Sync(context.Background())
+		}()
+	}
+	close(start)
+	for range 16 {
+		require.NoError(t, <-errs)
+	}
+	snap, err := s.Read()
+	require.NoError(t, err)
+	require.Len(t, snap.Entries, 16, "every Sync answered after its change was on disk")
+	require.LessOrEqual(t, s.writes.Load()-before, int64(4), "16 Syncs within the window share their writes")
+
+	// A Sync with nothing unwritten is answered at once, without a write.
+	n := s.writes.Load()
+	require.NoError(t, c.Sync(context.Background()))
+	require.Equal(t, n, s.writes.Load())
 }

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -81,6 +82,9 @@ const lockTimeout = 5 * time.Second
 type Store struct {
 	path string
 	log  *slog.Logger
+	// writes counts the transactions Apply committed (for tests of the
+	// actor's group commit).
+	writes atomic.Int64
 }
 
 // Path is the file's path.
@@ -172,6 +176,7 @@ func (s *Store) Apply(ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
+	defer s.writes.Add(1)
 	return s.with(func(db *bolt.DB) error {
 		return db.Update(func(tx *bolt.Tx) error {
 			procs, runs := tx.Bucket(bucketProcs), tx.Bucket(bucketRuns)

@@ -183,10 +183,18 @@ func (p *process) exited() bool {
 	}
 }
 
-// waitReady polls the ready file until it names the server's address, the
-// process exits, or ctx ends. It returns the gRPC dial target.
+// waitReady waits until the ready file names the server's address, the
+// process exits, or ctx ends, and returns the gRPC dial target. It is woken
+// by changes in the worker's private directory (readyWatch); it also looks
+// every readyRecheck in case an event was lost, and polls every few ms
+// when no watcher could be had.
 func (p *process) waitReady(ctx context.Context) (string, error) {
+	changed, stop, watched := readyWatcher.watch(p.dir)
+	defer stop()
 	delay := 2 * time.Millisecond
+	if watched {
+		delay = readyRecheck
+	}
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	for {
@@ -198,14 +206,19 @@ func (p *process) waitReady(ctx context.Context) (string, error) {
 			return "", ctx.Err()
 		case <-p.done:
 			return "", errors.New("python process exited before it was ready")
+		case <-changed:
+			continue
 		case <-timer.C:
 		}
-		if delay < 5*time.Millisecond {
+		if !watched && delay < 5*time.Millisecond {
 			delay *= 2
 		}
 		timer.Reset(delay)
 	}
 }
+
+// readyRecheck is how often a watched ready file is read anyway.
+const readyRecheck = 100 * time.Millisecond
 
 // signalGroup sends sig to the process group while its leader is unreaped
 // (so the group id cannot belong to anyone else).

@@ -155,12 +155,15 @@ def heartbeat_config(args: argparse.Namespace) -> HeartbeatConfig:
 
 
 def write_ready_file(path: str, content: str) -> None:
-    """Writes content to path atomically: temp file, fsync, rename."""
+    """Writes content to path atomically: a temp file renamed into place.
+
+    No fsync: the file is a signal to the host, read while both run; it is
+    worthless after a crash of the machine, and an fsync per worker start
+    costs milliseconds on a busy disk.
+    """
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(content)
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 

@@ -6,10 +6,12 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 func TestStartTerminateWhichChildren(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	sup := spawnSupervisor(t, sys, Spec{Children: []ChildSpec{probeChild("a", j, Permanent)}})
 
@@ -60,7 +62,7 @@ func TestStartTerminateWhichChildren(t *testing.T) {
 }
 
 func TestStartChildFailureIsReportedNotRestarted(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	sup := spawnSupervisor(t, sys, Spec{MaxRestarts: 0, Window: time.Minute,
 		Children: []ChildSpec{probeChild("a", j, Permanent)}})
@@ -81,7 +83,7 @@ func TestStartChildFailureIsReportedNotRestarted(t *testing.T) {
 }
 
 func TestStartChildTimeout(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	release := make(chan struct{})
 	sup := spawnSupervisor(t, sys, Spec{})
@@ -101,7 +103,7 @@ func TestStartChildTimeout(t *testing.T) {
 // TestInitialStartFailureIsACrash: a child whose Started panics during the supervisor's own start is
 // restarted per strategy and intensity; the supervisor's Started still finishes with all children up.
 func TestInitialStartFailureIsACrash(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	failFirst := onStarted(func(instance int) {
 		if instance == 1 {
@@ -119,10 +121,10 @@ func TestInitialStartFailureIsACrash(t *testing.T) {
 }
 
 func TestInitialStartFailureBeyondIntensityGivesUp(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	var g giveUps
-	props, err := New(Spec{MaxRestarts: 1, Window: time.Minute, OnGiveUp: g.record, Logger: quietLogger(),
+	props, err := New(Spec{MaxRestarts: 1, Window: time.Minute, OnGiveUp: g.record, Logger: testutil.QuietLogger(t),
 		Children: []ChildSpec{
 			probeChild("a", j, Permanent),
 			probeChild("b", j, Permanent, onStarted(func(int) { panic("never starts") })),

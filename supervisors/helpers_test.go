@@ -12,26 +12,12 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 // wait is the deadline of every condition a test waits for.
 const wait = 5 * time.Second
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// newSystem returns a fresh actor system, shut down when the test ends.
-func newSystem(t *testing.T) *actor.ActorSystem {
-	t.Helper()
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }),
-		// Every dead letter starts protoactor's log throttle, a goroutine that sleeps for this interval
-		// (default 1s); keep it short so it has ended when goleak looks. A supervisor's stop produces
-		// dead letters: protoactor sends Stop to children the supervisor has already stopped.
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
-	)
-	t.Cleanup(sys.Shutdown)
-	return sys
-}
 
 // journal is the shared, ordered record children write their lifecycle into.
 type journal struct {
@@ -165,7 +151,7 @@ func probeChild(name string, j *journal, restart RestartType, opts ...probeOptio
 func spawnSupervisor(t *testing.T, sys *actor.ActorSystem, spec Spec) *actor.PID {
 	t.Helper()
 	if spec.Logger == nil {
-		spec.Logger = quietLogger()
+		spec.Logger = testutil.QuietLogger(t)
 	}
 	props, err := New(spec)
 	require.NoError(t, err)

@@ -9,6 +9,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 func TestIntensityAllowsMaxWithinWindow(t *testing.T) {
@@ -73,7 +75,7 @@ func (g *giveUps) snapshot() []any {
 }
 
 func TestExceedingIntensityCallsOnGiveUp(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	var g giveUps
 	sup := spawnSupervisor(t, sys, Spec{
@@ -95,7 +97,7 @@ func TestExceedingIntensityCallsOnGiveUp(t *testing.T) {
 }
 
 func TestZeroMaxRestartsGivesUpOnFirstFailure(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	var g giveUps
 	sup := spawnSupervisor(t, sys, Spec{
@@ -111,9 +113,9 @@ func TestZeroMaxRestartsGivesUpOnFirstFailure(t *testing.T) {
 // TestGivingUpEscalatesToParentSupervisor: a nested supervisor without OnGiveUp that gives up fails to
 // its parent, which restarts it like any crashed child; its children start again.
 func TestGivingUpEscalatesToParentSupervisor(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
-	inner, err := New(Spec{MaxRestarts: 0, Window: time.Minute, Logger: quietLogger(),
+	inner, err := New(Spec{MaxRestarts: 0, Window: time.Minute, Logger: testutil.QuietLogger(t),
 		Children: []ChildSpec{probeChild("g", j, Permanent)}})
 	require.NoError(t, err)
 	var g giveUps
@@ -139,9 +141,9 @@ func TestGivingUpEscalatesToParentSupervisor(t *testing.T) {
 // TestEscalationReachesOnGiveUpWithIntensityError: when the parent cannot restart the nested supervisor
 // either, the parent's OnGiveUp gets the nested supervisor's *IntensityError.
 func TestEscalationReachesOnGiveUpWithIntensityError(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
-	inner, err := New(Spec{MaxRestarts: 0, Window: time.Minute, Logger: quietLogger(),
+	inner, err := New(Spec{MaxRestarts: 0, Window: time.Minute, Logger: testutil.QuietLogger(t),
 		Children: []ChildSpec{probeChild("g", j, Permanent)}})
 	require.NoError(t, err)
 	var g giveUps
@@ -163,7 +165,7 @@ func TestEscalationReachesOnGiveUpWithIntensityError(t *testing.T) {
 // TestRootSupervisorWithoutOnGiveUpFailsToProtoactor: at the root, giving up without OnGiveUp hands the
 // failure to protoactor's guardian, which restarts the supervisor in place; its children start again.
 func TestRootSupervisorWithoutOnGiveUpFailsToProtoactor(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	var events []any
 	var mu sync.Mutex
@@ -190,14 +192,14 @@ func TestRootSupervisorWithoutOnGiveUpFailsToProtoactor(t *testing.T) {
 // TestNestedSupervisorThatCannotStartFailsItsStart: a nested supervisor that gives up inside its own
 // Started (a grandchild never starts) fails its start, which its parent handles like any failed start.
 func TestNestedSupervisorThatCannotStartFailsItsStart(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
-	inner, err := New(Spec{MaxRestarts: 0, Window: time.Minute, Logger: quietLogger(), Children: []ChildSpec{
+	inner, err := New(Spec{MaxRestarts: 0, Window: time.Minute, Logger: testutil.QuietLogger(t), Children: []ChildSpec{
 		probeChild("g", j, Permanent, onStarted(func(int) { panic("no") })),
 	}})
 	require.NoError(t, err)
 	var g giveUps
-	props, err := New(Spec{MaxRestarts: 1, Window: time.Minute, OnGiveUp: g.record, Logger: quietLogger(),
+	props, err := New(Spec{MaxRestarts: 1, Window: time.Minute, OnGiveUp: g.record, Logger: testutil.QuietLogger(t),
 		Children: []ChildSpec{{Name: "inner", Props: inner}}})
 	require.NoError(t, err)
 	sys.Root.Spawn(props)

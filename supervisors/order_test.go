@@ -5,10 +5,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 func TestChildrenStartInOrderAndStopInReverse(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	sup := spawnSupervisor(t, sys, Spec{Children: []ChildSpec{
 		probeChild("a", j, Permanent), probeChild("b", j, Permanent), probeChild("c", j, Permanent),
@@ -22,7 +24,7 @@ func TestChildrenStartInOrderAndStopInReverse(t *testing.T) {
 }
 
 func TestStartWaitsForEachChildsStarted(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	entered := make(chan struct{})
 	release := make(chan struct{})
@@ -31,7 +33,7 @@ func TestStartWaitsForEachChildsStarted(t *testing.T) {
 		close(entered)
 		<-release
 	})
-	props, err := New(Spec{Logger: quietLogger(), Children: []ChildSpec{
+	props, err := New(Spec{Logger: testutil.QuietLogger(t), Children: []ChildSpec{
 		probeChild("a", j, Permanent, slowStart), probeChild("b", j, Permanent), probeChild("c", j, Permanent),
 	}})
 	require.NoError(t, err)
@@ -47,9 +49,9 @@ func TestStartWaitsForEachChildsStarted(t *testing.T) {
 }
 
 func TestNestedSupervisorExtendsOrderToGrandchildren(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
-	inner, err := New(Spec{Logger: quietLogger(), Children: []ChildSpec{
+	inner, err := New(Spec{Logger: testutil.QuietLogger(t), Children: []ChildSpec{
 		probeChild("x", j, Permanent), probeChild("y", j, Permanent),
 	}})
 	require.NoError(t, err)

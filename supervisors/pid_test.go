@@ -4,10 +4,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 func TestRestartedChildKeepsItsPID(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	sup := spawnSupervisor(t, sys, Spec{Children: []ChildSpec{probeChild("a", j, Permanent)}})
 	pid := childPID(t, sys, sup, "a")

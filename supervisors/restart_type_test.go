@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 func TestShouldRestart(t *testing.T) {
@@ -56,7 +58,7 @@ func TestRestartTypes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sys := newSystem(t)
+			sys := testutil.NewSystem(t)
 			j := newJournal()
 			sup := spawnSupervisor(t, sys, Spec{Children: []ChildSpec{
 				probeChild("keep", j, Permanent), probeChild("w", j, tt.restart),

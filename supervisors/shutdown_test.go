@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 // TestStuckChildDoesNotHoldUpStop: a child whose Stopping handler blocks past its Shutdown is stopped
 // by force and then left behind; the supervisor's stop completes in bounded time and the other
 // children still stop in order.
 func TestStuckChildDoesNotHoldUpStop(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	release := make(chan struct{})
 	defer close(release) // lets the stuck handler return so its goroutine ends before goleak looks
@@ -46,7 +48,7 @@ func TestStopDrainsWithinShutdown(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sys := newSystem(t)
+			sys := testutil.NewSystem(t)
 			j := newJournal()
 			logger, forced := logSignal("child did not stop within its shutdown timeout, stopping it")
 			sup := spawnSupervisor(t, sys, Spec{Logger: logger, Children: []ChildSpec{

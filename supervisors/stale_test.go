@@ -7,6 +7,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/ctxext"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 // TestConcurrentCrashesRestartTheSetOnce: two children of a one_for_all supervisor crash together. The
@@ -15,7 +17,7 @@ import (
 // ignored: one restart, within MaxRestarts 1, in every interleaving.
 func TestConcurrentCrashesRestartTheSetOnce(t *testing.T) {
 	for range 20 {
-		sys := newSystem(t)
+		sys := testutil.NewSystem(t)
 		j := newJournal()
 		var g giveUps
 		sup := spawnSupervisor(t, sys, Spec{Strategy: OneForAll, MaxRestarts: 1, Window: time.Minute,
@@ -52,7 +54,7 @@ func TestConcurrentCrashesRestartTheSetOnce(t *testing.T) {
 // behind holding its name, so its restarts fail with actor.ErrNameExists until the supervisor gives
 // up; the supervisor still stops.
 func TestStuckChildCannotBeRestartedUnderItsName(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	release := make(chan struct{})
 	defer close(release)
@@ -73,7 +75,7 @@ func TestStuckChildCannotBeRestartedUnderItsName(t *testing.T) {
 // half stopped, holding its name; the supervisor's middleware contains the panic so the child stops
 // and restarts normally.
 func TestPanicInStoppingDoesNotLeaveAZombie(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	sup := spawnSupervisor(t, sys, Spec{Children: []ChildSpec{
 		probeChild("a", j, Permanent, onStopping(func() { panic("cleanup failed") })),
@@ -89,7 +91,7 @@ func TestPanicInStoppingDoesNotLeaveAZombie(t *testing.T) {
 }
 
 func TestExitOutsideASupervisorOnlyStops(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	pid := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		if _, ok := ctx.Message().(*exitMsg); ok {
 			Exit(ctx, Reason("bye"))
@@ -116,7 +118,7 @@ func TestIncarnationOfToleratesMissingExtension(t *testing.T) {
 // receiver middleware, so its failure is not marked with an instance; it is taken to be about the
 // current one.
 func TestPanicOutsideReceiveIsTheCurrentInstances(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	j := newJournal()
 	props := actor.PropsFromFunc(func(ctx actor.Context) {
 		switch ctx.Message().(type) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 // TestStopConcurrency: with StopConcurrency n, children stop n at a time,
@@ -17,7 +19,7 @@ func TestStopConcurrency(t *testing.T) {
 		concurrency, wantMax int
 	}{{0, 1}, {1, 1}, {4, 4}} {
 		t.Run(fmt.Sprint(tc.concurrency), func(t *testing.T) {
-			sys := newSystem(t)
+			sys := testutil.NewSystem(t)
 			j := newJournal()
 			var mu sync.Mutex
 			inflight, maxSeen := 0, 0

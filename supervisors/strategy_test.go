@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 func TestRestartRange(t *testing.T) {
@@ -38,7 +40,7 @@ func TestCrashRestartsTheStrategysSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.strategy.String(), func(t *testing.T) {
-			sys := newSystem(t)
+			sys := testutil.NewSystem(t)
 			j := newJournal()
 			sup := spawnSupervisor(t, sys, Spec{Strategy: tt.strategy, Children: []ChildSpec{
 				probeChild("a", j, Permanent), probeChild("b", j, Permanent), probeChild("c", j, Permanent),

@@ -4,9 +4,6 @@ package tests
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -26,7 +23,7 @@ func startApp(t *testing.T, cfg snakepit.Config) *snakepit.App {
 	testutil.Python(t)
 	cfg.PrivDir = filepath.Join(testutil.RepoRoot(t), "priv", "python")
 	if cfg.Logger == nil {
-		cfg.Logger = quietLogger()
+		cfg.Logger = testutil.QuietLogger(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -88,7 +85,7 @@ func startAppNoWait(t *testing.T, cfg snakepit.Config) *snakepit.App {
 	t.Helper()
 	testutil.Python(t)
 	cfg.PrivDir = filepath.Join(testutil.RepoRoot(t), "priv", "python")
-	cfg.Logger = quietLogger()
+	cfg.Logger = testutil.QuietLogger(t)
 	app, err := snakepit.Start(t.Context(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { stopAndCheck(t, app) })
@@ -96,11 +93,3 @@ func startAppNoWait(t *testing.T, cfg snakepit.Config) *snakepit.App {
 }
 
 func repoPriv(t *testing.T) string { return filepath.Join(testutil.RepoRoot(t), "priv", "python") }
-
-// quietLogger discards logs, or shows warnings when the tests run with -v.
-func quietLogger() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}

@@ -5,13 +5,12 @@ package tests
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/snakepit-go/snakepit/actors/heartbeat"
@@ -22,31 +21,21 @@ import (
 )
 
 // recorder collects the App's events of one type.
-type recorder[T any] struct {
-	mu   sync.Mutex
-	list []T
-	sub  *eventstream.Subscription
-	es   *eventstream.EventStream
-}
+type recorder[T any] struct{ testutil.Recorder[T] }
 
 func record[T any](t *testing.T, app *snakepit.App) *recorder[T] {
-	r := &recorder[T]{es: app.System().EventStream}
-	r.sub = r.es.Subscribe(func(evt any) {
+	r := &recorder[T]{}
+	es := app.System().EventStream
+	sub := es.Subscribe(func(evt any) {
 		if e, ok := evt.(T); ok {
-			r.mu.Lock()
-			r.list = append(r.list, e)
-			r.mu.Unlock()
+			r.Add(e)
 		}
 	})
-	t.Cleanup(func() { r.es.Unsubscribe(r.sub) })
+	t.Cleanup(func() { es.Unsubscribe(sub) })
 	return r
 }
 
-func (r *recorder[T]) all() []T {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]T(nil), r.list...)
-}
+func (r *recorder[T]) all() []T { return r.All() }
 
 func whoami(t *testing.T, app *snakepit.App, pool string, keys ...string) map[string]any {
 	t.Helper()
@@ -192,7 +181,15 @@ func TestHeartbeatDependentAndIndependent(t *testing.T) {
 		return false
 	}
 	require.Eventually(t, func() bool { return lost(heartbeat.EventLost) }, 10*time.Second, 10*time.Millisecond)
-	time.Sleep(300 * time.Millisecond) // several more missed pings: still not replaced
+	// Three more pings missed after the loss: still not replaced.
+	events.WaitUntil(t, "three more missed pings", func(l []*heartbeat.Event) bool {
+		for _, e := range l {
+			if e.Kind == heartbeat.EventMissed && e.WorkerID == "ind-w1" && e.Missed >= ind.MaxMissed+3 {
+				return true
+			}
+		}
+		return false
+	})
 	require.True(t, procs.Alive(indPid))
 	st, err := app.Stats(t.Context(), "ind")
 	require.NoError(t, err)
@@ -305,9 +302,10 @@ func withoutSocket(argv any) []any {
 const flakyServer = `"""A worker server that fails its start while a flag file exists."""
 import os
 import sys
+import time
 
 with open(os.environ["FLAKY_COUNT"], "a") as f:
-    f.write("start\n")
+    f.write(f"start {time.time_ns()}\n")
 if os.path.exists(os.environ["FLAKY_FLAG"]):
     sys.exit(1)
 from snakepit_bridge.server import run_main
@@ -330,20 +328,32 @@ func TestReconcileRestoresTheSizeWithBackoff(t *testing.T) {
 		Pools: []snakepit.PoolConfig{{Name: "flaky", Size: 1, ReconcileBackoff: 100 * time.Millisecond,
 			AdapterEnv: []string{"FLAKY_FLAG=" + flag, "FLAKY_COUNT=" + count}}},
 	})
-	starts := func() int {
+	starts := func() []time.Time {
 		b, _ := os.ReadFile(count)
-		return strings.Count(string(b), "start")
+		var at []time.Time
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			ns, err := strconv.ParseInt(strings.TrimPrefix(line, "start "), 10, 64)
+			if err == nil {
+				at = append(at, time.Unix(0, ns))
+			}
+		}
+		return at
 	}
-	require.Equal(t, 1, starts())
+	require.Len(t, starts(), 1)
 	pid := pidOf(whoami(t, app, "flaky"))
 	require.NoError(t, os.WriteFile(flag, nil, 0o644))
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-	time.Sleep(1500 * time.Millisecond)
-	failed := starts() - 1
-	// Backoff 100 ms doubling: about 5 attempts in 1.5 s; a restart loop
-	// without backoff would make dozens.
-	require.GreaterOrEqual(t, failed, 2, "the failing start is retried")
-	require.LessOrEqual(t, failed, 7, "with backoff")
+	// Four failed starts after the kill.
+	require.Eventually(t, func() bool { return len(starts()) >= 5 }, 30*time.Second, 10*time.Millisecond,
+		"the failing start is retried")
+	// Backoff 100 ms doubling: each failed start waits at least twice as
+	// long as the one before it (a restart loop without backoff would
+	// start again as soon as the process exits, in a few ms).
+	at := starts()[1:]
+	for i := 1; i < len(at); i++ {
+		gap, floor := at[i].Sub(at[i-1]), (100*time.Millisecond)<<(i-1)
+		require.GreaterOrEqual(t, gap, floor, "start %d came %v after the one before it", i+1, gap)
+	}
 	st, err := app.Stats(t.Context(), "flaky")
 	require.NoError(t, err)
 	require.Zero(t, st.Ready)

@@ -23,7 +23,7 @@ func TestActorUsesPoolDirectlyInEmbeddedSystem(t *testing.T) {
 	defer system.Shutdown()
 	cfg := onePool(1, nil)
 	cfg.PrivDir = repoPriv(t)
-	cfg.Logger = quietLogger()
+	cfg.Logger = testutil.QuietLogger(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	app, err := snakepit.StartIn(ctx, system, cfg)

@@ -307,23 +307,38 @@ func TestSeveralNamedPools(t *testing.T) {
 // rendezvous tool return only if all four run in the Python process
 // together (a barrier of 4 that breaks after 10 s), so calls run one after
 // another fail instead of passing slowly.
+// The four calls meet at a barrier inside the one worker process: none of
+// them can return before all four run at once, so a serial run fails
+// (the barrier breaks after 10 s) however fast the machine is. Each call
+// is told its place in the arrival order: all four places are taken.
 func TestThreadProfileRunsCallsConcurrently(t *testing.T) {
 	pool := edgePool(t, snakepit.PoolConfig{Name: "default", Size: 1, Profile: snakepit.ProfileThread, Threads: 4})
 	pool.Adapter = "bridge_test_adapters.ThreadSafeEdge"
 	app := startApp(t, edgeConfig(t, "", pool))
+	places := make(chan *snakepit.Result, 4)
 	var c collect
 	for range 4 {
 		c.run(func() error {
-			_, err := app.Execute(t.Context(), "sync_rendezvous", map[string]any{"group": "four", "peers": 4})
+			res, err := app.Execute(t.Context(), "sync_rendezvous", map[string]any{"group": "four", "peers": 4})
+			if err == nil {
+				places <- res
+			}
 			return err
 		})
 	}
 	for _, err := range c.wait(t) {
 		assert.NoError(t, err, "all four calls met inside one worker process")
 	}
+	close(places)
+	got := map[float64]bool{}
+	for res := range places {
+		got[decodeJSON(t, res).(float64)] = true
+	}
+	assert.Equal(t, map[float64]bool{1: true, 2: true, 3: true, 4: true}, got, "four calls at the barrier at once")
 	st, err := app.Stats(t.Context(), "default")
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, st.Workers, "one worker served them")
+	assert.EqualValues(t, 4, st.Requests, "each call ran once")
 }
 
 func TestStreamRecvAfterEndIsEOF(t *testing.T) {

@@ -5,9 +5,11 @@ package tests
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,7 +28,7 @@ import (
 // readRegistry reads an instance's process registry file.
 func readRegistry(t *testing.T, dataDir, inst string) procreg.Snapshot {
 	t.Helper()
-	s, _, err := procreg.OpenStore(filepath.Join(dataDir, inst, "processes.db"), quietLogger())
+	s, _, err := procreg.OpenStore(filepath.Join(dataDir, inst, "processes.db"), testutil.QuietLogger(t))
 	require.NoError(t, err)
 	snap, err := s.Read()
 	require.NoError(t, err)
@@ -143,7 +145,7 @@ func TestStartupCleansWhatEarlierRunsLeft(t *testing.T) {
 	require.NoError(t, sleeper.Start())
 	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
 
-	store, _, err := procreg.OpenStore(inst.RegistryPath(), quietLogger())
+	store, _, err := procreg.OpenStore(inst.RegistryPath(), testutil.QuietLogger(t))
 	require.NoError(t, err)
 	deadHost := exec.Command("true")
 	require.NoError(t, deadHost.Run()) // its pid is free: a host that is gone
@@ -194,6 +196,7 @@ func buildCrashHost(t *testing.T) string {
 
 type crashHost struct {
 	cmd      *exec.Cmd
+	stderr   *testutil.SyncBuffer
 	RunID    string `json:"run_id"`
 	Pids     []int  `json:"pids"`
 	Detached int    `json:"detached"`
@@ -207,12 +210,12 @@ func startCrashHost(t *testing.T, bin, data, inst string, workers int, extra ...
 	cmd.Env = append(os.Environ(), "SNAKEPIT_PRIV_DIR="+filepath.Join(root, "priv", "python"),
 		"SNAKEPIT_DATA_DIR="+data, "SNAKEPIT_INSTANCE_NAME="+inst)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr testutil.SyncBuffer
-	cmd.Stderr = &stderr
+	stderr := &testutil.SyncBuffer{}
+	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	h := &crashHost{cmd: cmd}
+	h := &crashHost{cmd: cmd, stderr: stderr}
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the host's own group, whatever happened
 		_ = cmd.Wait()
@@ -349,8 +352,12 @@ func TestDependentPythonWorkersExitWhenTheHostStopsAnswering(t *testing.T) {
 	testutil.Python(t)
 	bin := buildCrashHost(t)
 	host := startCrashHost(t, bin, t.TempDir(), "hb", 2, "-python-heartbeat")
-	time.Sleep(600 * time.Millisecond) // several heartbeats answered: the workers stay
+	// Each worker logs its answered heartbeats (its log lines carry its
+	// pid): after three, it is still running.
 	for _, pid := range host.Pids {
+		require.Eventually(t, func() bool {
+			return regexp.MustCompile(fmt.Sprintf(`pid=%d[^\n]*heartbeat 3 answered`, pid)).MatchString(host.stderr.String())
+		}, 10*time.Second, 10*time.Millisecond, "worker %d's third heartbeat answered", pid)
 		require.True(t, procs.Alive(pid), "a worker whose host answers keeps running")
 	}
 	require.NoError(t, syscall.Kill(host.cmd.Process.Pid, syscall.SIGSTOP))

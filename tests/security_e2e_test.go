@@ -423,7 +423,7 @@ func TestStopWithFrozenWorkersTakesAboutOneGrace(t *testing.T) {
 	const grace = 2 * time.Second
 	app, err := snakepit.Start(t.Context(), snakepit.Config{
 		Pools:   []snakepit.PoolConfig{{Name: "frozen", Size: 16, StopGrace: grace, StartupConcurrency: 16}},
-		DataDir: t.TempDir(), InstanceName: "sec-frozen-" + strconv.Itoa(os.Getpid()), PrivDir: repoPriv(t), Logger: quietLogger(),
+		DataDir: t.TempDir(), InstanceName: "sec-frozen-" + strconv.Itoa(os.Getpid()), PrivDir: repoPriv(t), Logger: testutil.QuietLogger(t),
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)

@@ -79,7 +79,7 @@ func TestAPoolRunsTheBridgeInstalledInAVenv(t *testing.T) {
 	defer cancel()
 	for _, source := range []snakepit.PythonBridgeSource{snakepit.PythonBridgeAuto, snakepit.PythonBridgeInstalled} {
 		app, err := snakepit.Start(ctx, snakepit.Config{
-			Python: python, PythonBridge: source, Logger: quietLogger(),
+			Python: python, PythonBridge: source, Logger: testutil.QuietLogger(t),
 			Pools: []snakepit.PoolConfig{{Name: "venv", Size: 1}},
 		})
 		require.NoError(t, err, source)
@@ -97,7 +97,7 @@ func TestAPoolRunsTheBridgeInstalledInAVenv(t *testing.T) {
 
 	// Embedded wins when asked for, even with the package installed.
 	app, err := snakepit.Start(ctx, snakepit.Config{
-		Python: python, PythonBridge: snakepit.PythonBridgeEmbedded, Logger: quietLogger(),
+		Python: python, PythonBridge: snakepit.PythonBridgeEmbedded, Logger: testutil.QuietLogger(t),
 		Pools: []snakepit.PoolConfig{{Name: "venv", Size: 1}},
 	})
 	require.NoError(t, err)
@@ -114,7 +114,7 @@ func TestPythonBridgeInstalledWithoutThePackageFailsAtStart(t *testing.T) {
 	py := testutil.Python(t)
 	t.Setenv("SNAKEPIT_PRIV_DIR", "")
 	_, err := snakepit.Start(t.Context(), snakepit.Config{
-		Python: py.Path, PythonBridge: snakepit.PythonBridgeInstalled, Logger: quietLogger(),
+		Python: py.Path, PythonBridge: snakepit.PythonBridgeInstalled, Logger: testutil.QuietLogger(t),
 		Pools: []snakepit.PoolConfig{{Name: "none", Size: 1}},
 	})
 	var serr *snakepit.Error

@@ -12,6 +12,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 const wait = 5 * time.Second // bound of every Eventually (generous: correctness, not speed)
@@ -20,13 +22,6 @@ const wait = 5 * time.Second // bound of every Eventually (generous: correctness
 func frozen(ctx context.Context) error {
 	<-ctx.Done()
 	return ctx.Err()
-}
-
-func newSystem(t *testing.T) *actor.ActorSystem {
-	t.Helper()
-	sys := actor.NewActorSystem(actor.WithDeadLetterThrottleInterval(10 * time.Millisecond))
-	t.Cleanup(sys.Shutdown)
-	return sys
 }
 
 // spawn starts a monitor and stops it at the end of the test (before the
@@ -48,32 +43,13 @@ func status(t *testing.T, sys *actor.ActorSystem, pid *actor.PID) *Status {
 }
 
 // recorder collects the events a monitor reports.
-type recorder struct {
-	mu     sync.Mutex
-	events []Event
-}
+type recorder struct{ testutil.Recorder[Event] }
 
-func (r *recorder) add(e Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
+func (r *recorder) add(e Event) { r.Add(e) }
 
-func (r *recorder) all() []Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Event(nil), r.events...)
-}
+func (r *recorder) all() []Event { return r.All() }
 
-func (r *recorder) count(k EventKind) int {
-	n := 0
-	for _, e := range r.all() {
-		if e.Kind == k {
-			n++
-		}
-	}
-	return n
-}
+func (r *recorder) count(k EventKind) int { return r.Count(func(e Event) bool { return e.Kind == k }) }
 
 // notifyProbe is a worker stand-in that forwards the Lost it receives to a
 // channel. sync makes sure every message enqueued to it before the call
@@ -135,7 +111,7 @@ func (s *syncBuffer) String() string {
 }
 
 func TestHealthyWorkerIsPingedWithoutEvents(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	var rec recorder
 	var calls atomic.Int64
 	pid := spawn(t, sys, Options{
@@ -156,7 +132,7 @@ func TestHealthyWorkerIsPingedWithoutEvents(t *testing.T) {
 }
 
 func TestDependentMonitorReportsLossOnce(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	probe := newNotifyProbe(t, sys)
 	var rec recorder
 	pid := spawn(t, sys, Options{
@@ -208,7 +184,7 @@ func TestDependentMonitorReportsLossOnce(t *testing.T) {
 }
 
 func TestIndependentMonitorReportsLossAndRecovery(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	probe := newNotifyProbe(t, sys)
 	var rec recorder
 	var isFrozen atomic.Bool
@@ -255,7 +231,7 @@ func TestIndependentMonitorReportsLossAndRecovery(t *testing.T) {
 }
 
 func TestInitialDelayIsRespected(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	first := make(chan time.Time, 1)
 	const delay = 200 * time.Millisecond
 	spawned := time.Now()
@@ -281,7 +257,7 @@ func TestInitialDelayIsRespected(t *testing.T) {
 }
 
 func TestStopCancelsABlockedPing(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	entered := make(chan struct{})
 	ended := make(chan error, 1)
 	var once sync.Once
@@ -318,7 +294,7 @@ func TestStopCancelsABlockedPing(t *testing.T) {
 }
 
 func TestStopGivesUpOnAPingerIgnoringItsContext(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	var logs syncBuffer
 	entered := make(chan struct{})
 	release := make(chan struct{})
@@ -353,7 +329,7 @@ func TestStopGivesUpOnAPingerIgnoringItsContext(t *testing.T) {
 }
 
 func TestPanicInPingCountsAsMiss(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	var rec recorder
 	errBoom := errors.New("boom error")
 	var calls atomic.Int64
@@ -393,7 +369,7 @@ func TestPanicInPingCountsAsMiss(t *testing.T) {
 }
 
 func TestDependentLossWithoutNotify(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	var rec recorder
 	pid := spawn(t, sys, Options{
 		Config:   Config{Interval: 5 * time.Millisecond, Timeout: 10 * time.Millisecond, MaxMissed: 1},
@@ -411,7 +387,7 @@ func TestMisconfiguredMonitorStopsItself(t *testing.T) {
 		"negative timeout": {WorkerID: "w1", Ping: func(context.Context) error { return nil }, Config: Config{Timeout: -1}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			sys := newSystem(t)
+			sys := testutil.NewSystem(t)
 			var logs syncBuffer
 			o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			pid := sys.Root.Spawn(Props(o))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
 
@@ -55,7 +56,7 @@ func BenchmarkExecuteThroughPool(b *testing.B) {
 func BenchmarkRawRequestFuture(b *testing.B) {
 	start := func(b *testing.B) (*actor.ActorSystem, *actor.PID) {
 		sys := actor.NewActorSystem(
-			actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }),
+			actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return testutil.QuietLogger(b) }),
 			actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 		)
 		echo := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
@@ -99,7 +100,7 @@ func BenchmarkRawRequestFuture(b *testing.B) {
 // dispatcher rather than the pool.
 func BenchmarkRawRequestFutureSticky(b *testing.B) {
 	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }),
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return testutil.QuietLogger(b) }),
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 	)
 	echo := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {

@@ -10,6 +10,7 @@ import (
 
 	wk "github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
 
@@ -512,7 +513,7 @@ func TestStartupWindow(t *testing.T) {
 	gate := make(chan struct{})
 	env.readyGates["p-w1"] = gate
 	h := startPool(t, env, Config{Size: 3, StartupConcurrency: 1})
-	eventually(t, "p-w1 started", func() bool { return len(env.startLog()) == 1 })
+	testutil.Eventually(t, "p-w1 started", func() bool { return len(env.startLog()) == 1 })
 	assert.Equal(t, StateStarting, h.stats().GetState())
 	assert.Equal(t, []string{"p-w1#1"}, env.startLog(), "no second worker starts while p-w1 is starting")
 	close(gate)

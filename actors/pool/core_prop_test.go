@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"testing"
@@ -71,7 +72,7 @@ func (e *coreEnv) post(f func()) { e.mail = append(e.mail, f) }
 
 func newCoreEnv(t *rapid.T, cfg Config) *coreEnv {
 	cfg.Name = "p"
-	cfg.Logger = quietLogger()
+	cfg.Logger = slog.New(slog.DiscardHandler)
 	cfg.keyBase = func() uint64 { return 0 }
 	cfg = cfg.WithDefaults()
 	e := &coreEnv{t: t, c: newCore(cfg), now: time.Unix(1_000_000, 0), children: map[WorkerID]*mChild{},

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	wk "github.com/snakepit-go/snakepit/actors/worker"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
 
@@ -24,7 +25,7 @@ type driver struct {
 }
 
 func newDriver(tb testing.TB, cfg Config) *driver {
-	cfg.Name, cfg.Logger = "p", quietLogger()
+	cfg.Name, cfg.Logger = "p", testutil.QuietLogger(tb)
 	if cfg.Size == 0 {
 		cfg.Size = 1
 	}

@@ -2,8 +2,6 @@ package pool
 
 import (
 	"errors"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 	"github.com/snakepit-go/snakepit/supervisors"
 )
@@ -23,22 +22,6 @@ import (
 
 // wait bounds every condition a test waits for.
 const wait = 5 * time.Second
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// eventually polls cond until it holds or wait has passed.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(wait)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("waited %v for: %s", wait, what)
-		}
-		<-tick.C
-	}
-}
 
 // harness is one actor system with a worker supervisor, a pool on fake
 // workers and a recording caller. Everything is stopped when the test ends.
@@ -56,14 +39,9 @@ type harness struct {
 // fake workers.
 func startPool(tb testing.TB, env *fakeEnv, cfg Config) *harness {
 	tb.Helper()
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }),
-		// Dead letters start protoactor's log throttle goroutine; keep its
-		// sleep short so goleak does not see it.
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
-	)
+	sys := testutil.NewSystem(tb) // also shut down by close, first
 	supProps, err := supervisors.New(supervisors.Spec{
-		Strategy: supervisors.OneForOne, MaxRestarts: 100, Window: time.Second, Logger: quietLogger(),
+		Strategy: supervisors.OneForOne, MaxRestarts: 100, Window: time.Second, Logger: testutil.QuietLogger(tb),
 	})
 	require.NoError(tb, err)
 	sup, err := sys.Root.SpawnNamed(supProps, "workers")
@@ -74,7 +52,7 @@ func startPool(tb testing.TB, env *fakeEnv, cfg Config) *harness {
 	if cfg.Size == 0 {
 		cfg.Size = 1
 	}
-	cfg.WorkerSupervisor, cfg.WorkerProps, cfg.Logger = sup, env.props, quietLogger()
+	cfg.WorkerSupervisor, cfg.WorkerProps, cfg.Logger = sup, env.props, testutil.QuietLogger(tb)
 	// Request keys start at 1 for the first start of the pool and 1<<32 + 1
 	// after a respawn (in production: the clock), so tests can name keys.
 	var starts atomic.Uint64
@@ -144,7 +122,7 @@ func (h *harness) stats() *poolpb.Stats {
 func (h *harness) waitStats(what string, cond func(*poolpb.Stats) bool) *poolpb.Stats {
 	h.tb.Helper()
 	var st *poolpb.Stats
-	eventually(h.tb, what, func() bool {
+	testutil.Eventually(h.tb, what, func() bool {
 		st = h.stats()
 		return cond(st)
 	})
@@ -170,7 +148,7 @@ func (h *harness) ready() {
 func (h *harness) seen(id string) callSeen {
 	h.tb.Helper()
 	var c callSeen
-	eventually(h.tb, "call "+id+" reaches a worker", func() bool {
+	testutil.Eventually(h.tb, "call "+id+" reaches a worker", func() bool {
 		var ok bool
 		c, ok = h.env.seen(id)
 		return ok
@@ -272,7 +250,7 @@ func (c *caller) terminals(id string) []any {
 // terminal waits for id's first terminal reply.
 func (h *harness) terminal(id string) any {
 	h.tb.Helper()
-	eventually(h.tb, "a terminal reply for "+id, func() bool { return len(h.caller.terminals(id)) > 0 })
+	testutil.Eventually(h.tb, "a terminal reply for "+id, func() bool { return len(h.caller.terminals(id)) > 0 })
 	return h.caller.terminals(id)[0]
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	wk "github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
 
@@ -86,7 +87,7 @@ func TestRecycleIsGracefulAndOneAtATime(t *testing.T) {
 
 	h.env.open("long")
 	require.Nil(t, errOf(h.terminal("long")), "the running call finished normally")
-	eventually(t, "both recycled", func() bool { return len(ev.recycled()) == 2 })
+	testutil.Eventually(t, "both recycled", func() bool { return len(ev.recycled()) == 2 })
 	h.waitStats("both back", func(s *poolpb.Stats) bool { return s.GetReady() == 2 && s.GetRecycled() == 2 })
 	rec := ev.recycled()
 	assert.Equal(t, w, rec[0].WorkerID, "first come, first recycled")
@@ -115,7 +116,7 @@ func TestMaxRequestsRecyclesOnTheCall(t *testing.T) {
 	}
 	require.NotNil(t, h.call(exec("c", "fail")).GetError(), "a failed call does not count")
 	require.Nil(t, h.call(exec("d", "ok")).GetError())
-	eventually(t, "recycled at 3 successes", func() bool { return len(ev.recycled()) == 1 })
+	testutil.Eventually(t, "recycled at 3 successes", func() bool { return len(ev.recycled()) == 1 })
 	r := ev.recycled()[0]
 	assert.Equal(t, lifecycle.ReasonMaxRequests, r.Reason)
 	assert.Equal(t, 3, r.Requests)
@@ -160,7 +161,7 @@ func TestIdempotentCallSurvivesAWorkerCrash(t *testing.T) {
 	first := h.seen("idem").worker
 
 	h.crash(first)
-	eventually(t, "the idempotent call runs again on the other worker", func() bool {
+	testutil.Eventually(t, "the idempotent call runs again on the other worker", func() bool {
 		s, ok := h.env.seen("idem")
 		return ok && s.worker != first
 	})
@@ -192,9 +193,9 @@ func TestCrashBreakerOpensThenRecovers(t *testing.T) {
 	assert.NotEmpty(t, e.Details["retry_after_ms"])
 	assert.EqualValues(t, 1, h.stats().GetCircuitRejected())
 
-	eventually(t, "half-open after OpenFor", func() bool { return h.stats().GetCircuit() == string(BreakerHalfOpen) })
+	testutil.Eventually(t, "half-open after OpenFor", func() bool { return h.stats().GetCircuit() == string(BreakerHalfOpen) })
 	require.Nil(t, h.call(exec("trial", "ok")).GetError(), "the trial call runs")
-	eventually(t, "closed after a good trial", func() bool { return h.stats().GetCircuit() == string(BreakerClosed) })
+	testutil.Eventually(t, "closed after a good trial", func() bool { return h.stats().GetCircuit() == string(BreakerClosed) })
 	require.Nil(t, h.call(exec("after", "ok")).GetError())
 	for _, to := range []BreakerState{BreakerOpen, BreakerClosed} {
 		assert.Equal(t, 1, ev.of(func(x any) bool { c, ok := x.(*CircuitChanged); return ok && c.To == to }), "a change to %s", to)

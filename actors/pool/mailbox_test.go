@@ -9,6 +9,7 @@ import (
 
 	wk "github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
 
@@ -31,7 +32,7 @@ func TestRequestsQueuedBehindAStopAreAnswered(t *testing.T) {
 	shutdown, dead := 0, 0
 	for i, c := range callers {
 		id := strconv.Itoa(i)
-		eventually(t, "a reply to "+id, func() bool { return len(c.all(id))+len(c.all("other")) > 0 })
+		testutil.Eventually(t, "a reply to "+id, func() bool { return len(c.all(id))+len(c.all("other")) > 0 })
 	}
 	for i, c := range callers {
 		id := strconv.Itoa(i)

@@ -21,26 +21,6 @@ const waitFor = 5 * time.Second
 
 var discard = slog.New(slog.DiscardHandler)
 
-// newSystem returns a fresh actor system that is shut down when the test ends. Dead letters are
-// throttled over a short interval so protoactor's throttle goroutine ends before goleak looks.
-func newSystem(t *testing.T) *actor.ActorSystem {
-	t.Helper()
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
-	)
-	t.Cleanup(sys.Shutdown)
-	return sys
-}
-
-// spawn starts props under the root and stops the actor (waiting for it) when the test ends.
-func spawn(t *testing.T, sys *actor.ActorSystem, props *actor.Props) *actor.PID {
-	t.Helper()
-	pid := sys.Root.Spawn(props)
-	t.Cleanup(func() { stop(t, sys, pid) })
-	return pid
-}
-
 func stop(t *testing.T, sys *actor.ActorSystem, pid *actor.PID) {
 	t.Helper()
 	require.NoError(t, sys.Root.StopFuture(pid).Wait())
@@ -49,7 +29,7 @@ func stop(t *testing.T, sys *actor.ActorSystem, pid *actor.PID) {
 // startRegistry spawns a worker registry and returns a client for it.
 func startRegistry(t *testing.T, sys *actor.ActorSystem, opts ...Option) *Client {
 	t.Helper()
-	pid := spawn(t, sys, Props(append([]Option{WithLogger(discard)}, opts...)...))
+	pid := testutil.Spawn(t, sys, Props(append([]Option{WithLogger(discard)}, opts...)...))
 	return &Client{Root: sys.Root, PID: pid, Timeout: waitFor}
 }
 
@@ -83,9 +63,9 @@ func gone(t *testing.T, c *Client, m WorkerMeta) bool {
 }
 
 func TestRegisterStoresEveryField(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	c := startRegistry(t, sys)
-	worker := spawn(t, sys, idleProps())
+	worker := testutil.Spawn(t, sys, idleProps())
 	want := WorkerMeta{
 		WorkerID:       "ml-worker-1",
 		PID:            worker,
@@ -119,10 +99,10 @@ func TestRegisterStoresEveryField(t *testing.T) {
 }
 
 func TestReverseLookups(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	c := startRegistry(t, sys)
 	ctx := context.Background()
-	a, b := spawn(t, sys, idleProps()), spawn(t, sys, idleProps())
+	a, b := testutil.Spawn(t, sys, idleProps()), testutil.Spawn(t, sys, idleProps())
 	require.NoError(t, c.Register(ctx, meta("a", "p", a, 101)))
 	require.NoError(t, c.Register(ctx, meta("b", "p", b, 102)))
 
@@ -149,10 +129,10 @@ func TestReverseLookups(t *testing.T) {
 }
 
 func TestListPoolAndListAll(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	c := startRegistry(t, sys)
 	ctx := context.Background()
-	w := spawn(t, sys, idleProps())
+	w := testutil.Spawn(t, sys, idleProps())
 	for i, m := range []WorkerMeta{
 		meta("c3", "cpu", w, 3), meta("g2", "gpu", w, 2), meta("c1", "cpu", w, 1), meta("c2", "cpu", w, 4),
 	} {
@@ -174,10 +154,10 @@ func TestListPoolAndListAll(t *testing.T) {
 }
 
 func TestRegisterSameIDFromAnotherLivePIDFails(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	c := startRegistry(t, sys)
 	ctx := context.Background()
-	first, second := spawn(t, sys, idleProps()), spawn(t, sys, idleProps())
+	first, second := testutil.Spawn(t, sys, idleProps()), testutil.Spawn(t, sys, idleProps())
 	require.NoError(t, c.Register(ctx, meta("w", "p", first, 10)))
 
 	err := c.Register(ctx, meta("w", "p", second, 20))
@@ -200,11 +180,11 @@ func TestRegisterSameIDFromAnotherLivePIDFails(t *testing.T) {
 }
 
 func TestEntriesVanishWhenWorkerStops(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	c := startRegistry(t, sys)
 	ctx := context.Background()
 	worker := sys.Root.Spawn(idleProps())
-	other := spawn(t, sys, idleProps())
+	other := testutil.Spawn(t, sys, idleProps())
 	m1, m2 := meta("w1", "p", worker, 1), meta("w2", "p", worker, 2)
 	require.NoError(t, c.Register(ctx, m1))
 	require.NoError(t, c.Register(ctx, m2))
@@ -218,7 +198,7 @@ func TestEntriesVanishWhenWorkerStops(t *testing.T) {
 }
 
 func TestRegistrationOfStoppedActorVanishes(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	c := startRegistry(t, sys)
 	worker := sys.Root.Spawn(idleProps())
 	stop(t, sys, worker)
@@ -232,7 +212,7 @@ func TestRegistrationOfStoppedActorVanishes(t *testing.T) {
 // A Terminated that arrives after a new actor took the same name (and registered) concerns the old actor
 // only: the new actor's entry stays.
 func TestLateTerminatedKeepsEntryOfNewActorWithSameName(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	c := startRegistry(t, sys)
 	ctx := context.Background()
 	old, err := sys.Root.SpawnNamed(idleProps(), "worker-x")
@@ -284,12 +264,12 @@ func (w *restartingWorker) Receive(ctx actor.Context) {
 }
 
 func TestReRegistrationAfterRestart(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	c := startRegistry(t, sys)
 	ctx := context.Background()
 	results := make(chan RegisterResult, 2)
 	var gen atomic.Uint64
-	worker := spawn(t, sys, actor.PropsFromProducer(func() actor.Actor {
+	worker := testutil.Spawn(t, sys, actor.PropsFromProducer(func() actor.Actor {
 		return &restartingWorker{registry: c.PID, gen: &gen, results: results}
 	}))
 	awaitRegistered := func() {
@@ -339,9 +319,9 @@ func TestReRegistrationAfterRestart(t *testing.T) {
 
 func TestRegisterWithoutSender(t *testing.T) {
 	var logs testutil.SyncBuffer
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	c := startRegistry(t, sys, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	worker := spawn(t, sys, idleProps())
+	worker := testutil.Spawn(t, sys, idleProps())
 
 	sys.Root.Send(c.PID, &Register{Meta: meta("w", "p", worker, 7)})
 	require.Eventually(t, func() bool {
@@ -357,10 +337,10 @@ func TestRegisterWithoutSender(t *testing.T) {
 }
 
 func TestUnregister(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	c := startRegistry(t, sys)
 	ctx := context.Background()
-	worker := spawn(t, sys, idleProps())
+	worker := testutil.Spawn(t, sys, idleProps())
 	m := meta("w", "p", worker, 9)
 	require.NoError(t, c.Register(ctx, m))
 
@@ -374,14 +354,14 @@ func TestUnregister(t *testing.T) {
 	assert.False(t, found)
 
 	// The id is free again, for another PID too.
-	other := spawn(t, sys, idleProps())
+	other := testutil.Spawn(t, sys, idleProps())
 	require.NoError(t, c.Register(ctx, meta("w", "p", other, 10)))
 }
 
 func TestInvalidMetaRejected(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	c := startRegistry(t, sys)
-	worker := spawn(t, sys, idleProps())
+	worker := testutil.Spawn(t, sys, idleProps())
 	valid := meta("w", "p", worker, 1)
 	tests := []struct {
 		name   string
@@ -430,10 +410,10 @@ func silentProps(received chan<- struct{}) *actor.Props {
 }
 
 func TestClientHonoursContext(t *testing.T) {
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	received := make(chan struct{}, 1)
 	// A minute-long client timeout: a client that ignored ctx would hang far past waitFor.
-	c := &Client{Root: sys.Root, PID: spawn(t, sys, silentProps(received)), Timeout: time.Minute}
+	c := &Client{Root: sys.Root, PID: testutil.Spawn(t, sys, silentProps(received)), Timeout: time.Minute}
 
 	call := func(ctx context.Context) <-chan error {
 		done := make(chan error, 1)

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/snakepit-go/snakepit/internal/sperr"
+	"github.com/snakepit-go/snakepit/internal/testutil"
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
@@ -58,39 +59,16 @@ func (fakeBridge) ExecuteStreamingTool(r *bridgepb.ExecuteToolRequest, s grpc.Se
 }
 
 // recorder is a Sender that keeps what it was asked to send.
-type recorder struct {
-	mu   sync.Mutex
-	msgs []any
-	got  chan struct{}
-}
+type recorder struct{ testutil.Recorder[any] }
 
-func newRecorder() *recorder { return &recorder{got: make(chan struct{}, 1024)} }
+func newRecorder() *recorder { return &recorder{} }
 
-func (r *recorder) Send(_ *actor.PID, msg any) {
-	r.mu.Lock()
-	r.msgs = append(r.msgs, msg)
-	r.mu.Unlock()
-	r.got <- struct{}{}
-}
+func (r *recorder) Send(_ *actor.PID, msg any) { r.Add(msg) }
 
 // waitFor waits until n messages were sent and returns them.
 func (r *recorder) waitFor(t *testing.T, n int) []any {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		r.mu.Lock()
-		if len(r.msgs) >= n {
-			out := append([]any(nil), r.msgs...)
-			r.mu.Unlock()
-			return out
-		}
-		r.mu.Unlock()
-		select {
-		case <-r.got:
-		case <-deadline:
-			t.Fatalf("waited for %d messages", n)
-		}
-	}
+	return r.WaitFor(t, n)
 }
 
 var (

@@ -3,8 +3,6 @@ package ask
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,15 +34,8 @@ func (e *echo) Receive(ctx actor.Context) {
 
 func newSystem(t *testing.T) (*actor.ActorSystem, *actor.PID) {
 	t.Helper()
-	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
-	}), actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
-	pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &echo{} }))
-	t.Cleanup(func() {
-		_ = sys.Root.StopFuture(pid).Wait()
-		sys.Shutdown()
-	})
-	return sys, pid
+	sys := testutil.NewSystem(t)
+	return sys, testutil.Spawn(t, sys, actor.PropsFromProducer(func() actor.Actor { return &echo{} }))
 }
 
 func TestAsk(t *testing.T) {

@@ -13,7 +13,9 @@ import (
 // it spawns "sleep 30" via Start with ParentDeathSignal SIGKILL, prints the
 // child's pid and waits to be killed. In mode "goroutine" the spawn happens
 // on a short-lived goroutine that locks its thread and exits without
-// unlocking it, which ends that thread: the child must survive that.
+// unlocking it, which ends that thread: the child must survive that. That
+// mode prints the spawning thread's id on a second line, so the test can
+// see the thread end.
 func runHelper(mode string) int {
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
@@ -26,6 +28,9 @@ func runHelper(mode string) int {
 			return err
 		}
 		fmt.Println(cmd.Process.Pid)
+		if mode == "goroutine" {
+			fmt.Println(syscall.Gettid())
+		}
 		return nil
 	}
 	switch mode {

@@ -5,6 +5,7 @@ package procs
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -83,20 +85,6 @@ func (c *child) line(t *testing.T) string {
 	s, err := c.stdout.ReadString('\n')
 	require.NoError(t, err)
 	return strings.TrimSpace(s)
-}
-
-// eventually polls cond every 10 ms for up to d.
-func eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestStartOwnGroupAndTerminate(t *testing.T) {
@@ -218,7 +206,7 @@ func TestZombieCountsAsDead(t *testing.T) {
 	c := startChild(t, false, "sleep", "30")
 	pid := c.pid()
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-	require.True(t, eventually(5*time.Second, func() bool { return !Alive(pid) }), "killed child still alive")
+	require.Eventually(t, func() bool { return !Alive(pid) }, 5*time.Second, 10*time.Millisecond, "killed child still alive")
 	if runtime.GOOS == "linux" {
 		_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
 		require.NoError(t, err, "the unreaped child keeps its /proc entry")
@@ -331,7 +319,7 @@ func TestStartError(t *testing.T) {
 	require.Error(t, err)
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.Nil(t, release)
-	require.True(t, eventually(2*time.Second, func() bool { return !spawnerRunning() }), "spawner left running after a failed start")
+	require.Eventually(t, func() bool { return !spawnerRunning() }, 2*time.Second, 10*time.Millisecond, "spawner left running after a failed start")
 }
 
 func TestStartKeepsCallerAttrs(t *testing.T) {
@@ -364,7 +352,7 @@ func TestReleaseTwice(t *testing.T) {
 	c := startChild(t, false, "sleep", "0")
 	require.NoError(t, c.wait())
 	c.release() // second call is a no-op
-	require.True(t, eventually(2*time.Second, func() bool { return !spawnerRunning() }))
+	require.Eventually(t, func() bool { return !spawnerRunning() }, 2*time.Second, 10*time.Millisecond)
 }
 
 // readPID reads one pid line from r.
@@ -411,19 +399,28 @@ func TestParentDeathSignal(t *testing.T) {
 				}
 			})
 
-			sleeper = readPID(t, bufio.NewReader(out))
+			r := bufio.NewReader(out)
+			sleeper = readPID(t, r)
 			row, err := System.Process(context.Background(), sleeper)
 			require.NoError(t, err)
 			require.Equal(t, hpid, row.PPID, "the sleep is the helper's child")
 
-			// The spawning goroutine (mode goroutine) has exited and taken
-			// its thread along; the child must not have got the signal.
-			time.Sleep(300 * time.Millisecond)
+			if mode == "goroutine" {
+				// The spawning goroutine exits and takes its thread along. A
+				// thread sends its children's parent-death signal on its way
+				// out, before its /proc entry goes: once the entry is gone,
+				// a signal would be pending or have killed the child.
+				tid := readPID(t, r)
+				task := fmt.Sprintf("/proc/%d/task/%d", hpid, tid)
+				require.Eventually(t, func() bool { _, err := os.Stat(task); return os.IsNotExist(err) },
+					5*time.Second, time.Millisecond, "the spawning thread ends")
+			}
 			require.True(t, Alive(sleeper), "child died before its parent")
+			require.False(t, killPending(t, sleeper), "the child was sent SIGKILL")
 
 			require.NoError(t, syscall.Kill(hpid, syscall.SIGKILL))
 			_ = helper.Wait()
-			sleeperDead = eventually(2*time.Second, func() bool { return !Alive(sleeper) })
+			sleeperDead = assert.Eventually(t, func() bool { return !Alive(sleeper) }, 2*time.Second, 10*time.Millisecond)
 			require.True(t, sleeperDead, "child outlived its parent")
 		})
 	}
@@ -465,7 +462,7 @@ func TestSpawnerExitsAfterRelease(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	require.True(t, eventually(2*time.Second, func() bool { return !spawnerRunning() }), "spawner left running")
+	require.Eventually(t, func() bool { return !spawnerRunning() }, 2*time.Second, 10*time.Millisecond, "spawner left running")
 
 	// A Start after the spawner exited gets a fresh one; back to back, some
 	// of these race the previous spawner's exit.
@@ -476,18 +473,38 @@ func TestSpawnerExitsAfterRelease(t *testing.T) {
 		require.NoError(t, cmd.Wait())
 		release()
 	}
-	require.True(t, eventually(2*time.Second, func() bool { return !spawnerRunning() }), "spawner left running")
+	require.Eventually(t, func() bool { return !spawnerRunning() }, 2*time.Second, 10*time.Millisecond, "spawner left running")
 }
 
 func TestStartWithoutDeathSignalSkipsSpawner(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("only Linux has a spawner")
 	}
-	require.True(t, eventually(2*time.Second, func() bool { return !spawnerRunning() }))
+	require.Eventually(t, func() bool { return !spawnerRunning() }, 2*time.Second, 10*time.Millisecond)
 	cmd := exec.Command(lookPath(t, "sleep"), "0")
 	release, err := Start(cmd, SpawnOptions{})
 	require.NoError(t, err)
 	require.False(t, spawnerRunning())
 	require.NoError(t, cmd.Wait())
 	release()
+}
+
+// killPending reports whether SIGKILL is pending for process pid (its
+// thread-group or own pending set in /proc/pid/status).
+func killPending(t *testing.T, pid int) bool {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || k != "SigPnd" && k != "ShdPnd" {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		require.NoError(t, err)
+		if mask&(1<<(uint(syscall.SIGKILL)-1)) != 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -7,13 +7,15 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 // silentClient returns a client whose "store" never answers.
 func silentClient(t *testing.T, timeout time.Duration) *Client {
 	t.Helper()
-	sys := newSystem(t)
-	pid := spawn(t, sys, actor.PropsFromFunc(func(actor.Context) {}))
+	sys := testutil.NewSystem(t)
+	pid := testutil.Spawn(t, sys, actor.PropsFromFunc(func(actor.Context) {}))
 	return &Client{Root: sys.Root, PID: pid, Timeout: timeout}
 }
 

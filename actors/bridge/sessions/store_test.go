@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
 // waitFor bounds every wait on a condition in these tests.
@@ -60,27 +61,6 @@ func (r *removals) list() []removal {
 	return append([]removal(nil), r.got...)
 }
 
-// newSystem returns a fresh actor system that is shut down when the test ends. Dead letters are
-// throttled over a short interval so protoactor's throttle goroutine ends before goleak looks.
-func newSystem(t *testing.T) *actor.ActorSystem {
-	t.Helper()
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discard }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
-	)
-	t.Cleanup(sys.Shutdown)
-	return sys
-}
-
-// spawn starts props under the root and stops the actor (waiting for it) when the test ends, before the
-// system is shut down.
-func spawn(t *testing.T, sys *actor.ActorSystem, props *actor.Props) *actor.PID {
-	t.Helper()
-	pid := sys.Root.Spawn(props)
-	t.Cleanup(func() { require.NoError(t, sys.Root.StopFuture(pid).Wait()) })
-	return pid
-}
-
 // store is a running session store with its fake clock and removal record.
 type store struct {
 	*Client
@@ -92,7 +72,7 @@ type store struct {
 // (unless c sets OnRemoved), and returns a client for it.
 func startStore(t *testing.T, c Config) *store {
 	t.Helper()
-	sys := newSystem(t)
+	sys := testutil.NewSystem(t)
 	st := &store{clock: newFakeClock(), removed: &removals{}}
 	if c.Now == nil {
 		c.Now = st.clock.Now
@@ -103,7 +83,7 @@ func startStore(t *testing.T, c Config) *store {
 	if c.Logger == nil {
 		c.Logger = discard
 	}
-	pid := spawn(t, sys, Props(c))
+	pid := testutil.Spawn(t, sys, Props(c))
 	st.Client = &Client{Root: sys.Root, PID: pid, Timeout: waitFor}
 	return st
 }
@@ -540,8 +520,8 @@ func TestOnRemovedPanicKeepsTheStore(t *testing.T) {
 }
 
 func TestWorksWithoutOptionalConfig(t *testing.T) {
-	sys := newSystem(t)
-	pid := spawn(t, sys, Props(Config{Logger: discard})) // real clock, no OnRemoved
+	sys := testutil.NewSystem(t)
+	pid := testutil.Spawn(t, sys, Props(Config{Logger: discard})) // real clock, no OnRemoved
 	c := &Client{Root: sys.Root, PID: pid}
 	ctx := context.Background()
 	_, _, err := c.Create(ctx, "s", nil, 0)

@@ -107,6 +107,7 @@ class HeartbeatClient:
                         self._config.max_missed_heartbeats, exc.code().name)
             return False
         self.missed = 0
+        log.debug("heartbeat %d answered", self.sent)
         return True
 
     async def run(self) -> None:

@@ -428,7 +428,7 @@ func TestStopWithFrozenWorkersTakesAboutOneGrace(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
 	defer cancel()
-	require.NoError(t, app.AwaitReady(ctx))
+	require.NoError(t, app.AwaitInitComplete(ctx)) // every worker, not the first
 	pids := testutil.ProcessesOfRun(app.RunID())
 	require.Len(t, pids, 16)
 	for _, pid := range pids {

@@ -43,6 +43,12 @@ func (p *poolActor) Receive(ctx actor.Context) {
 		c.Start()
 	case *poolpb.Execute:
 		c.Execute(m, senderOf(ctx), now)
+	case *ExecuteLocal:
+		if m.Req.GetStream() {
+			m.Reply <- terminal(m.Req, sperr.New(sperr.CodeInvalidArgument, "a stream cannot be executed locally"))
+			return
+		}
+		c.Execute(m.Req, m.Reply, now)
 	case *poolpb.Cancel:
 		c.Cancel(m.GetRequestId(), now)
 	case *wk.CallDone:
@@ -129,22 +135,27 @@ func (p *poolActor) carryOut(ctx actor.Context) {
 func (p *poolActor) do(ctx actor.Context, e *Effect) {
 	switch e.Kind {
 	case EffSubmit:
-		replyTo, _ := e.ReplyTo.(*actor.PID)
+		call := wk.Call{Key: e.Key, Req: e.Req, Deadline: e.At, Retryable: e.Retryable}
+		call.ReplyTo, _ = e.ReplyTo.(*actor.PID)
+		call.Local, _ = e.ReplyTo.(wk.Local)
 		err := error(wk.ErrClosed)
-		if e.Exec != nil {
-			err = e.Exec.Submit(wk.Call{Key: e.Key, Req: e.Req, ReplyTo: replyTo, Deadline: e.At, Retryable: e.Retryable})
+		switch {
+		case e.Exec == nil:
+		case call.Local != nil:
+			// A local caller runs the call itself.
+			if err = e.Exec.Reserve(call); err == nil {
+				call.Local <- &wk.Grant{Exec: e.Exec, Key: e.Key}
+			}
+		default:
+			err = e.Exec.Submit(call)
 		}
 		if err != nil {
 			p.core.OnSubmitFailed(e.Key, e.Worker, e.Generation, err, time.Now())
 		}
 	case EffReply:
-		if to, ok := e.ReplyTo.(*actor.PID); ok {
-			ctx.Send(to, terminal(e.Req, e.Err))
-		}
+		deliver(ctx, e.ReplyTo, terminal(e.Req, e.Err))
 	case EffReadyReply:
-		if to, ok := e.ReplyTo.(*actor.PID); ok {
-			ctx.Send(to, e.ReadyReply)
-		}
+		deliver(ctx, e.ReplyTo, e.ReadyReply)
 	case EffCancel:
 		if e.Exec != nil {
 			e.Exec.Cancel(e.Key)
@@ -163,6 +174,16 @@ func (p *poolActor) do(ctx actor.Context, e *Effect) {
 		}
 	case EffArm:
 		p.arm(ctx, e.At)
+	}
+}
+
+// deliver sends msg to a caller: a PID, or a local caller's channel.
+func deliver(ctx actor.Context, to any, msg any) {
+	switch to := to.(type) {
+	case *actor.PID:
+		ctx.Send(to, msg)
+	case wk.Local:
+		to <- msg // never waits: see worker.LocalBuffer
 	}
 }
 

@@ -212,14 +212,20 @@ func (c *core) OnCallDone(m *wk.CallDone, now time.Time) {
 // answerHandedBack answers an idempotent call its dying worker handed back
 // to a pool that cannot run it again, with the worker's error, else orElse.
 func (c *core) answerHandedBack(m *wk.CallDone, orElse *sperr.Error) {
-	if m.ReplyTo == nil {
+	var to any
+	switch {
+	case m.Local != nil:
+		to = m.Local
+	case m.ReplyTo != nil:
+		to = m.ReplyTo
+	default:
 		return
 	}
 	e := m.Err
 	if e == nil {
 		e = orElse
 	}
-	c.emit(Effect{Kind: EffReply, ReplyTo: m.ReplyTo, Req: &poolpb.Execute{RequestId: m.RequestID}, Err: e})
+	c.emit(Effect{Kind: EffReply, ReplyTo: to, Req: &poolpb.Execute{RequestId: m.RequestID}, Err: e})
 }
 
 // Cancel withdraws the request with this request id: a queued one is

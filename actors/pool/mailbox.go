@@ -16,7 +16,7 @@ import (
 // at once, and whatever was queued behind it is never processed). For a
 // pool that would leave callers without a reply, so once a stop has gone
 // through the mailbox, the requests behind it are answered here: an
-// Execute with shutdown, an AwaitReady with shutdown, and an idempotent
+// Execute or ExecuteLocal with shutdown, an AwaitReady with shutdown, and an idempotent
 // call handed back by its dying worker (CallDone{Unanswered}) with that
 // worker's error. Everything else is dropped, as before.
 func afterStopMailbox(pool string) actor.MailboxProducer {
@@ -78,17 +78,24 @@ func (g *stopGuard) answer(msg any) {
 	}
 	switch m := m.(type) {
 	case *wk.CallDone:
-		if m.Unanswered && m.ReplyTo != nil {
+		if m.Unanswered && (m.ReplyTo != nil || m.Local != nil) {
 			e := m.Err
 			if e == nil {
 				e = stopped()
 			}
-			ctx.Send(m.ReplyTo, terminal(&poolpb.Execute{RequestId: m.RequestID}, e))
+			reply := terminal(&poolpb.Execute{RequestId: m.RequestID}, e)
+			if m.Local != nil {
+				m.Local <- reply
+			} else {
+				ctx.Send(m.ReplyTo, reply)
+			}
 		}
 	case *poolpb.Execute:
 		if sender != nil {
 			ctx.Send(sender, terminal(m, stopped()))
 		}
+	case *ExecuteLocal:
+		m.Reply <- terminal(m.Req, stopped())
 	case *poolpb.AwaitReady:
 		if sender != nil {
 			ctx.Send(sender, &poolpb.ReadyReply{Pool: g.pool, Error: sperr.ToProto(stopped())})

@@ -5,6 +5,7 @@ import (
 
 	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	wk "github.com/snakepit-go/snakepit/actors/worker"
+	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
 
 // Callers talk to a pool with the protobuf messages of package poolpb
@@ -18,6 +19,15 @@ const (
 	StateInitFailed = "init_failed" // every worker failed its first start
 	StateStopping   = "stopping"
 )
+
+// ExecuteLocal is an Execute from a caller in the pool's own process (the
+// App): the pool answers it on Reply instead of a PID and, once it is
+// dispatched, grants the call to the caller (*worker.Grant on Reply) to run
+// on its own goroutine. Unary calls only; streams use Execute.
+type ExecuteLocal struct {
+	Req   *poolpb.Execute
+	Reply wk.Local
+}
 
 // tick wakes the pool when the earliest deadline it armed for has passed.
 type tick struct{ at time.Time }

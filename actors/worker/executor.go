@@ -35,6 +35,9 @@ type Call struct {
 	Req *poolpb.Execute
 	// ReplyTo receives the terminal Result, or the Chunks of a stream.
 	ReplyTo *actor.PID
+	// Local, instead of ReplyTo, is the reply channel of a unary call's
+	// caller in the host's own process: it runs the call itself (Grant).
+	Local Local
 	// Deadline bounds the call (zero: Req's deadline, if any).
 	Deadline time.Time
 	// Retryable: when the worker dies during this (unary) call, do not
@@ -66,7 +69,30 @@ type CallDone struct {
 	// knows the call: restarted or stopped).
 	Unanswered bool
 	ReplyTo    *actor.PID
+	Local      Local
 	RequestID  string
+}
+
+// Local is the reply channel of a caller in the pool's own process (the
+// App's Execute). The pool and the executor deliver its replies there
+// instead of sending them to a PID, and the pool grants it its dispatched
+// call (Grant) to run on the caller's own goroutine with RunGranted,
+// instead of handing the call to a worker goroutine and the reply back:
+// two hand-offs per call fewer. A Local holds at most one grant and one
+// terminal reply at a time (a grant is run before the pool can issue the
+// next, for a retry); make it with LocalBuffer room.
+type Local chan any
+
+// LocalBuffer is the room a Local is made with: more than it ever holds,
+// so that no sender ever waits on it.
+const LocalBuffer = 4
+
+// Grant is a local caller's dispatched call: its slot is taken and the call
+// registered with Exec (so a cancel or a worker's death reaches it). The
+// caller must run it with Exec.RunGranted(Key), at once.
+type Grant struct {
+	Exec *Executor
+	Key  uint64
 }
 
 // Sender delivers a message to a PID; in production it is the actor
@@ -126,6 +152,9 @@ type queued struct {
 
 // callState is one running call's cancel and execution-TTL timer.
 type callState struct {
+	// ctx and call are kept for a granted call until its caller runs it.
+	ctx    context.Context
+	call   Call
 	cancel context.CancelCauseFunc
 	ttl    *time.Timer
 	// killed: the execution TTL fired and the process is being killed.
@@ -201,11 +230,60 @@ func (x *Executor) InFlight() int {
 func (x *Executor) Submit(c Call) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	ctx, st, err := x.register(c)
+	if err != nil {
+		return err
+	}
+	select {
+	case x.idle <- queued{ctx, st, c}: // a waiting call goroutine takes it
+	default:
+		x.wg.Add(1)
+		go x.loop(queued{ctx, st, c})
+	}
+	return nil
+}
+
+// Reserve registers unary call c (c.Local set) for its caller to run with
+// RunGranted: from now on a cancel or Close reaches it, and Wait waits for
+// it. It fails with ErrClosed once the executor is closed.
+func (x *Executor) Reserve(c Call) error {
+	if c.Local == nil || c.Req.GetStream() {
+		return errors.New("worker: only a local unary call can be reserved")
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ctx, st, err := x.register(c)
+	if err != nil {
+		return err
+	}
+	st.ctx, st.call = ctx, c
+	x.wg.Add(1)
+	return nil
+}
+
+// RunGranted runs the reserved call key on the calling goroutine; its
+// terminal reply is in the caller's Local when it returns (unless the call
+// was handed back to the pool for a retry). A caller that left (cancelled,
+// past its deadline) is answered at once: waiting for the tool to stop
+// happens on another goroutine.
+func (x *Executor) RunGranted(key uint64) {
+	x.mu.Lock()
+	st, ok := x.calls[key]
+	x.mu.Unlock()
+	if !ok || st.call.Local == nil {
+		panic("worker: RunGranted of a call that was not reserved")
+	}
+	defer x.wg.Done()
+	x.run(st.ctx, st, st.call)
+}
+
+// register takes call c, with its context and execution TTL; x.mu is held.
+func (x *Executor) register(c Call) (context.Context, *callState, error) {
 	if x.closed {
-		return ErrClosed
+		return nil, nil, ErrClosed
 	}
 	if _, dup := x.calls[c.Key]; dup {
-		return errors.New("worker: duplicate call key " + strconv.FormatUint(c.Key, 10))
+		return nil, nil, errors.New("worker: duplicate call key " + strconv.FormatUint(c.Key, 10))
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	st := &callState{cancel: cancel}
@@ -226,13 +304,7 @@ func (x *Executor) Submit(c Call) error {
 		})
 	}
 	x.calls[c.Key] = st
-	select {
-	case x.idle <- queued{ctx, st, c}: // a waiting call goroutine takes it
-	default:
-		x.wg.Add(1)
-		go x.loop(queued{ctx, st, c})
-	}
-	return nil
+	return ctx, st, nil
 }
 
 // loop runs calls: the first, then whatever Submit hands it while it
@@ -314,7 +386,7 @@ func (x *Executor) finish(c Call, err *sperr.Error, unanswered bool) (handedBack
 	if x.poolPID != nil {
 		done := &CallDone{WorkerID: x.workerID, Generation: x.generation, Key: key, Err: err, Unanswered: unanswered}
 		if unanswered {
-			done.ReplyTo, done.RequestID = c.ReplyTo, c.Req.GetRequestId()
+			done.ReplyTo, done.Local, done.RequestID = c.ReplyTo, c.Local, c.Req.GetRequestId()
 		}
 		// Sent under x.mu, so it is in the pool's mailbox before a
 		// StopRetries (called by the stopping pool) returns.
@@ -356,11 +428,26 @@ func (x *Executor) run(ctx context.Context, st *callState, c Call) {
 		// The caller is answered now; the slot stays taken until the tool
 		// has stopped, or the worker is killed for not stopping.
 		if terminal != nil {
-			x.sender.Send(c.ReplyTo, terminal)
+			x.reply(c, terminal)
 			terminal = nil
+		}
+		if c.Local != nil {
+			// This is the caller's own goroutine: it must not wait for that.
+			x.wg.Add(1)
+			go func() {
+				defer x.wg.Done()
+				x.settle(c)
+				x.complete(c, err, unanswered, nil)
+			}()
+			return
 		}
 		x.settle(c)
 	}
+	x.complete(c, err, unanswered, terminal)
+}
+
+// complete frees call c's slot and sends its terminal reply, if any.
+func (x *Executor) complete(c Call, err *sperr.Error, unanswered bool, terminal any) {
 	// CallDone first, then the terminal reply: by the time the caller sees
 	// its answer, the pool has the worker's slot back, so the caller's next
 	// call (a strict session's, say) never finds its worker still busy.
@@ -369,17 +456,32 @@ func (x *Executor) run(ctx context.Context, st *callState, c Call) {
 		terminal = &poolpb.Result{RequestId: c.Req.GetRequestId(), WorkerId: x.workerID, Error: sperr.ToProto(err)}
 	}
 	if terminal != nil {
-		x.sender.Send(c.ReplyTo, terminal)
+		x.reply(c, terminal)
 	}
+}
+
+// reply delivers msg to call c's caller.
+func (x *Executor) reply(c Call, msg any) {
+	if c.Local != nil {
+		c.Local <- msg // never waits: see LocalBuffer
+		return
+	}
+	x.sender.Send(c.ReplyTo, msg)
 }
 
 // CallIDKey is the request metadata naming a call to the worker (its
 // WorkerControl.Status lists running calls by it).
 const CallIDKey = "snakepit_call_id"
 
-// callID names call key of this executor's generation.
+// callID names call key of this executor's generation
+// ("<worker>-<generation>-<key>"), in one allocation.
 func (x *Executor) callID(key uint64) string {
-	return x.workerID + "-" + strconv.FormatUint(x.generation, 10) + "-" + strconv.FormatUint(key, 10)
+	var buf [96]byte
+	b := append(buf[:0], x.workerID...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, x.generation, 10)
+	b = append(b, '-')
+	return string(strconv.AppendUint(b, key, 10))
 }
 
 // request builds the gRPC request; a bad argument object is an error.
@@ -539,6 +641,6 @@ func (x *Executor) runStream(ctx context.Context, c Call) (terminal any, _ *sper
 		if ch.GetIsFinal() {
 			return msg, nil
 		}
-		x.sender.Send(c.ReplyTo, msg)
+		x.reply(c, msg)
 	}
 }

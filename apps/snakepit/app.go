@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/asynkron/protoactor-go/remote"
 
 	"github.com/snakepit-go/snakepit/actors/bridge"
@@ -80,6 +81,8 @@ type App struct {
 	streams sync.Map // *inbox → struct{}
 	giveUp  sync.Once
 	reason  atomic.Value
+	// lost answers local calls whose messages became dead letters.
+	lost *eventstream.Subscription
 
 	runDir     string // removed at Stop (and by the next start if this host dies)
 	tools      *bridge.Tools
@@ -347,6 +350,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		app.stopTree(context.Background()) // the caller owns the system's shutdown
 		return nil, fmt.Errorf("snakepit: the supervision tree did not start: %w", err)
 	}
+	app.lost = system.EventStream.Subscribe(answerLost)
 	app.log.Info("snakepit started", "pools", len(cfg.Pools), "python", cfg.Python, "script", cfg.Script)
 	return app, nil
 }
@@ -422,6 +426,7 @@ func (a *App) Stop(ctx context.Context) (err error) {
 			return true
 		})
 		a.stopErr = a.stopTree(ctx)
+		a.system.EventStream.Unsubscribe(a.lost)
 		a.conns.close()
 		if err := os.RemoveAll(a.runDir); err != nil {
 			a.log.Warn("removing the run directory", "dir", a.runDir, "error", err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"google.golang.org/protobuf/types/known/anypb"
 	"io"
 	"iter"
 	"reflect"
@@ -14,7 +13,10 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/snakepit-go/snakepit/actors/pool"
+	"github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/jsonany"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
@@ -234,22 +236,106 @@ const replyGrace = 2 * time.Second
 
 // Execute runs tool with args (a map, a struct, or a JSON object) on a pool
 // and returns its result. Every failure is a *Error.
+//
+// The call runs on the calling goroutine: once a worker's slot is the
+// call's, the pool hands the call back to it, and it talks to the worker's
+// process itself; no goroutine hand-off happens between the pool's grant
+// and the answer.
 func (a *App) Execute(ctx context.Context, tool string, args any, opts ...ExecuteOption) (_ *Result, err error) {
 	defer func() { err = public(err) }()
 	req, pid, deadline, err := a.newRequest(ctx, tool, args, false, opts)
 	if err != nil {
 		return nil, err
 	}
-	res, err := call[*poolpb.Result](ctx, a, pid, req, time.Until(deadline)+replyGrace)
-	if err != nil {
-		a.system.Root.Send(pid, &poolpb.Cancel{RequestId: req.GetRequestId()})
-		return nil, err
+	if err := ctx.Err(); err != nil {
+		return nil, sperr.FromContext(err)
 	}
-	if res.GetError() != nil {
-		return nil, sperr.FromProto(res.GetError())
+	root := a.system.Root
+	reply := make(worker.Local, worker.LocalBuffer)
+	root.Send(pid, &pool.ExecuteLocal{Req: req, Reply: reply})
+	cancel := func() { root.Send(pid, &poolpb.Cancel{RequestId: req.GetRequestId()}) }
+	if ctx.Done() != nil {
+		// The pool answers a cancelled call at once (queued) or the worker
+		// does (running): its answer is still awaited, so no grant is left
+		// behind unrun.
+		stop := context.AfterFunc(ctx, cancel)
+		defer stop()
 	}
-	return &Result{JSON: res.GetResultJson(), Binary: res.GetBinaryResult(), IsBinary: res.GetIsBinary(),
-		WorkerID: res.GetWorkerId(), Metadata: res.GetMetadata()}, nil
+	limit := time.Until(deadline) + replyGrace
+	expiry := time.NewTimer(limit)
+	defer expiry.Stop()
+	for {
+		var m any
+		select {
+		case m = <-reply:
+		case <-expiry.C:
+			// The pool did not answer (it should have, at the deadline):
+			// whatever it still sends is handled, and nothing is left
+			// unrun, by a goroutine of its own.
+			cancel()
+			go drainLocal(reply, limit)
+			return nil, sperr.New(sperr.CodeDeadlineExceeded, "no reply within %s", limit.Round(time.Millisecond))
+		}
+		switch m := m.(type) {
+		case *worker.Grant:
+			m.Exec.RunGranted(m.Key) // its answer is in reply now (or a retry's grant comes)
+		case *poolpb.Result:
+			if e := m.GetError(); e != nil {
+				if ctx.Err() != nil {
+					return nil, sperr.FromContext(ctx.Err())
+				}
+				return nil, sperr.FromProto(e)
+			}
+			return &Result{JSON: m.GetResultJson(), Binary: m.GetBinaryResult(), IsBinary: m.GetIsBinary(),
+				WorkerID: m.GetWorkerId(), Metadata: m.GetMetadata()}, nil
+		default:
+			return nil, sperr.New(sperr.CodeInternal, "unexpected reply %T from pool %s", m, pid.GetId())
+		}
+	}
+}
+
+// drainLocal runs the grants a local call's pool still sends after its
+// caller gave up, until the call's terminal reply or limit.
+func drainLocal(reply worker.Local, limit time.Duration) {
+	expiry := time.NewTimer(limit)
+	defer expiry.Stop()
+	for {
+		select {
+		case m := <-reply:
+			g, ok := m.(*worker.Grant)
+			if !ok {
+				return
+			}
+			g.Exec.RunGranted(g.Key)
+		case <-expiry.C:
+			return
+		}
+	}
+}
+
+// answerLost answers a local call whose request, or whose handed-back
+// retry, became a dead letter (its pool stopped and is gone): nobody else
+// will. Subscribed to the App's event stream.
+func answerLost(evt any) {
+	dl, ok := evt.(*actor.DeadLetterEvent)
+	if !ok {
+		return
+	}
+	lost := func(pid *actor.PID) *sperr.Error {
+		return sperr.New(sperr.CodeNoWorkers, "%s is not running (restarting?)", pid.GetId())
+	}
+	switch m := dl.Message.(type) {
+	case *pool.ExecuteLocal:
+		m.Reply <- &poolpb.Result{RequestId: m.Req.GetRequestId(), Error: sperr.ToProto(lost(dl.PID))}
+	case *worker.CallDone:
+		if m.Unanswered && m.Local != nil {
+			e := m.Err
+			if e == nil {
+				e = lost(dl.PID)
+			}
+			m.Local <- &poolpb.Result{RequestId: m.RequestID, Error: sperr.ToProto(e)}
+		}
+	}
 }
 
 // Chunk is one piece of a streamed result.

@@ -143,8 +143,9 @@ func (p *poolActor) do(ctx actor.Context, e *Effect) {
 		case e.Exec == nil:
 		case call.Local != nil:
 			// A local caller runs the call itself.
-			if err = e.Exec.Reserve(call); err == nil {
-				call.Local <- &wk.Grant{Exec: e.Exec, Key: e.Key}
+			var g *wk.Grant
+			if g, err = e.Exec.Reserve(call); err == nil {
+				call.Local <- g
 			}
 		default:
 			err = e.Exec.Submit(call)
@@ -178,7 +179,7 @@ func (p *poolActor) do(ctx actor.Context, e *Effect) {
 }
 
 // deliver sends msg to a caller: a PID, or a local caller's channel.
-func deliver(ctx actor.Context, to any, msg any) {
+func deliver(ctx actor.SenderContext, to any, msg any) {
 	switch to := to.(type) {
 	case *actor.PID:
 		ctx.Send(to, msg)

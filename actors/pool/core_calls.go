@@ -212,13 +212,8 @@ func (c *core) OnCallDone(m *wk.CallDone, now time.Time) {
 // answerHandedBack answers an idempotent call its dying worker handed back
 // to a pool that cannot run it again, with the worker's error, else orElse.
 func (c *core) answerHandedBack(m *wk.CallDone, orElse *sperr.Error) {
-	var to any
-	switch {
-	case m.Local != nil:
-		to = m.Local
-	case m.ReplyTo != nil:
-		to = m.ReplyTo
-	default:
+	to := m.Caller()
+	if to == nil {
 		return
 	}
 	e := m.Err

@@ -51,7 +51,7 @@ func (l *localCaller) result() *poolpb.Result {
 		switch m := l.next().(type) {
 		case *wk.Grant:
 			l.grants++
-			m.Exec.RunGranted(m.Key)
+			m.Run()
 		case *poolpb.Result:
 			return m
 		default:
@@ -80,9 +80,9 @@ func TestALocalCallerRunsItsCallOnItsOwnGoroutine(t *testing.T) {
 	// Granted: the call holds the worker's slot before it runs.
 	st := h.stats()
 	require.EqualValues(t, 1, st.GetBusy())
-	g.Exec.RunGranted(g.Key)
+	g.Run()
 	res, ok := l.next().(*poolpb.Result)
-	require.True(t, ok, "the terminal reply is on the channel when RunGranted returns")
+	require.True(t, ok, "the terminal reply is on the channel when Run returns")
 	require.Nil(t, res.GetError())
 	require.Equal(t, `"ok"`, string(res.GetResultJson()))
 	l.nothingMore()
@@ -132,7 +132,7 @@ func TestCancellingAGrantedLocalCallEndsItsRun(t *testing.T) {
 	// executor has it registered from the grant on.
 	h.sys.Root.Send(h.pool, &poolpb.Cancel{RequestId: "l4"})
 	h.waitStats("the cancel reached the pool", func(s *poolpb.Stats) bool { return s.GetCancelled() == 1 })
-	g.Exec.RunGranted(g.Key)
+	g.Run()
 	res, ok := l.next().(*poolpb.Result)
 	require.True(t, ok)
 	requireCode(t, sperr.ErrCancelled, sperr.FromProto(res.GetError()))
@@ -151,7 +151,7 @@ func TestAnIdempotentLocalCallIsGrantedAgainAfterItsWorkerDies(t *testing.T) {
 	g, ok := l.next().(*wk.Grant)
 	require.True(t, ok)
 	done := make(chan struct{})
-	go func() { defer close(done); g.Exec.RunGranted(g.Key) }()
+	go func() { defer close(done); g.Run() }()
 	first := h.seen("l5")
 	h.crash(first.worker)
 	<-done
@@ -161,7 +161,7 @@ func TestAnIdempotentLocalCallIsGrantedAgainAfterItsWorkerDies(t *testing.T) {
 	require.True(t, ok, "the retry is granted to the same caller")
 	require.NotEqual(t, first.worker, g2.Exec.WorkerID())
 	env.open("l5")
-	g2.Exec.RunGranted(g2.Key)
+	g2.Run()
 	res, ok := l.next().(*poolpb.Result)
 	require.True(t, ok)
 	require.Nil(t, res.GetError())
@@ -232,4 +232,34 @@ func TestLocalCallsQueuedBehindAStopAreAnswered(t *testing.T) {
 		l.nothingMore()
 	}
 	t.Logf("answered by the pool or its mailbox: %d, dead letters: %d", answered, len(dead.All()))
+}
+
+// A local call whose request, or whose handed-back retry, became a dead
+// letter is answered no_workers (or with the worker's error); a handed-back
+// call from a PID caller too; other dead letters are left alone.
+func TestLostLocalCallsAreAnswered(t *testing.T) {
+	sys := testutil.NewSystem(t)
+	gone := actor.NewPID("nonhost", "snakepit-x/runtime/pool-p")
+	reply := make(wk.Local, wk.LocalBuffer)
+	AnswerLost(sys.Root, &actor.DeadLetterEvent{PID: gone, Message: &ExecuteLocal{Req: &poolpb.Execute{RequestId: "r1"}, Reply: reply}})
+	res := (<-reply).(*poolpb.Result)
+	require.Equal(t, "r1", res.GetRequestId())
+	require.Equal(t, sperr.CodeNoWorkers, res.GetError().GetCode())
+
+	died := sperr.New(sperr.CodeWorkerExit, "python process ended")
+	AnswerLost(sys.Root, &actor.DeadLetterEvent{PID: gone, Message: &wk.CallDone{Unanswered: true, Local: reply, RequestID: "r2", Err: died}})
+	res = (<-reply).(*poolpb.Result)
+	require.Equal(t, "r2", res.GetRequestId())
+	require.Equal(t, sperr.CodeWorkerExit, res.GetError().GetCode())
+
+	AnswerLost(sys.Root, &actor.DeadLetterEvent{PID: gone, Message: &wk.CallDone{Local: reply, RequestID: "r3"}}) // answered already
+	AnswerLost(sys.Root, &actor.DeadLetterEvent{PID: gone, Message: &poolpb.Execute{RequestId: "r4"}})
+	AnswerLost(sys.Root, "not a dead letter")
+	require.Empty(t, reply)
+
+	c := newCaller(sys)
+	defer c.close()
+	AnswerLost(sys.Root, &actor.DeadLetterEvent{PID: gone, Message: &wk.CallDone{Unanswered: true, ReplyTo: c.pid, RequestID: "r5"}})
+	testutil.Eventually(t, "the PID caller's answer", func() bool { return len(c.all("r5")) == 1 })
+	require.Equal(t, sperr.CodeNoWorkers, errOf(c.all("r5")[0]).Code)
 }

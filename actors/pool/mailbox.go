@@ -76,29 +76,48 @@ func (g *stopGuard) answer(msg any) {
 		e.Pool = g.pool
 		return e
 	}
+	if answerOrphan(ctx, m, stopped()) {
+		return
+	}
 	switch m := m.(type) {
-	case *wk.CallDone:
-		if m.Unanswered && (m.ReplyTo != nil || m.Local != nil) {
-			e := m.Err
-			if e == nil {
-				e = stopped()
-			}
-			reply := terminal(&poolpb.Execute{RequestId: m.RequestID}, e)
-			if m.Local != nil {
-				m.Local <- reply
-			} else {
-				ctx.Send(m.ReplyTo, reply)
-			}
-		}
 	case *poolpb.Execute:
 		if sender != nil {
 			ctx.Send(sender, terminal(m, stopped()))
 		}
-	case *ExecuteLocal:
-		m.Reply <- terminal(m.Req, stopped())
 	case *poolpb.AwaitReady:
 		if sender != nil {
 			ctx.Send(sender, &poolpb.ReadyReply{Pool: g.pool, Error: sperr.ToProto(stopped())})
 		}
+	}
+}
+
+// answerOrphan answers, with e, a call no pool will take: a local call's
+// request, or a call its dying worker handed back; it reports whether msg
+// was one. A request from a PID is the protoactor dead-letter process's to
+// answer (DeadLetterResponse) once the pool is gone, so it is not here.
+func answerOrphan(ctx actor.SenderContext, msg any, e *sperr.Error) bool {
+	switch m := msg.(type) {
+	case *ExecuteLocal:
+		m.Reply <- terminal(m.Req, e)
+	case *wk.CallDone:
+		if to := m.Caller(); m.Unanswered && to != nil {
+			if m.Err != nil {
+				e = m.Err
+			}
+			deliver(ctx, to, terminal(&poolpb.Execute{RequestId: m.RequestID}, e))
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// AnswerLost answers what answerOrphan answers when its message became a
+// dead letter (sent to a pool that has stopped and left the registry):
+// nobody else will. Subscribe it to the actor system's event stream, with
+// root the system's root context.
+func AnswerLost(root actor.SenderContext, evt any) {
+	if dl, ok := evt.(*actor.DeadLetterEvent); ok {
+		answerOrphan(root, dl.Message, sperr.New(sperr.CodeNoWorkers, "%s is not running (restarting?)", dl.PID.GetId()))
 	}
 }

@@ -73,10 +73,22 @@ type CallDone struct {
 	RequestID  string
 }
 
+// Caller is where the call's answer goes: its Local, else its ReplyTo, else
+// nil (nowhere).
+func (d *CallDone) Caller() any {
+	switch {
+	case d.Local != nil:
+		return d.Local
+	case d.ReplyTo != nil:
+		return d.ReplyTo
+	}
+	return nil
+}
+
 // Local is the reply channel of a caller in the pool's own process (the
 // App's Execute). The pool and the executor deliver its replies there
 // instead of sending them to a PID, and the pool grants it its dispatched
-// call (Grant) to run on the caller's own goroutine with RunGranted,
+// call (Grant) to run on the caller's own goroutine (Grant.Run),
 // instead of handing the call to a worker goroutine and the reply back:
 // two hand-offs per call fewer. A Local holds at most one grant and one
 // terminal reply at a time (a grant is run before the pool can issue the
@@ -87,12 +99,25 @@ type Local chan any
 // so that no sender ever waits on it.
 const LocalBuffer = 4
 
-// Grant is a local caller's dispatched call: its slot is taken and the call
-// registered with Exec (so a cancel or a worker's death reaches it). The
-// caller must run it with Exec.RunGranted(Key), at once.
+// Grant is a local caller's dispatched call (Executor.Reserve): its slot
+// is taken and the call registered with Exec, so a cancel or the worker's
+// death reaches it. The caller must Run it, at once.
 type Grant struct {
 	Exec *Executor
 	Key  uint64
+	ctx  context.Context
+	st   *callState
+	call Call
+}
+
+// Run runs the granted call on the calling goroutine; its terminal reply
+// is in the caller's Local when it returns (unless the call was handed back
+// to the pool for a retry). A caller that left (cancelled, past its
+// deadline) is answered at once: waiting for the tool to stop happens on
+// another goroutine.
+func (g *Grant) Run() {
+	defer g.Exec.wg.Done()
+	g.Exec.run(g.ctx, g.st, g.call)
 }
 
 // Sender delivers a message to a PID; in production it is the actor
@@ -152,9 +177,6 @@ type queued struct {
 
 // callState is one running call's cancel and execution-TTL timer.
 type callState struct {
-	// ctx and call are kept for a granted call until its caller runs it.
-	ctx    context.Context
-	call   Call
 	cancel context.CancelCauseFunc
 	ttl    *time.Timer
 	// killed: the execution TTL fired and the process is being killed.
@@ -243,38 +265,21 @@ func (x *Executor) Submit(c Call) error {
 	return nil
 }
 
-// Reserve registers unary call c (c.Local set) for its caller to run with
-// RunGranted: from now on a cancel or Close reaches it, and Wait waits for
+// Reserve registers unary call c (c.Local set) for its caller to run
+// (Grant.Run): from now on a cancel or Close reaches it, and Wait waits for
 // it. It fails with ErrClosed once the executor is closed.
-func (x *Executor) Reserve(c Call) error {
+func (x *Executor) Reserve(c Call) (*Grant, error) {
 	if c.Local == nil || c.Req.GetStream() {
-		return errors.New("worker: only a local unary call can be reserved")
+		return nil, errors.New("worker: only a local unary call can be reserved")
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	ctx, st, err := x.register(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st.ctx, st.call = ctx, c
 	x.wg.Add(1)
-	return nil
-}
-
-// RunGranted runs the reserved call key on the calling goroutine; its
-// terminal reply is in the caller's Local when it returns (unless the call
-// was handed back to the pool for a retry). A caller that left (cancelled,
-// past its deadline) is answered at once: waiting for the tool to stop
-// happens on another goroutine.
-func (x *Executor) RunGranted(key uint64) {
-	x.mu.Lock()
-	st, ok := x.calls[key]
-	x.mu.Unlock()
-	if !ok || st.call.Local == nil {
-		panic("worker: RunGranted of a call that was not reserved")
-	}
-	defer x.wg.Done()
-	x.run(st.ctx, st, st.call)
+	return &Grant{Exec: x, Key: c.Key, ctx: ctx, st: st, call: c}, nil
 }
 
 // register takes call c, with its context and execution TTL; x.mu is held.

@@ -21,10 +21,11 @@ func localCall(key uint64, tool, args string) (Call, Local) {
 func TestAGrantedCallRunsOnTheCallersGoroutine(t *testing.T) {
 	x, rec, _ := newTestExecutor(t, nil)
 	c, local := localCall(1, "ok", `{"n": 7}`)
-	require.NoError(t, x.Reserve(c))
+	g, err := x.Reserve(c)
+	require.NoError(t, err)
 	require.Equal(t, 1, x.InFlight(), "reserved: a cancel or a close reaches it")
-	x.RunGranted(1)
-	// Both are there when RunGranted returns: CallDone to the pool (first),
+	g.Run()
+	// Both are there when Run returns: CallDone to the pool (first),
 	// the reply on the caller's channel.
 	done, ok := rec.All()[0].(*CallDone)
 	require.True(t, ok)
@@ -37,13 +38,16 @@ func TestAGrantedCallRunsOnTheCallersGoroutine(t *testing.T) {
 
 func TestReserveRefusesWhatItCannotRun(t *testing.T) {
 	x, _, _ := newTestExecutor(t, nil)
-	require.Error(t, x.Reserve(call(1, "ok", `{}`, false)), "a call without a Local")
+	_, err := x.Reserve(call(1, "ok", `{}`, false))
+	require.Error(t, err, "a call without a Local")
 	c, _ := localCall(2, "ok", `{}`)
 	c.Req.Stream = true
-	require.Error(t, x.Reserve(c), "a stream")
+	_, err = x.Reserve(c)
+	require.Error(t, err, "a stream")
 	c, _ = localCall(3, "ok", `{}`)
 	x.Close(sperr.New(sperr.CodeShutdown, "closed"))
-	require.ErrorIs(t, x.Reserve(c), ErrClosed)
+	_, err = x.Reserve(c)
+	require.ErrorIs(t, err, ErrClosed)
 }
 
 // A worker that stops between the grant and its run: the call is answered
@@ -51,10 +55,11 @@ func TestReserveRefusesWhatItCannotRun(t *testing.T) {
 func TestAGrantClosedBeforeItRunsIsAnsweredWithTheCause(t *testing.T) {
 	x, rec, _ := newTestExecutor(t, nil)
 	c, local := localCall(1, "ok", `{}`)
-	require.NoError(t, x.Reserve(c))
+	g, err := x.Reserve(c)
+	require.NoError(t, err)
 	x.Close(sperr.New(sperr.CodeWorkerExit, "the process died"))
 	require.False(t, x.Wait(50*time.Millisecond), "Wait waits for the granted call")
-	x.RunGranted(1)
+	g.Run()
 	require.True(t, x.Wait(time.Second))
 	res := (<-local).(*poolpb.Result)
 	require.Equal(t, sperr.CodeWorkerExit, res.GetError().GetCode())
@@ -63,15 +68,16 @@ func TestAGrantClosedBeforeItRunsIsAnsweredWithTheCause(t *testing.T) {
 	require.Equal(t, 1, dones)
 }
 
-// A granted call whose caller leaves: RunGranted returns with the answer
+// A granted call whose caller leaves: Run returns with the answer
 // at once, while the slot stays held until the tool has returned.
 func TestAGrantedCallWhoseCallerLeftSettlesElsewhere(t *testing.T) {
 	ctl := &fakeControl{mode: "running"}
 	x, rec, kills := settleExecutor(t, ctl, 5*time.Second)
 	c, local := localCall(1, "block", `{}`)
-	require.NoError(t, x.Reserve(c))
+	g, err := x.Reserve(c)
+	require.NoError(t, err)
 	ran := make(chan struct{})
-	go func() { defer close(ran); x.RunGranted(1) }()
+	go func() { defer close(ran); g.Run() }()
 	require.Eventually(t, func() bool { return x.InFlight() == 1 }, 5*time.Second, time.Millisecond)
 	x.Cancel(1)
 	<-ran // returned although the tool still runs

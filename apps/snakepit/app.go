@@ -350,7 +350,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		app.stopTree(context.Background()) // the caller owns the system's shutdown
 		return nil, fmt.Errorf("snakepit: the supervision tree did not start: %w", err)
 	}
-	app.lost = system.EventStream.Subscribe(answerLost)
+	app.lost = system.EventStream.Subscribe(func(evt any) { pool.AnswerLost(system.Root, evt) })
 	app.log.Info("snakepit started", "pools", len(cfg.Pools), "python", cfg.Python, "script", cfg.Script)
 	return app, nil
 }

@@ -278,7 +278,7 @@ func (a *App) Execute(ctx context.Context, tool string, args any, opts ...Execut
 		}
 		switch m := m.(type) {
 		case *worker.Grant:
-			m.Exec.RunGranted(m.Key) // its answer is in reply now (or a retry's grant comes)
+			m.Run() // its answer is in reply now (or a retry's grant comes)
 		case *poolpb.Result:
 			if e := m.GetError(); e != nil {
 				if ctx.Err() != nil {
@@ -306,34 +306,9 @@ func drainLocal(reply worker.Local, limit time.Duration) {
 			if !ok {
 				return
 			}
-			g.Exec.RunGranted(g.Key)
+			g.Run()
 		case <-expiry.C:
 			return
-		}
-	}
-}
-
-// answerLost answers a local call whose request, or whose handed-back
-// retry, became a dead letter (its pool stopped and is gone): nobody else
-// will. Subscribed to the App's event stream.
-func answerLost(evt any) {
-	dl, ok := evt.(*actor.DeadLetterEvent)
-	if !ok {
-		return
-	}
-	lost := func(pid *actor.PID) *sperr.Error {
-		return sperr.New(sperr.CodeNoWorkers, "%s is not running (restarting?)", pid.GetId())
-	}
-	switch m := dl.Message.(type) {
-	case *pool.ExecuteLocal:
-		m.Reply <- &poolpb.Result{RequestId: m.Req.GetRequestId(), Error: sperr.ToProto(lost(dl.PID))}
-	case *worker.CallDone:
-		if m.Unanswered && m.Local != nil {
-			e := m.Err
-			if e == nil {
-				e = lost(dl.PID)
-			}
-			m.Local <- &poolpb.Result{RequestId: m.RequestID, Error: sperr.ToProto(e)}
 		}
 	}
 }

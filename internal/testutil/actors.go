@@ -14,10 +14,10 @@ import (
 const Wait = 10 * time.Second
 
 // NewSystem returns a fresh actor system that logs like QuietLogger and is
-// shut down when the test ends. Dead letters are throttled over a short
-// interval (a test may shut it down earlier itself): every dead letter starts protoactor's log throttle, a
-// goroutine that sleeps for that interval (1 s by default), and it must
-// have ended when goleak looks. Stopping supervisors produces dead letters
+// shut down when the test ends (unless the test did). Dead letters are
+// throttled over a short interval: every dead letter starts protoactor's
+// log throttle, a goroutine that sleeps for that interval (1 s by
+// default), and it must have ended when goleak looks. Stopping supervisors produces dead letters
 // (protoactor sends Stop to children that have already stopped).
 func NewSystem(tb testing.TB) *actor.ActorSystem {
 	tb.Helper()
@@ -49,7 +49,9 @@ func Spawn(tb testing.TB, sys *actor.ActorSystem, props *actor.Props) *actor.PID
 }
 
 // Eventually polls cond every millisecond until it holds, and fails the
-// test naming what it waited for when Wait has passed first.
+// test naming what it waited for when Wait has passed first. Unlike
+// testify's Eventually it calls cond on the test's own goroutine, so cond
+// may use require (the pool tests' stats requests do).
 func Eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
 	deadline := time.Now().Add(Wait)

@@ -105,7 +105,6 @@ const LocalBuffer = 4
 type Grant struct {
 	Exec *Executor
 	Key  uint64
-	ctx  context.Context
 	st   *callState
 	call Call
 }
@@ -117,7 +116,7 @@ type Grant struct {
 // another goroutine.
 func (g *Grant) Run() {
 	defer g.Exec.wg.Done()
-	g.Exec.run(g.ctx, g.st, g.call)
+	g.Exec.run(g.st, g.call)
 }
 
 // Sender delivers a message to a PID; in production it is the actor
@@ -170,17 +169,31 @@ type Executor struct {
 
 // queued is a call with its context, handed to a call goroutine.
 type queued struct {
-	ctx context.Context
-	st  *callState
-	c   Call
+	st *callState
+	c  Call
 }
 
 // callState is one running call's cancel and execution-TTL timer.
 type callState struct {
-	cancel context.CancelCauseFunc
-	ttl    *time.Timer
+	// ctx is the call's context; stop cancels it, cause says why (see
+	// cancel).
+	ctx   context.Context
+	stop  context.CancelFunc
+	cause atomic.Pointer[sperr.Error]
+	ttl   *time.Timer
 	// killed: the execution TTL fired and the process is being killed.
 	killed atomic.Bool
+}
+
+// cancel cancels the call with cause, which its answer gives when it is
+// the first thing to end the call's context (not its deadline, not a nil
+// cause from the call's own end): context.WithCancelCause's rule, kept
+// beside one context instead of a second context under the deadline's.
+func (st *callState) cancel(cause *sperr.Error) {
+	if cause != nil && st.ctx.Err() == nil {
+		st.cause.CompareAndSwap(nil, cause)
+	}
+	st.stop()
 }
 
 // ExecutorConfig gathers what an Executor needs. The worker actor builds
@@ -252,15 +265,15 @@ func (x *Executor) InFlight() int {
 func (x *Executor) Submit(c Call) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	ctx, st, err := x.register(c)
+	st, err := x.register(c)
 	if err != nil {
 		return err
 	}
 	select {
-	case x.idle <- queued{ctx, st, c}: // a waiting call goroutine takes it
+	case x.idle <- queued{st, c}: // a waiting call goroutine takes it
 	default:
 		x.wg.Add(1)
-		go x.loop(queued{ctx, st, c})
+		go x.loop(queued{st, c})
 	}
 	return nil
 }
@@ -274,24 +287,32 @@ func (x *Executor) Reserve(c Call) (*Grant, error) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	ctx, st, err := x.register(c)
+	st, err := x.register(c)
 	if err != nil {
 		return nil, err
 	}
 	x.wg.Add(1)
-	return &Grant{Exec: x, Key: c.Key, ctx: ctx, st: st, call: c}, nil
+	return &Grant{Exec: x, Key: c.Key, st: st, call: c}, nil
 }
 
 // register takes call c, with its context and execution TTL; x.mu is held.
-func (x *Executor) register(c Call) (context.Context, *callState, error) {
+func (x *Executor) register(c Call) (*callState, error) {
 	if x.closed {
-		return nil, nil, ErrClosed
+		return nil, ErrClosed
 	}
 	if _, dup := x.calls[c.Key]; dup {
-		return nil, nil, errors.New("worker: duplicate call key " + strconv.FormatUint(c.Key, 10))
+		return nil, errors.New("worker: duplicate call key " + strconv.FormatUint(c.Key, 10))
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	st := &callState{cancel: cancel}
+	dl := c.Deadline
+	if dl.IsZero() && c.Req.GetDeadlineUnixNano() > 0 {
+		dl = time.Unix(0, c.Req.GetDeadlineUnixNano())
+	}
+	st := &callState{}
+	if dl.IsZero() {
+		st.ctx, st.stop = context.WithCancel(context.Background())
+	} else {
+		st.ctx, st.stop = context.WithDeadline(context.Background(), dl)
+	}
 	if x.execTTL > 0 {
 		ttl, tool, key := x.execTTL, c.Req.GetTool(), c.Key
 		st.ttl = time.AfterFunc(ttl, func() {
@@ -302,14 +323,14 @@ func (x *Executor) register(c Call) (context.Context, *callState, error) {
 				return // it finished just now: nothing is hung
 			}
 			st.killed.Store(true)
-			cancel(sperr.New(sperr.CodeDeadlineExceeded, "call to %s ran past the execution TTL (%s); its worker is killed and replaced", tool, ttl))
+			st.cancel(sperr.New(sperr.CodeDeadlineExceeded, "call to %s ran past the execution TTL (%s); its worker is killed and replaced", tool, ttl))
 			if x.kill != nil {
 				x.kill(fmt.Sprintf("a call to %s ran past the execution TTL (%s)", tool, ttl))
 			}
 		})
 	}
 	x.calls[c.Key] = st
-	return ctx, st, nil
+	return st, nil
 }
 
 // loop runs calls: the first, then whatever Submit hands it while it
@@ -318,7 +339,7 @@ func (x *Executor) register(c Call) (context.Context, *callState, error) {
 func (x *Executor) loop(q queued) {
 	defer x.wg.Done()
 	for {
-		x.run(q.ctx, q.st, q.c)
+		x.run(q.st, q.c)
 		select {
 		case q = <-x.idle:
 		case <-x.closing:
@@ -346,13 +367,13 @@ func (x *Executor) Close(cause *sperr.Error) {
 		close(x.closing)
 	}
 	x.closed = true
-	cancels := make([]context.CancelCauseFunc, 0, len(x.calls))
-	for _, c := range x.calls {
-		cancels = append(cancels, c.cancel)
+	calls := make([]*callState, 0, len(x.calls))
+	for _, st := range x.calls {
+		calls = append(calls, st)
 	}
 	x.mu.Unlock()
-	for _, c := range cancels {
-		c(cause)
+	for _, st := range calls {
+		st.cancel(cause)
 	}
 }
 
@@ -409,25 +430,19 @@ func (x *Executor) StopRetries() {
 	x.mu.Unlock()
 }
 
-func (x *Executor) run(ctx context.Context, st *callState, c Call) {
-	dl := c.Deadline
-	if dl.IsZero() && c.Req.GetDeadlineUnixNano() > 0 {
-		dl = time.Unix(0, c.Req.GetDeadlineUnixNano())
-	}
-	if !dl.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl)
-		defer cancel()
-	}
+// run runs call c under its context from register (which carries the
+// call's deadline).
+func (x *Executor) run(st *callState, c Call) {
+	ctx := st.ctx
 	var (
 		terminal   any
 		err        *sperr.Error
 		unanswered bool
 	)
 	if c.Req.GetStream() {
-		terminal, err = x.runStream(ctx, c)
+		terminal, err = x.runStream(ctx, st, c)
 	} else {
-		terminal, err, unanswered = x.runUnary(ctx, c)
+		terminal, err, unanswered = x.runUnary(ctx, st, c)
 	}
 	if x.callerLeft(err, st) {
 		// The caller is answered now; the slot stays taken until the tool
@@ -532,9 +547,8 @@ func (x *Executor) tag(e *sperr.Error) *sperr.Error {
 
 // callError explains a failed gRPC call: the cause we cancelled it with, the
 // process's exit when it died, or the gRPC status.
-func (x *Executor) callError(ctx context.Context, err error) *sperr.Error {
-	var cause *sperr.Error
-	if errors.As(context.Cause(ctx), &cause) {
+func (x *Executor) callError(st *callState, err error) *sperr.Error {
+	if cause := st.cause.Load(); cause != nil {
 		// One cause is shared by every call it cancelled: answer with a copy.
 		c := *cause
 		c.Details = maps.Clone(cause.Details)
@@ -565,7 +579,7 @@ func (x *Executor) callError(ctx context.Context, err error) *sperr.Error {
 // runUnary runs one unary call and returns its terminal reply — none for a
 // Retryable call the worker died under (unanswered is then true: the pool
 // decides).
-func (x *Executor) runUnary(ctx context.Context, c Call) (terminal any, _ *sperr.Error, unanswered bool) {
+func (x *Executor) runUnary(ctx context.Context, st *callState, c Call) (terminal any, _ *sperr.Error, unanswered bool) {
 	res := &poolpb.Result{RequestId: c.Req.GetRequestId(), WorkerId: x.workerID}
 	fail := func(e *sperr.Error) (any, *sperr.Error, bool) {
 		if c.Retryable && e.Code == sperr.CodeWorkerExit {
@@ -580,7 +594,7 @@ func (x *Executor) runUnary(ctx context.Context, c Call) (terminal any, _ *sperr
 	}
 	resp, err := x.client.ExecuteTool(ctx, req)
 	if err != nil {
-		return fail(x.callError(ctx, err))
+		return fail(x.callError(st, err))
 	}
 	if !resp.GetSuccess() {
 		return fail(x.tag(sperr.FromPython(resp.GetErrorMessage())))
@@ -613,7 +627,7 @@ func (x *Executor) runUnary(ctx context.Context, c Call) (terminal any, _ *sperr
 }
 
 // runStream relays a stream's chunks and returns its final one.
-func (x *Executor) runStream(ctx context.Context, c Call) (terminal any, _ *sperr.Error) {
+func (x *Executor) runStream(ctx context.Context, st *callState, c Call) (terminal any, _ *sperr.Error) {
 	final := func(e *sperr.Error) (any, *sperr.Error) {
 		return &poolpb.Chunk{
 			RequestId: c.Req.GetRequestId(), IsFinal: true, Error: sperr.ToProto(e), WorkerId: x.workerID,
@@ -625,7 +639,7 @@ func (x *Executor) runStream(ctx context.Context, c Call) (terminal any, _ *sper
 	}
 	stream, err := x.client.ExecuteStreamingTool(ctx, req)
 	if err != nil {
-		return final(x.callError(ctx, err))
+		return final(x.callError(st, err))
 	}
 	for {
 		ch, err := stream.Recv()
@@ -634,14 +648,14 @@ func (x *Executor) runStream(ctx context.Context, c Call) (terminal any, _ *sper
 			return final(nil)
 		}
 		if err != nil {
-			return final(x.callError(ctx, err))
+			return final(x.callError(st, err))
 		}
 		msg := &poolpb.Chunk{
 			RequestId: c.Req.GetRequestId(), ChunkId: ch.GetChunkId(), Data: ch.GetData(),
 			IsFinal: ch.GetIsFinal(), Metadata: ch.GetMetadata(), WorkerId: x.workerID,
 		}
 		if ctx.Err() != nil { // cancelled while the chunk was in flight: say why instead
-			return final(x.callError(ctx, ctx.Err()))
+			return final(x.callError(st, ctx.Err()))
 		}
 		if ch.GetIsFinal() {
 			return msg, nil

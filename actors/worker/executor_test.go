@@ -184,6 +184,61 @@ func TestExecutorDeadline(t *testing.T) {
 	assert.ErrorIs(t, sperr.FromProto(reply.(*poolpb.Result).GetError()), sperr.ErrDeadlineExceeded)
 }
 
+// TestCallStateCause: the cause a call is answered with is the first thing
+// that ended its context — context.WithCancelCause's rule, kept beside one
+// context.
+func TestCallStateCause(t *testing.T) {
+	cancelled := sperr.New(sperr.CodeCancelled, "by the caller")
+	shutdown := sperr.New(sperr.CodeShutdown, "closing")
+	past := time.Now().Add(-time.Second)
+	for _, tc := range []struct {
+		name     string
+		deadline time.Time
+		causes   []*sperr.Error
+		want     *sperr.Error
+	}{
+		{"first cause wins", time.Time{}, []*sperr.Error{cancelled, shutdown}, cancelled},
+		{"own end first: no cause", time.Time{}, []*sperr.Error{nil, cancelled}, nil},
+		{"deadline first: no cause", past, []*sperr.Error{cancelled}, nil},
+		{"not cancelled", time.Time{}, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &callState{}
+			if tc.deadline.IsZero() {
+				st.ctx, st.stop = context.WithCancel(context.Background())
+			} else {
+				st.ctx, st.stop = context.WithDeadline(context.Background(), tc.deadline)
+			}
+			defer st.stop()
+			for _, c := range tc.causes {
+				st.cancel(c)
+			}
+			assert.Same(t, tc.want, st.cause.Load())
+			if len(tc.causes) > 0 || !tc.deadline.IsZero() {
+				assert.Error(t, st.ctx.Err())
+			} else {
+				assert.NoError(t, st.ctx.Err())
+			}
+		})
+	}
+}
+
+// TestExecutorCancelAfterDeadlineIsADeadline: a cancel that comes after the
+// call's deadline passed does not change its answer.
+func TestExecutorCancelAfterDeadlineIsADeadline(t *testing.T) {
+	x, rec, _ := newTestExecutor(t, nil)
+	c := call(2, "block", `{}`, false)
+	c.Deadline = time.Now().Add(-time.Millisecond)
+	c.Local = make(Local, LocalBuffer)
+	g, err := x.Reserve(c)
+	require.NoError(t, err)
+	x.Cancel(2) // the deadline already ended the call's context
+	g.Run()
+	reply := (<-c.Local).(*poolpb.Result)
+	assert.ErrorIs(t, sperr.FromProto(reply.GetError()), sperr.ErrDeadlineExceeded)
+	require.Len(t, rec.waitFor(t, 1), 1) // the CallDone
+}
+
 func TestExecutorCloseAnswersEveryCallOnceAndRefusesNew(t *testing.T) {
 	x, rec, _ := newTestExecutor(t, nil)
 	for k := uint64(1); k <= 5; k++ {

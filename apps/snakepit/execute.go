@@ -253,12 +253,11 @@ func (a *App) Execute(ctx context.Context, tool string, args any, opts ...Execut
 	root := a.system.Root
 	reply := make(worker.Local, worker.LocalBuffer)
 	root.Send(pid, &pool.ExecuteLocal{Req: req, Reply: reply})
-	cancel := func() { root.Send(pid, &poolpb.Cancel{RequestId: req.GetRequestId()}) }
 	if ctx.Done() != nil {
 		// The pool answers a cancelled call at once (queued) or the worker
 		// does (running): its answer is still awaited, so no grant is left
 		// behind unrun.
-		stop := context.AfterFunc(ctx, cancel)
+		stop := context.AfterFunc(ctx, func() { cancelCall(root, pid, req.GetRequestId()) })
 		defer stop()
 	}
 	limit := time.Until(deadline) + replyGrace
@@ -272,7 +271,7 @@ func (a *App) Execute(ctx context.Context, tool string, args any, opts ...Execut
 			// The pool did not answer (it should have, at the deadline):
 			// whatever it still sends is handled, and nothing is left
 			// unrun, by a goroutine of its own.
-			cancel()
+			cancelCall(root, pid, req.GetRequestId())
 			go drainLocal(reply, limit)
 			return nil, sperr.New(sperr.CodeDeadlineExceeded, "no reply within %s", limit.Round(time.Millisecond))
 		}
@@ -292,6 +291,11 @@ func (a *App) Execute(ctx context.Context, tool string, args any, opts ...Execut
 			return nil, sperr.New(sperr.CodeInternal, "unexpected reply %T from pool %s", m, pid.GetId())
 		}
 	}
+}
+
+// cancelCall asks pool pid to cancel call id.
+func cancelCall(root *actor.RootContext, pid *actor.PID, id string) {
+	root.Send(pid, &poolpb.Cancel{RequestId: id})
 }
 
 // drainLocal runs the grants a local call's pool still sends after its

@@ -87,8 +87,17 @@ func Pack(raw []byte) (*anypb.Any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &anypb.Any{TypeUrl: TypeURLPrefix + kind, Value: TrimSpace(raw)}, nil
+	return &anypb.Any{TypeUrl: typeURLs[kind], Value: TrimSpace(raw)}, nil
 }
+
+// typeURLs holds each kind's type_url, built once rather than per value.
+var typeURLs = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{KindNull, KindBoolean, KindInteger, KindFloat, KindString, KindList, KindMap} {
+		m[k] = TypeURLPrefix + k
+	}
+	return m
+}()
 
 // PackArgs turns a JSON object into the parameters map of an
 // ExecuteToolRequest. Empty input is an empty map.

@@ -63,6 +63,8 @@ type App struct {
 	system    *actor.ActorSystem
 	ownSystem bool
 	remote    *remote.Remote // set when Start enabled remote
+	cluster   *cluster       // set when Config.Cluster joined a cluster
+	aliases   []*actor.PID   // the pools' stable ids (PoolID)
 	root      *actor.PID
 	runID     string
 	log       *slog.Logger
@@ -327,6 +329,9 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 					for _, pid := range app.pools {
 						system.Root.Send(pid, &pool.EndSession{SessionID: id})
 					}
+					if c := app.cluster; c != nil {
+						c.forgetSession(id)
+					}
 				},
 			}), Restart: supervisors.Permanent},
 			{Name: "runtime", Props: runtimeProps, Restart: supervisors.Permanent, Shutdown: workersShutdown(cfg) + runtimeStopMargin},
@@ -351,8 +356,32 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		return nil, fmt.Errorf("snakepit: the supervision tree did not start: %w", err)
 	}
 	app.lost = system.EventStream.Subscribe(func(evt any) { pool.AnswerLost(system.Root, evt) })
+	if err := app.registerAliases(); err != nil {
+		app.abort()
+		return nil, err
+	}
+	if cfg.Cluster.Name != "" {
+		secret := cfg.Remote.Secret
+		if secret == "" {
+			secret = os.Getenv(EnvRemoteSecret)
+		}
+		if app.cluster, err = startCluster(app, cfg.Cluster, secret); err != nil {
+			app.abort()
+			return nil, err
+		}
+	}
 	app.log.Info("snakepit started", "pools", len(cfg.Pools), "python", cfg.Python, "script", cfg.Script)
 	return app, nil
+}
+
+// abort undoes a start that failed after the tree started (the caller
+// owns the system's shutdown).
+func (a *App) abort() {
+	a.removeAliases()
+	a.system.EventStream.Unsubscribe(a.lost)
+	a.stopTree(context.Background())
+	a.conns.close()
+	_ = os.RemoveAll(a.runDir)
 }
 
 // Address is the actor system's address: "nonhost" without remote, else
@@ -418,6 +447,11 @@ func (a *App) Stop(ctx context.Context) (err error) {
 	defer func() { err = public(err) }()
 	a.stopOnce.Do(func() {
 		a.stopped.Store(true)
+		// Leave the cluster first: the other nodes stop routing here at
+		// once, and calls to other nodes end.
+		if a.cluster != nil {
+			a.cluster.stop()
+		}
 		// Open streams end now: their readers get shutdown, and a worker
 		// goroutine blocked on a stream nobody reads is released.
 		a.streams.Range(func(k, _ any) bool {
@@ -426,6 +460,7 @@ func (a *App) Stop(ctx context.Context) (err error) {
 			return true
 		})
 		a.stopErr = a.stopTree(ctx)
+		a.removeAliases()
 		a.system.EventStream.Unsubscribe(a.lost)
 		a.conns.close()
 		if err := os.RemoveAll(a.runDir); err != nil {

@@ -170,6 +170,9 @@ type Config struct {
 	// Remote authenticates the nodes to each other (Remote.Secret is
 	// required with RemoteAddress) and may add TLS.
 	Remote RemoteAuth
+	// Cluster, with a Name, joins a cluster of nodes whose pools are
+	// reached by name (see ClusterConfig); it needs RemoteAddress.
+	Cluster ClusterConfig
 	// LogPythonOutput logs every line workers print, at debug level.
 	LogPythonOutput bool
 	Logger          *slog.Logger

@@ -71,6 +71,7 @@ const (
 	CategoryCancelled   Category = "cancelled"    // the caller cancelled
 	CategoryShutdown    Category = "shutdown"     // the app or pool is stopping
 	CategorySession     Category = "session"      // a session is unknown or over quota
+	CategoryNode        Category = "node"         // another node of the cluster was lost
 )
 
 // Codes say exactly what happened; each belongs to one category.
@@ -96,6 +97,7 @@ const (
 	CodeCircuitOpen              = "circuit_open"
 	CodeSessionNotFound          = "session_not_found"
 	CodeSessionQuotaExceeded     = "session_quota_exceeded"
+	CodeNodeDown                 = "node_down"
 )
 
 // Sentinels for errors.Is. They carry only a code (or only a category).
@@ -118,6 +120,9 @@ var (
 	ErrCircuitOpen              = sentinel(CodeCircuitOpen)
 	ErrSessionNotFound          = sentinel(CodeSessionNotFound)
 	ErrSessionQuotaExceeded     = sentinel(CodeSessionQuotaExceeded)
+	// ErrNodeDown: the node running the call was lost (killed, hung or
+	// unreachable); the call may or may not have run there.
+	ErrNodeDown = sentinel(CodeNodeDown)
 
 	// ErrTimeout matches every error of the timeout category.
 	ErrTimeout = &Error{Category: CategoryTimeout}

@@ -108,26 +108,26 @@ func (r *Result) Value() (_ any, err error) {
 }
 
 // request builds the pool message for one call.
-func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool, opts []ExecuteOption) (*poolpb.Execute, *actor.PID, time.Time, error) {
+func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool, opts []ExecuteOption) (*poolpb.Execute, target, time.Time, error) {
 	var o callOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if a.stopped.Load() {
-		return nil, nil, time.Time{}, sperr.New(sperr.CodeShutdown, "snakepit is stopped")
+		return nil, target{}, time.Time{}, sperr.New(sperr.CodeShutdown, "snakepit is stopped")
 	}
 	select {
 	case <-a.gaveUp:
-		return nil, nil, time.Time{}, sperr.Wrap(sperr.CodeShutdown, a.Err(), "%v", a.Err())
+		return nil, target{}, time.Time{}, sperr.Wrap(sperr.CodeShutdown, a.Err(), "%v", a.Err())
 	default:
 	}
-	pid, err := a.poolPID(o.pool)
+	t, err := a.resolve(o.pool, o.session)
 	if err != nil {
-		return nil, nil, time.Time{}, err
+		return nil, target{}, time.Time{}, err
 	}
 	params, err := encodeArgs(args)
 	if err != nil {
-		return nil, nil, time.Time{}, err
+		return nil, target{}, time.Time{}, err
 	}
 	deadline, ok := ctx.Deadline()
 	if o.timeout > 0 && (!ok || time.Now().Add(o.timeout).Before(deadline)) {
@@ -140,7 +140,7 @@ func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool
 		RequestId: a.nextRequestID(), Tool: tool, Parameters: params, BinaryParameters: o.binary,
 		SessionId: o.session, Affinity: o.affinity, DeadlineUnixNano: deadline.UnixNano(), Stream: stream,
 		CorrelationId: o.correlation, Idempotent: o.idempotent, Metadata: o.metadata,
-	}, pid, deadline, nil
+	}, t, deadline, nil
 }
 
 func (a *App) executeTimeout(poolName string) time.Duration {
@@ -243,13 +243,17 @@ const replyGrace = 2 * time.Second
 // and the answer.
 func (a *App) Execute(ctx context.Context, tool string, args any, opts ...ExecuteOption) (_ *Result, err error) {
 	defer func() { err = public(err) }()
-	req, pid, deadline, err := a.newRequest(ctx, tool, args, false, opts)
+	req, t, deadline, err := a.newRequest(ctx, tool, args, false, opts)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, sperr.FromContext(err)
 	}
+	if t.node != "" {
+		return a.executeRemote(ctx, req, t, deadline, req.GetSessionId())
+	}
+	pid := t.pid
 	root := a.system.Root
 	reply := make(worker.Local, worker.LocalBuffer)
 	root.Send(pid, &pool.ExecuteLocal{Req: req, Reply: reply})
@@ -279,18 +283,23 @@ func (a *App) Execute(ctx context.Context, tool string, args any, opts ...Execut
 		case *worker.Grant:
 			m.Run() // its answer is in reply now (or a retry's grant comes)
 		case *poolpb.Result:
-			if e := m.GetError(); e != nil {
-				if ctx.Err() != nil {
-					return nil, sperr.FromContext(ctx.Err())
-				}
-				return nil, sperr.FromProto(e)
-			}
-			return &Result{JSON: m.GetResultJson(), Binary: m.GetBinaryResult(), IsBinary: m.GetIsBinary(),
-				WorkerID: m.GetWorkerId(), Metadata: m.GetMetadata()}, nil
+			return a.result(ctx, m)
 		default:
 			return nil, sperr.New(sperr.CodeInternal, "unexpected reply %T from pool %s", m, pid.GetId())
 		}
 	}
+}
+
+// result is a pool's terminal reply as Execute returns it.
+func (a *App) result(ctx context.Context, m *poolpb.Result) (*Result, error) {
+	if e := m.GetError(); e != nil {
+		if ctx.Err() != nil {
+			return nil, sperr.FromContext(ctx.Err())
+		}
+		return nil, sperr.FromProto(e)
+	}
+	return &Result{JSON: m.GetResultJson(), Binary: m.GetBinaryResult(), IsBinary: m.GetIsBinary(),
+		WorkerID: m.GetWorkerId(), Metadata: m.GetMetadata()}, nil
 }
 
 // cancelCall asks pool pid to cancel call id.
@@ -347,6 +356,8 @@ type Stream struct {
 
 	// stopCtx unbinds the stream from its context once it has ended.
 	stopCtx func() bool
+	// forget ends a remote stream's registration with its node's watch.
+	forget func()
 
 	mu   sync.Mutex
 	done bool
@@ -355,21 +366,35 @@ type Stream struct {
 
 // dropped is what a Stream's cleanup needs (never the Stream itself).
 type dropped struct {
-	in   *inbox
-	pool *actor.PID
-	id   string
+	in     *inbox
+	pool   *actor.PID
+	id     string
+	forget func()
 }
 
 // ExecuteStream starts a streaming tool. Chunks arrive with back-pressure: a
 // reader that stops reading holds the Python generator back.
 func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...ExecuteOption) (_ *Stream, err error) {
 	defer func() { err = public(err) }()
-	req, pid, deadline, err := a.newRequest(ctx, tool, args, true, opts)
+	req, t, deadline, err := a.newRequest(ctx, tool, args, true, opts)
 	if err != nil {
 		return nil, err
 	}
+	pid := t.pid
 	in := newInbox(a.system, streamBuffer)
 	s := &Stream{app: a, pool: pid, id: req.GetRequestId(), in: in, ctx: ctx, deadline: deadline}
+	forget := func() {}
+	if t.node != "" {
+		// A stream from another node ends with node_down when that node is
+		// lost, like a unary call.
+		f, err := a.cluster.watch(t, in)
+		if err != nil {
+			in.close()
+			return nil, err
+		}
+		forget = sync.OnceFunc(f)
+	}
+	s.forget = forget
 	// Past its deadline (plus the grace for the pool's own timeout reply) a
 	// stream ends even if nobody reads it: the inbox closes, which releases a
 	// worker goroutine blocked on it. The timer must not hold s, so that a
@@ -379,6 +404,7 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 		in.closeWith(sperr.New(sperr.CodeDeadlineExceeded, "stream %s passed its deadline", id))
 		system.Root.Send(pid, &poolpb.Cancel{RequestId: id})
 		a.streams.Delete(in)
+		forget()
 	})
 	// A Stream dropped without Close is cancelled once collected: the pool
 	// cancels the call, the Python generator is closed and the worker freed.
@@ -386,7 +412,8 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 		d.in.closeWith(sperr.New(sperr.CodeCancelled, "stream %s was dropped", d.id))
 		system.Root.Send(d.pool, &poolpb.Cancel{RequestId: d.id})
 		a.streams.Delete(d.in)
-	}, dropped{in: in, pool: pid, id: id})
+		d.forget()
+	}, dropped{in: in, pool: pid, id: id, forget: forget})
 	a.streams.Store(in, struct{}{})
 	// The call is bound to ctx: when it ends, the stream is cancelled even
 	// if nobody reads it.
@@ -394,6 +421,7 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 		in.closeWith(sperr.FromContext(ctx.Err()))
 		system.Root.Send(pid, &poolpb.Cancel{RequestId: id})
 		a.streams.Delete(in)
+		forget()
 	})
 	if a.stopped.Load() { // Stop ran between newRequest and Store
 		in.closeWith(sperr.New(sperr.CodeShutdown, "snakepit is stopping"))
@@ -491,5 +519,6 @@ func (s *Stream) finish(err error) bool {
 	}
 	s.in.close()
 	s.app.streams.Delete(s.in)
+	s.forget()
 	return first
 }

@@ -30,6 +30,7 @@ const (
 	CategoryCancelled   Category = "cancelled"    // the caller cancelled
 	CategoryShutdown    Category = "shutdown"     // the app or pool is stopping
 	CategorySession     Category = "session"      // a session is unknown or over quota
+	CategoryNode        Category = "node"         // another node of the cluster was lost
 )
 
 // Codes say exactly what happened. Each belongs to one category (CategoryOf).
@@ -55,6 +56,7 @@ const (
 	CodeCircuitOpen              = "circuit_open"
 	CodeSessionNotFound          = "session_not_found"
 	CodeSessionQuotaExceeded     = "session_quota_exceeded"
+	CodeNodeDown                 = "node_down"
 )
 
 var codeCategory = map[string]Category{
@@ -79,6 +81,7 @@ var codeCategory = map[string]Category{
 	CodeCircuitOpen:              CategoryPool,
 	CodeSessionNotFound:          CategorySession,
 	CodeSessionQuotaExceeded:     CategorySession,
+	CodeNodeDown:                 CategoryNode,
 }
 
 // CategoryOf returns the category a code belongs to (CategoryWorker for an
@@ -88,6 +91,15 @@ func CategoryOf(code string) Category {
 		return c
 	}
 	return CategoryWorker
+}
+
+// CodeOf returns err's code when it is an *Error, else "".
+func CodeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
 }
 
 // Error is snakepit's structured error.

@@ -23,6 +23,10 @@ test-python:
 
 test: setup lint test-go test-python fuzz-short
 
+# The cross-node tests three times in a row (they also run once in test-go).
+test-cluster: setup
+	$(GO) test -race -count=3 -v -run . ./tests/cluster/
+
 # The chaos suite, long form (about 3 minutes): random calls against two
 # pools while workers are killed, frozen, recycled and resized, then a stop
 # mid-flight; and five host SIGKILLs. The test suite runs a 40 s form.

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 PYTEST_ARGS ?= -q
 
-.PHONY: setup test test-go test-python lint demo demo-python bench build proto health chaos fuzz
+.PHONY: setup test test-go test-python lint demo demo-python bench build proto health chaos fuzz test-cluster
 
 setup:
 	@scripts/setup.sh

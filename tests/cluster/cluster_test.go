@@ -55,9 +55,14 @@ func buildServe(t *testing.T) string {
 
 func startChild(t *testing.T, bin, cluster, gossip, join, dataDir string) *child {
 	t.Helper()
+	return startNode(t, bin, cluster, "far-node", "far", gossip, join, dataDir)
+}
+
+func startNode(t *testing.T, bin, cluster, node, pool, gossip, join, dataDir string) *child {
+	t.Helper()
 	root := testutil.RepoRoot(t)
-	cmd := exec.Command(bin, "serve", "-listen", "127.0.0.1:0", "-pool", "far", "-workers", "2",
-		"-cluster", cluster, "-gossip", gossip, "-join", join, "-node", "far-node", "-loopback-timings")
+	cmd := exec.Command(bin, "serve", "-listen", "127.0.0.1:0", "-pool", pool, "-workers", "2",
+		"-cluster", cluster, "-gossip", gossip, "-join", join, "-node", node, "-loopback-timings")
 	cmd.Env = append(os.Environ(), "SNAKEPIT_PRIV_DIR="+filepath.Join(root, "priv", "python"), "SNAKEPIT_DATA_DIR="+dataDir,
 		snakepit.EnvRemoteSecret+"="+secret, "GORACE=halt_on_error=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -112,10 +117,9 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func TestPoolsAreReachedByNameAcrossNodes(t *testing.T) {
-	testutil.Python(t)
-	bin := buildServe(t)
-	name := "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
+// startHere starts this process's node.
+func startHere(t *testing.T, name string) *snakepit.App {
+	t.Helper()
 	root := testutil.RepoRoot(t)
 	ctx := t.Context()
 	app, err := snakepit.Start(ctx, snakepit.Config{
@@ -126,22 +130,20 @@ func TestPoolsAreReachedByNameAcrossNodes(t *testing.T) {
 			Timings: snakepit.ClusterLoopback, LoadInterval: 250 * time.Millisecond},
 	})
 	require.NoError(t, err)
-	defer func() { assert.NoError(t, app.Stop(context.Background())) }()
+	t.Cleanup(func() { assert.NoError(t, app.Stop(context.Background())) })
 	require.NoError(t, app.AwaitReady(ctx))
+	return app
+}
+
+func TestPoolsAreReachedByNameAcrossNodes(t *testing.T) {
+	testutil.Python(t)
+	bin := buildServe(t)
+	name := "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	ctx := t.Context()
+	app := startHere(t, name)
 
 	far := startChild(t, bin, name, "127.0.0.1:0", app.GossipAddress(), t.TempDir())
-	knows := func(pool string) func() bool {
-		return func() bool {
-			for _, n := range app.Nodes() {
-				for _, p := range n.Pools {
-					if p.Name == pool {
-						return true
-					}
-				}
-			}
-			return false
-		}
-	}
+	knows := func(pool string) func() bool { return func() bool { return len(nodesWith(app, pool)) > 0 } }
 	require.Eventually(t, knows("far"), 10*time.Second, 20*time.Millisecond, "the other node's pool reaches the directory")
 
 	// By name, on the other node; this node's own pool stays local.
@@ -218,4 +220,91 @@ func TestPoolsAreReachedByNameAcrossNodes(t *testing.T) {
 	require.NoError(t, err)
 	b, _ := json.Marshal("pong")
 	assert.JSONEq(t, string(b), string(res.JSON))
+}
+
+// nodesWith lists the nodes app's directory has with pool, and their load.
+func nodesWith(app *snakepit.App, pool string) map[string]int {
+	out := map[string]int{}
+	for _, n := range app.Nodes() {
+		for _, p := range n.Pools {
+			if p.Name == pool {
+				out[n.Name] = p.Load
+			}
+		}
+	}
+	return out
+}
+
+// An idempotent call whose node is killed runs again on another node that
+// has the pool; a call to a hung (SIGSTOPped) node ends with node_down once
+// membership declares the node down, and is not re-sent.
+func TestIdempotentRetryAndAHungNode(t *testing.T) {
+	testutil.Python(t)
+	bin := buildServe(t)
+	name := "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	ctx := t.Context()
+	app := startHere(t, name)
+	nodes := map[string]*child{
+		"b-node": startNode(t, bin, name, "b-node", "dup", "127.0.0.1:0", app.GossipAddress(), t.TempDir()),
+		"c-node": startNode(t, bin, name, "c-node", "dup", "127.0.0.1:0", app.GossipAddress(), t.TempDir()),
+	}
+	require.Eventually(t, func() bool { return len(nodesWith(app, "dup")) == 2 }, 10*time.Second, 20*time.Millisecond)
+
+	// busyNode waits until one node advertises load on dup and returns it.
+	busyNode := func() string {
+		var busy string
+		require.Eventually(t, func() bool {
+			for n, load := range nodesWith(app, "dup") {
+				if load > 0 {
+					busy = n
+					return true
+				}
+			}
+			return false
+		}, 5*time.Second, 10*time.Millisecond)
+		return busy
+	}
+
+	done := make(chan error, 1)
+	var res *snakepit.Result
+	go func() {
+		var err error
+		res, err = app.Execute(ctx, "sleep", map[string]any{"ms": 1500}, snakepit.WithPool("dup"), snakepit.WithIdempotent(),
+			snakepit.WithTimeout(20*time.Second))
+		done <- err
+	}()
+	first := busyNode()
+	require.NoError(t, syscall.Kill(nodes[first].cmd.Process.Pid, syscall.SIGKILL))
+	select {
+	case err := <-done:
+		// first was killed mid-call (its 1.5 s sleep had not ended), so
+		// the answer came from the run on the other node.
+		require.NoError(t, err, "the idempotent call ran again on the other node")
+		assert.JSONEq(t, `{"slept_ms":1500}`, string(res.JSON))
+	case <-time.After(15 * time.Second):
+		t.Fatal("the idempotent call was not answered")
+	}
+	require.Eventually(t, func() bool { return len(nodesWith(app, "dup")) == 1 }, 5*time.Second, 20*time.Millisecond)
+
+	// The last node hangs: its call is not retried (not idempotent) and ends
+	// with node_down within the membership window.
+	go func() {
+		_, err := app.Execute(ctx, "sleep", map[string]any{"ms": 20000}, snakepit.WithPool("dup"), snakepit.WithTimeout(30*time.Second))
+		done <- err
+	}()
+	second := busyNode()
+	require.NotEqual(t, first, second)
+	stopped := time.Now()
+	require.NoError(t, syscall.Kill(-nodes[second].cmd.Process.Pid, syscall.SIGSTOP))
+	window := snakepit.ClusterLoopback.DetectionWindow(3)
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, snakepit.ErrNodeDown, "%v", err)
+		t.Logf("hung node: node_down after %s (membership window %s)", time.Since(stopped).Round(time.Millisecond), window)
+		assert.Less(t, time.Since(stopped), 2*window+time.Second)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call to a hung node was not ended")
+	}
+	_ = syscall.Kill(-nodes[second].cmd.Process.Pid, syscall.SIGKILL)
+	_ = syscall.Kill(-nodes[second].cmd.Process.Pid, syscall.SIGCONT)
 }

@@ -63,8 +63,9 @@ type App struct {
 	system    *actor.ActorSystem
 	ownSystem bool
 	remote    *remote.Remote // set when Start enabled remote
-	cluster   *cluster       // set when Config.Cluster joined a cluster
-	aliases   []*actor.PID   // the pools' stable ids (PoolID)
+	barrier   *endpointBarrier
+	cluster   *cluster     // set when Config.Cluster joined a cluster
+	aliases   []*actor.PID // the pools' stable ids (PoolID)
 	root      *actor.PID
 	runID     string
 	log       *slog.Logger
@@ -127,15 +128,19 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 			return nil, err
 		}
 	}
+	var barrier *endpointBarrier
+	if rem != nil {
+		barrier = newEndpointBarrier(system)
+	}
 	app, err := start(ctx, system, cfg, true)
 	if err != nil {
 		if rem != nil {
-			rem.Shutdown(false)
+			barrier.shutdown(rem, false)
 		}
 		system.Shutdown()
 		return nil, err
 	}
-	app.remote = rem
+	app.remote, app.barrier = rem, barrier
 	return app, nil
 }
 
@@ -467,7 +472,7 @@ func (a *App) Stop(ctx context.Context) (err error) {
 			a.log.Warn("removing the run directory", "dir", a.runDir, "error", err)
 		}
 		if a.remote != nil {
-			a.remote.Shutdown(true)
+			a.barrier.shutdown(a.remote, true)
 		}
 		if a.ownSystem {
 			a.system.Shutdown()

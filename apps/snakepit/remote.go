@@ -1,6 +1,8 @@
 package snakepit
 
 import (
+	"sync"
+
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -41,6 +44,47 @@ func startRemote(system *actor.ActorSystem, hostport string, auth RemoteAuth) (r
 	}()
 	r.Start()
 	return r, nil
+}
+
+// endpointBarrier orders protoactor remote's endpoint-event handlers before
+// its Shutdown. A connection to another node that ends (the node died, or
+// was declared down) makes a goroutine of protoactor's publish an
+// EndpointTerminatedEvent, whose handler reads the endpoint manager's
+// connection map; Shutdown later sets that map to nil, with nothing
+// ordering the two — a data race in protoactor that `go test -race` reports
+// whenever a node was lost before Stop. The barrier is subscribed after
+// remote.Start, so it runs after the manager's handler in the same
+// goroutine and releases its mutex; shutdown acquires that mutex before
+// remote.Shutdown. (A handler still running at the very moment of Stop is
+// protoactor's own race, and not covered.)
+type endpointBarrier struct {
+	system *actor.ActorSystem
+	mu     sync.Mutex
+	events int // endpoint events handled; read under mu
+	sub    *eventstream.Subscription
+}
+
+func newEndpointBarrier(system *actor.ActorSystem) *endpointBarrier {
+	b := &endpointBarrier{system: system}
+	b.sub = system.EventStream.Subscribe(func(evt any) {
+		switch evt.(type) {
+		case *remote.EndpointTerminatedEvent, *remote.EndpointConnectedEvent:
+			b.mu.Lock()
+			b.events++
+			b.mu.Unlock()
+		}
+	})
+	return b
+}
+
+// shutdown stops r after every endpoint event handled so far.
+func (b *endpointBarrier) shutdown(r *remote.Remote, graceful bool) {
+	b.mu.Lock()
+	events := b.events
+	b.mu.Unlock()
+	b.system.Logger().Debug("stopping remote", "endpoint_events", events)
+	r.Shutdown(graceful)
+	b.system.EventStream.Unsubscribe(b.sub)
 }
 
 // RemoteAuth authenticates the nodes of a cluster to each other: every

@@ -167,6 +167,7 @@ type Event struct {
 type Member struct {
 	cfg    Config
 	list   *memberlist.Memberlist
+	addr   string // advertised gossip address, read once at Start
 	events chan Event
 	quit   chan struct{}
 	wg     sync.WaitGroup
@@ -233,6 +234,11 @@ func Start(cfg Config) (*Member, error) {
 		return nil, fmt.Errorf("membership: start gossip on %s: %w", cfg.Bind, err)
 	}
 	m.list = list
+	// The advertised address is fixed once Create returns; memberlist
+	// rewrites the local node's fields on every metadata update, so it is
+	// read here, once, and never again.
+	n := list.LocalNode()
+	m.addr = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 	m.wg.Add(2)
 	go m.deliver()
 	go m.joinLoop()
@@ -252,10 +258,7 @@ func splitHostPort(hostport string) (string, int, error) {
 }
 
 // Addr is the gossip address other members reach this one at.
-func (m *Member) Addr() string {
-	n := m.list.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
-}
+func (m *Member) Addr() string { return m.addr }
 
 // Name is this member's name.
 func (m *Member) Name() string { return m.cfg.Name }

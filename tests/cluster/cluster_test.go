@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -117,30 +119,67 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// startHere starts this process's node.
-func startHere(t *testing.T, name string) *snakepit.App {
+// here is this process's node, started once for every test: protoactor's
+// remote.Start sets gRPC's global logger, which races with the gRPC
+// goroutines of an App already running, so a second App with a remote
+// listener cannot start in the same process. The tests share its cluster
+// and use pools of their own names.
+var here struct {
+	once    sync.Once
+	app     *snakepit.App
+	name    string
+	dataDir string
+	err     error
+}
+
+// TestMain stops this process's node after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if here.app != nil {
+		if err := here.app.Stop(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "stop:", err)
+			code = 1
+		}
+	}
+	if here.dataDir != "" {
+		_ = os.RemoveAll(here.dataDir)
+	}
+	os.Exit(code)
+}
+
+// startHere starts this process's node the first time it is called and
+// returns it with its cluster's name.
+func startHere(t *testing.T) (*snakepit.App, string) {
 	t.Helper()
 	root := testutil.RepoRoot(t)
-	ctx := t.Context()
-	app, err := snakepit.Start(ctx, snakepit.Config{
-		Logger: quiet(), RemoteAddress: "127.0.0.1:0", Remote: snakepit.RemoteAuth{Secret: secret},
-		PrivDir: filepath.Join(root, "priv", "python"), DataDir: t.TempDir(), InstanceName: "near-" + name,
-		Pools: []snakepit.PoolConfig{{Name: "near", Size: 1}},
-		Cluster: snakepit.ClusterConfig{Name: name, NodeName: "near-node", Bind: "127.0.0.1:0",
-			Timings: snakepit.ClusterLoopback, LoadInterval: 250 * time.Millisecond},
+	here.once.Do(func() {
+		here.name = "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		here.dataDir, here.err = os.MkdirTemp("", "snakepit-cluster-test-")
+		if here.err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		here.app, here.err = snakepit.Start(ctx, snakepit.Config{
+			Logger: quiet(), RemoteAddress: "127.0.0.1:0", Remote: snakepit.RemoteAuth{Secret: secret},
+			PrivDir: filepath.Join(root, "priv", "python"), DataDir: here.dataDir, InstanceName: "near-" + here.name,
+			Pools: []snakepit.PoolConfig{{Name: "near", Size: 1}},
+			Cluster: snakepit.ClusterConfig{Name: here.name, NodeName: "near-node", Bind: "127.0.0.1:0",
+				Timings: snakepit.ClusterLoopback, LoadInterval: 250 * time.Millisecond},
+		})
+		if here.err == nil {
+			here.err = here.app.AwaitReady(ctx)
+		}
 	})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, app.Stop(context.Background())) })
-	require.NoError(t, app.AwaitReady(ctx))
-	return app
+	require.NoError(t, here.err)
+	return here.app, here.name
 }
 
 func TestPoolsAreReachedByNameAcrossNodes(t *testing.T) {
 	testutil.Python(t)
 	bin := buildServe(t)
-	name := "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	ctx := t.Context()
-	app := startHere(t, name)
+	app, name := startHere(t)
 
 	far := startChild(t, bin, name, "127.0.0.1:0", app.GossipAddress(), t.TempDir())
 	knows := func(pool string) func() bool { return func() bool { return len(nodesWith(app, pool)) > 0 } }
@@ -241,9 +280,8 @@ func nodesWith(app *snakepit.App, pool string) map[string]int {
 func TestIdempotentRetryAndAHungNode(t *testing.T) {
 	testutil.Python(t)
 	bin := buildServe(t)
-	name := "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	ctx := t.Context()
-	app := startHere(t, name)
+	app, name := startHere(t)
 	nodes := map[string]*child{
 		"b-node": startNode(t, bin, name, "b-node", "dup", "127.0.0.1:0", app.GossipAddress(), t.TempDir()),
 		"c-node": startNode(t, bin, name, "c-node", "dup", "127.0.0.1:0", app.GossipAddress(), t.TempDir()),

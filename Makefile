@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 PYTEST_ARGS ?= -q
 
-.PHONY: setup test test-go test-python lint demo demo-python bench build proto health chaos fuzz test-cluster
+.PHONY: setup test test-go test-python lint demo demo-python bench build proto health chaos fuzz test-cluster demo-cluster
 
 setup:
 	@scripts/setup.sh
@@ -51,6 +51,13 @@ health:
 # The Go CLI's tour of a supervised pool of showcase workers.
 demo: setup health
 	@py=$$(scripts/find-python.sh) && SNAKEPIT_PYTHON=$$py $(GO) run ./cmd/snakepit demo
+
+# Three nodes on this machine (this process and two `snakepit serve -drive`),
+# each with its own pool: throughput to a local vs a remote pool, then calls
+# from every node to every pool while one node is SIGKILLed, every reply
+# counted; the node restarted. DEMO_CLUSTER_ARGS=-json prints one JSON object.
+demo-cluster: setup health
+	@py=$$(scripts/find-python.sh) && SNAKEPIT_PYTHON=$$py $(GO) run ./cmd/snakepit demo-cluster $(DEMO_CLUSTER_ARGS)
 
 # The benchmarks: pool vs direct, start-up vs cold start, memory; results in bench/results.
 # BENCH_ARGS passes flags and scenarios, e.g. make bench BENCH_ARGS="-duration 1s unary".

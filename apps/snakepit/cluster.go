@@ -365,6 +365,14 @@ func (c *cluster) watch(t target, in *inbox) (func(), error) {
 			c.mu.Unlock()
 			return nil, sperr.New(sperr.CodeShutdown, "snakepit is stopped")
 		}
+		if !c.dir.Reachable(t.node, time.Now()) {
+			// Lost between the route and here: the call is not sent (a
+			// fresh watch would only open a connection to a dead node).
+			c.mu.Unlock()
+			e := sperr.New(sperr.CodeNodeDown, "node %s became unreachable before the call was sent", t.node)
+			e.Pool, e.Details = t.pool, map[string]string{"node": t.node, "sent": "false"}
+			return nil, e
+		}
 		w, ok := c.watches[key]
 		fresh := !ok
 		if fresh {
@@ -571,11 +579,21 @@ func (a *App) resolve(name, session string) (target, error) {
 // executeRemote runs a unary call on another node's pool. An idempotent
 // call whose node went down runs once more on another node that has the
 // pool (never a session's call, which belongs to its node); no other call
-// is ever sent twice.
+// is ever sent twice. A call not sent at all (its node was found
+// unreachable between the route and the send) is routed again.
 func (a *App) executeRemote(ctx context.Context, req *poolpb.Execute, t target, deadline time.Time, session string) (*Result, error) {
-	for attempt := 0; ; attempt++ {
+	for attempt, unsent := 0, 0; ; attempt++ {
 		res, err := a.callRemote(ctx, req, t, deadline)
 		var e *sperr.Error
+		if err != nil && session == "" && errors.As(err, &e) && e.Code == sperr.CodeNodeDown && e.Details["sent"] == "false" && unsent < 2 {
+			// Never sent: any call may go elsewhere.
+			unsent, attempt = unsent+1, attempt-1
+			if next, rerr := a.cluster.route(t.pool, "", t.node); rerr == nil {
+				t = next
+				continue
+			}
+			return nil, err
+		}
 		if err != nil && attempt == 0 && req.GetIdempotent() && session == "" && errors.As(err, &e) && e.Code == sperr.CodeNodeDown && ctx.Err() == nil {
 			next, rerr := a.cluster.route(t.pool, "", t.node)
 			if rerr == nil {

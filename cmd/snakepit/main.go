@@ -3,7 +3,8 @@
 //
 //	snakepit demo [-workers N]                 a tour: execute, stream, errors, a killed worker, stats
 //	snakepit exec [-workers N] POOL TOOL [--arg k=v ...]   run one tool and print its result as JSON
-//	snakepit serve [-listen HOST:PORT] [-workers N]      a node whose pool other nodes call by PID
+//	snakepit demo-cluster [-json]                       three nodes, one SIGKILLed under load, every reply counted
+//	snakepit serve [-listen HOST:PORT] [-workers N]      a node whose pool other nodes call by name (-cluster) or PID
 //	snakepit cleanup [-instance N] [-dry-run]            end what a dead host of an instance left behind
 package main
 
@@ -25,7 +26,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, `usage:
   snakepit demo [-workers N] [-duration D]
   snakepit exec [-workers N] [-adapter A] POOL TOOL [--arg key=value ...]
+  snakepit demo-cluster [-workers N] [-concurrency C] [-duration D] [-json]
   snakepit serve [-listen HOST:PORT] [-pool NAME] [-workers N] [-adapter A]
+                 [-cluster NAME -gossip HOST:PORT -join ADDR,... -node NAME [-loopback-timings]] [-drive]
   snakepit cleanup [-instance N] [-data-dir D] [-token T] [-rogue=false] [-dry-run]
   snakepit bench [-workers N] [-concurrency C] [-duration D] [-startup 1,4,16,64] [-out DIR] [-json]
                  [unary|stream|binary|startup|memory ...]   (snakepit bench -h explains)
@@ -51,8 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stdout, logger)
 	case "exec":
 		err = runExec(ctx, args[1:], stdout, logger)
+	case "demo-cluster":
+		err = runDemoCluster(ctx, args[1:], stdout, logger)
 	case "serve":
-		err = runServe(ctx, args[1:], stdout, logger)
+		err = runServe(ctx, args[1:], os.Stdin, stdout, logger)
 	case "cleanup":
 		err = runCleanup(ctx, args[1:], stdout, logger)
 	case "bench":

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"cmp"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+	"github.com/snakepit-go/snakepit/internal/loadgen"
 )
 
 // runServe starts a node: an App with protoactor remote enabled, whose
@@ -22,7 +26,7 @@ import (
 // until interrupted (SIGINT/SIGTERM), then stops cleanly. The
 // nodes of a cluster share $SNAKEPIT_REMOTE_SECRET (required): a caller
 // without it is refused.
-func runServe(ctx context.Context, args []string, out io.Writer, logger *slog.Logger) error {
+func runServe(ctx context.Context, args []string, in io.Reader, out io.Writer, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "host:port other nodes reach this node at (port 0 picks one)")
 	pool := fs.String("pool", snakepit.DefaultPool, "pool name")
@@ -33,6 +37,7 @@ func runServe(ctx context.Context, args []string, out io.Writer, logger *slog.Lo
 	join := fs.String("join", "", "comma-separated gossip addresses of nodes to join through")
 	nodeName := fs.String("node", "", "this node's name in the cluster (default hostname/instance)")
 	loopback := fs.Bool("loopback-timings", false, "failure detection tuned for nodes on one machine (~1s instead of ~5s)")
+	drive := fs.Bool("drive", false, "take load commands as JSON lines on stdin and answer each with a JSON line (demo-cluster's nodes); stop at end of input")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,10 +70,103 @@ func runServe(ctx context.Context, args []string, out io.Writer, logger *slog.Lo
 	if g := app.GossipAddress(); g != "" {
 		fmt.Fprintf(out, "cluster %s gossip %s\n", *clusterName, g)
 	}
+	var commandsDone <-chan struct{}
+	if *drive {
+		commandsDone = serveCommands(ctx, app, in, out)
+	}
 	select {
 	case <-ctx.Done():
+	case <-commandsDone:
 	case <-app.Failed():
 		return app.Err()
 	}
 	return nil
+}
+
+// command is one line of `serve -drive`'s input.
+type command struct {
+	// Op is "await" (wait until Pools are known here or on another node)
+	// or "drive" (run Spec and report).
+	Op        string       `json:"op"`
+	Pools     []string     `json:"pools,omitempty"`
+	TimeoutMS int          `json:"timeout_ms,omitempty"`
+	Spec      loadgen.Spec `json:"spec"`
+}
+
+// reply is one line of `serve -drive`'s output.
+type reply struct {
+	Op     string          `json:"op"`
+	Error  string          `json:"error,omitempty"`
+	Report *loadgen.Report `json:"report,omitempty"`
+}
+
+// serveCommands runs the commands on in, one at a time, writing a reply
+// line for each; the returned channel closes at the end of in.
+func serveCommands(ctx context.Context, app *snakepit.App, in io.Reader, out io.Writer) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		enc := json.NewEncoder(out)
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			var c command
+			r := reply{}
+			if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+				r.Error = "bad command: " + err.Error()
+				_ = enc.Encode(r)
+				continue
+			}
+			r.Op = c.Op
+			switch c.Op {
+			case "await":
+				if err := awaitPools(ctx, app, c.Pools, time.Duration(cmp.Or(c.TimeoutMS, 30000))*time.Millisecond); err != nil {
+					r.Error = err.Error()
+				}
+			case "drive":
+				rep, err := loadgen.Run(ctx, app, c.Spec)
+				if err != nil {
+					r.Error = err.Error()
+				} else {
+					r.Report = &rep
+				}
+			default:
+				r.Error = fmt.Sprintf("unknown op %q", c.Op)
+			}
+			_ = enc.Encode(r)
+		}
+	}()
+	return done
+}
+
+// awaitPools waits until every pool is this node's or in the directory.
+func awaitPools(ctx context.Context, app *snakepit.App, pools []string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		known := map[string]bool{}
+		for _, p := range app.Pools() {
+			known[p] = true
+		}
+		for _, n := range app.Nodes() {
+			for _, p := range n.Pools {
+				known[p.Name] = true
+			}
+		}
+		missing := []string{}
+		for _, p := range pools {
+			if !known[p] {
+				missing = append(missing, p)
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pools %v not known within %s", missing, limit)
+		case <-tick.C:
+		}
+	}
 }

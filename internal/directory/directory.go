@@ -130,6 +130,13 @@ func (d *Directory) MarkUnreachable(address string, until time.Time) {
 	}
 }
 
+// Reachable reports whether node is in the directory and not quarantined
+// as unreachable at now.
+func (d *Directory) Reachable(node string, now time.Time) bool {
+	e, ok := d.nodes[node]
+	return ok && !now.Before(e.unreachable)
+}
+
 // Has reports whether some node advertises pool.
 func (d *Directory) Has(pool string) bool {
 	for _, e := range d.nodes {

@@ -68,11 +68,15 @@ func TestUnreachableEndsAndRejoinClearsIt(t *testing.T) {
 	d := New()
 	now := time.Unix(1000, 0)
 	d.Upsert(node("a", Pool{"p", 1, 0}), true)
+	assert.True(t, d.Reachable("a", now))
+	assert.False(t, d.Reachable("zz", now), "an unknown node is not reachable")
 	d.MarkUnreachable("127.0.0.1:a", now.Add(time.Second))
 	_, ok := d.Route("p", now, nil)
 	assert.False(t, ok)
+	assert.False(t, d.Reachable("a", now))
 	_, ok = d.Route("p", now.Add(time.Second), nil)
 	assert.True(t, ok, "the quarantine ends")
+	assert.True(t, d.Reachable("a", now.Add(time.Second)))
 
 	d.MarkUnreachable("127.0.0.1:a", now.Add(time.Hour))
 	d.Upsert(node("a", Pool{"p", 1, 0}), false) // a load update: still out

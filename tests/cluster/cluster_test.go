@@ -45,14 +45,33 @@ type child struct {
 	done   chan struct{}
 }
 
+// built is the snakepit binary (with -race) the tests run, built once.
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
 func buildServe(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "snakepit")
-	build := exec.Command("go", "build", "-race", "-o", bin, "./cmd/snakepit")
-	build.Dir = testutil.RepoRoot(t)
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "build: %s", out)
-	return bin
+	root := testutil.RepoRoot(t)
+	built.once.Do(func() {
+		if here.dataDir == "" { // the binary lives beside this process's node
+			var err error
+			if here.dataDir, err = os.MkdirTemp("", "snakepit-cluster-test-"); err != nil {
+				built.err = err
+				return
+			}
+		}
+		built.bin = filepath.Join(here.dataDir, "snakepit")
+		build := exec.Command("go", "build", "-race", "-o", built.bin, "./cmd/snakepit")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("build: %w: %s", err, out)
+		}
+	})
+	require.NoError(t, built.err)
+	return built.bin
 }
 
 func startChild(t *testing.T, bin, cluster, gossip, join, dataDir string) *child {
@@ -154,15 +173,16 @@ func startHere(t *testing.T) (*snakepit.App, string) {
 	root := testutil.RepoRoot(t)
 	here.once.Do(func() {
 		here.name = "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		here.dataDir, here.err = os.MkdirTemp("", "snakepit-cluster-test-")
-		if here.err != nil {
-			return
+		if here.dataDir == "" {
+			if here.dataDir, here.err = os.MkdirTemp("", "snakepit-cluster-test-"); here.err != nil {
+				return
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		here.app, here.err = snakepit.Start(ctx, snakepit.Config{
 			Logger: quiet(), RemoteAddress: "127.0.0.1:0", Remote: snakepit.RemoteAuth{Secret: secret},
-			PrivDir: filepath.Join(root, "priv", "python"), DataDir: here.dataDir, InstanceName: "near-" + here.name,
+			PrivDir: filepath.Join(root, "priv", "python"), DataDir: filepath.Join(here.dataDir, "near"), InstanceName: "near-" + here.name,
 			Pools: []snakepit.PoolConfig{{Name: "near", Size: 1}},
 			Cluster: snakepit.ClusterConfig{Name: here.name, NodeName: "near-node", Bind: "127.0.0.1:0",
 				Timings: snakepit.ClusterLoopback, LoadInterval: 250 * time.Millisecond},
@@ -345,4 +365,67 @@ func TestIdempotentRetryAndAHungNode(t *testing.T) {
 	}
 	_ = syscall.Kill(-nodes[second].cmd.Process.Pid, syscall.SIGKILL)
 	_ = syscall.Kill(-nodes[second].cmd.Process.Pid, syscall.SIGCONT)
+}
+
+// demoSummary is the part of `snakepit demo-cluster -json` the test reads.
+type demoSummary struct {
+	Calls         int64                                    `json:"calls"`
+	OK            int64                                    `json:"ok"`
+	NodeDown      int64                                    `json:"node_down"`
+	Lost          int64                                    `json:"lost"`
+	AnsweredTwice int64                                    `json:"answered_twice"`
+	LateReplies   int64                                    `json:"late_replies"`
+	Wrong         int64                                    `json:"wrong"`
+	Errors        map[string]int64                         `json:"errors"`
+	DetectMS      float64                                  `json:"detect_ms"`
+	RemoteRatio   float64                                  `json:"remote_ratio"`
+	Rejoined      bool                                     `json:"rejoined"`
+	ByNode        map[string]map[string]map[string]float64 `json:"by_node"`
+}
+
+// Three nodes as three OS processes (demo-cluster is one and runs two
+// `snakepit serve -drive`), each with its own pool of real Python workers:
+// every node calls every pool by name while one node is SIGKILLed; every
+// reply is counted (a reply that came after its call had its answer would
+// show as late or answered twice); the node restarted serves again.
+func TestThreeNodesOneKilledUnderLoad(t *testing.T) {
+	testutil.Python(t)
+	bin := buildServe(t)
+	cmd := exec.Command(bin, "demo-cluster", "-json", "-duration", "3s", "-ratio-duration", "500ms")
+	root := testutil.RepoRoot(t)
+	cmd.Dir = t.TempDir() // nothing depends on the checkout but the priv dir
+	cmd.Env = append(os.Environ(), "SNAKEPIT_PRIV_DIR="+filepath.Join(root, "priv", "python"), "GORACE=halt_on_error=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr testutil.SyncBuffer
+	cmd.Stderr = &stderr
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // if it is still there
+		}
+		if t.Failed() {
+			t.Logf("demo-cluster stderr:\n%s", stderr.String())
+		}
+	})
+	out, err := cmd.Output()
+	require.NoError(t, err, "demo-cluster: %s", out)
+	var s demoSummary
+	require.NoError(t, json.Unmarshal(out, &s), "%s", out)
+	t.Logf("calls %d ok %d node_down %d lost %d answered_twice %d detect_ms %.1f remote_ratio %.2f errors %v",
+		s.Calls, s.OK, s.NodeDown, s.Lost, s.AnsweredTwice, s.DetectMS, s.RemoteRatio, s.Errors)
+	assert.Zero(t, s.Lost, "no call lost")
+	assert.Zero(t, s.AnsweredTwice, "no call answered twice")
+	assert.Zero(t, s.LateReplies, "no reply after a call's answer")
+	assert.Zero(t, s.Wrong, "every answer is its own call's")
+	assert.Positive(t, s.NodeDown, "the killed node's calls in flight got node_down")
+	assert.Positive(t, s.DetectMS)
+	assert.Less(t, s.DetectMS, 1000.0, "node_down within a second of the kill")
+	assert.True(t, s.Rejoined, "the restarted node serves both others")
+	for _, node := range []string{"node-a", "node-b"} {
+		for _, pool := range []string{"a", "b", "c"} {
+			assert.Positive(t, s.ByNode[node][pool]["ok"], "%s called pool %s by name", node, pool)
+		}
+	}
+	for code := range s.Errors {
+		assert.Equal(t, "pool_not_found", code, "the only other error: the killed node's pool, once it left the directory")
+	}
 }

@@ -55,22 +55,15 @@ type clusterSummary struct {
 	Workers  int                                     `json:"workers_per_pool"`
 	CPUs     int                                     `json:"cpus"`
 	Measured string                                  `json:"measured"`
+
+	total loadgen.Report // every phase's calls
 }
 
 func (s *clusterSummary) add(r loadgen.Report) {
-	s.Calls += r.Calls
-	s.OK += r.OK
-	s.NodeDown += r.NodeDown
-	s.Lost += r.Lost
-	s.AnsweredTwice += r.AnsweredTwice
-	s.LateReplies += r.LateReplies
-	s.Wrong += r.Wrong
-	for k, v := range r.Errors {
-		if s.Errors == nil {
-			s.Errors = map[string]int64{}
-		}
-		s.Errors[k] += v
-	}
+	s.total.Add(r)
+	t := s.total
+	s.Calls, s.OK, s.NodeDown, s.Lost, s.AnsweredTwice, s.LateReplies, s.Wrong, s.Errors =
+		t.Calls, t.OK, t.NodeDown, t.Lost, t.AnsweredTwice, t.LateReplies, t.Wrong, t.Errors
 }
 
 // driven is a `snakepit serve -drive` node of the demo.

@@ -51,6 +51,8 @@ func (p *poolActor) Receive(ctx actor.Context) {
 		c.Execute(m.Req, m.Reply, now)
 	case *poolpb.Cancel:
 		c.Cancel(m.GetRequestId(), now)
+	case *poolpb.StreamCredit:
+		c.Credit(m.GetRequestId(), m.GetChunks())
 	case *wk.CallDone:
 		c.OnCallDone(m, now)
 	case *wk.Responsive:
@@ -160,6 +162,10 @@ func (p *poolActor) do(ctx actor.Context, e *Effect) {
 	case EffCancel:
 		if e.Exec != nil {
 			e.Exec.Cancel(e.Key)
+		}
+	case EffCredit:
+		if e.Exec != nil {
+			e.Exec.Credit(e.Key, e.Credits)
 		}
 	case EffStopRetries:
 		if e.Exec != nil {

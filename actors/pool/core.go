@@ -92,6 +92,8 @@ const (
 	EffSubmit
 	// EffCancel: cancel running call Key on Exec.
 	EffCancel
+	// EffCredit: give running stream Key on Exec Credits more chunks.
+	EffCredit
 	// EffStopRetries: Exec answers its calls itself from now on.
 	EffStopRetries
 	// EffReply: send the terminal reply to Req carrying Err to ReplyTo.
@@ -121,6 +123,7 @@ type Effect struct {
 	Err        *sperr.Error
 	ReadyReply *poolpb.ReadyReply
 	Event      any
+	Credits    uint32 // EffCredit
 }
 
 func newCore(c Config) *core {

@@ -243,6 +243,23 @@ func (c *core) Cancel(requestID string, now time.Time) {
 	}
 }
 
+// Credit passes a streaming call's flow-control credit (poolpb.StreamCredit)
+// to the worker running it; a call not running (queued, or answered
+// already) has nothing to credit.
+func (c *core) Credit(requestID string, chunks uint32) {
+	key, ok := c.byReqID[requestID]
+	if !ok || chunks == 0 {
+		return
+	}
+	pd := c.pending[key]
+	if pd == nil || pd.worker == "" {
+		return
+	}
+	if s := c.slots[pd.worker]; s != nil && s.live && s.gen == pd.generation {
+		c.emit(Effect{Kind: EffCredit, Key: key, Worker: s.id, Exec: s.exec, Credits: chunks})
+	}
+}
+
 // fail answers a taken request with e and forgets it.
 func (c *core) fail(key uint64, now time.Time, e *sperr.Error) {
 	pd, ok := c.pending[key]

@@ -143,6 +143,11 @@ func (e *coreEnv) do(f *Effect) {
 		if cl, ok := e.calls[f.Key]; ok {
 			e.finish(cl, sperr.New(sperr.CodeCancelled, "cancelled"), false)
 		}
+	case EffCredit:
+		// Credit only for a call running on that very worker.
+		if cl, ok := e.calls[f.Key]; !ok || cl.worker != f.Worker {
+			e.t.Fatalf("credit for call %d on %s, which does not run it", f.Key, f.Worker)
+		}
 	case EffReply:
 		e.reply(f.ReplyTo.(string))
 	case EffReadyReply, EffPublish, EffArm, EffStopRetries:
@@ -313,7 +318,7 @@ func TestCoreProperties(t *testing.T) {
 // step applies one random event.
 func (e *coreEnv) step() {
 	t, c := e.t, e.c
-	switch rapid.IntRange(0, 13).Draw(t, "event") {
+	switch rapid.IntRange(0, 14).Draw(t, "event") {
 	case 0, 1: // a call arrives
 		e.nextReq++
 		to := fmt.Sprintf("caller%d", e.nextReq)
@@ -397,6 +402,10 @@ func (e *coreEnv) step() {
 		}
 	case 13:
 		c.EndSession(rapid.SampledFrom([]string{"s1", "s2"}).Draw(t, "endSession"))
+	case 14:
+		if e.nextReq > 0 {
+			c.Credit(fmt.Sprintf("caller%d", rapid.IntRange(1, e.nextReq).Draw(t, "credit")), 1)
+		}
 	}
 	e.run()
 }

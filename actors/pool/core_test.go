@@ -102,6 +102,22 @@ func TestCoreSlotMachine(t *testing.T) {
 			assert.Equal(t, SlotReady, d.state(w1))
 			assert.EqualValues(t, 1, d.c.stats.WorkerRestarts)
 		}},
+		{"stream credit reaches the worker running the call, and nothing else", Config{Size: 1}, func(t *testing.T, d *driver) {
+			d.c.Credit("a", 4) // unknown
+			d.c.OnReady(w1, 1, 1, 101, nil, d.now)
+			d.call("a")
+			d.call("b") // queued: capacity 1
+			sub := d.kinds(EffSubmit)
+			require.Len(t, sub, 1)
+			d.c.Credit("b", 4) // queued: nothing to credit
+			d.c.Credit("a", 0) // nothing
+			d.c.Credit("a", 4)
+			cr := d.kinds(EffCredit)
+			require.Len(t, cr, 1)
+			assert.Equal(t, sub[0].Key, cr[0].Key)
+			assert.Equal(t, w1, cr[0].Worker)
+			assert.EqualValues(t, 4, cr[0].Credits)
+		}},
 		{"a new generation replaces one whose Down never came", Config{}, func(t *testing.T, d *driver) {
 			d.c.OnReady(w1, 1, 1, 101, nil, d.now)
 			d.call("a")

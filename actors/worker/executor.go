@@ -183,6 +183,11 @@ type callState struct {
 	ttl   *time.Timer
 	// killed: the execution TTL fired and the process is being killed.
 	killed atomic.Bool
+	// credit is a flow-controlled stream's window left (chunks it may send
+	// before the caller's next StreamCredit); credited wakes a sender
+	// waiting for it. Both unused unless Execute.stream_window is set.
+	credit   atomic.Int64
+	credited chan struct{}
 }
 
 // cancel cancels the call with cause, which its answer gives when it is
@@ -308,6 +313,10 @@ func (x *Executor) register(c Call) (*callState, error) {
 		dl = time.Unix(0, c.Req.GetDeadlineUnixNano())
 	}
 	st := &callState{}
+	if w := c.Req.GetStreamWindow(); w > 0 && c.Req.GetStream() {
+		st.credit.Store(int64(w))
+		st.credited = make(chan struct{}, 1)
+	}
 	if dl.IsZero() {
 		st.ctx, st.stop = context.WithCancel(context.Background())
 	} else {
@@ -357,6 +366,40 @@ func (x *Executor) Cancel(key uint64) bool {
 		st.cancel(sperr.New(sperr.CodeCancelled, "call cancelled by the caller"))
 	}
 	return ok
+}
+
+// Credit lets running stream key send chunks more chunks (the caller's
+// StreamCredit); it reports whether the call is running here.
+func (x *Executor) Credit(key uint64, chunks uint32) bool {
+	x.mu.Lock()
+	st, ok := x.calls[key]
+	x.mu.Unlock()
+	if !ok || st.credited == nil {
+		return ok
+	}
+	st.credit.Add(int64(chunks))
+	select {
+	case st.credited <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+	return true
+}
+
+// awaitCredit takes one chunk of st's window, waiting for the caller's
+// credit while there is none; false when the call ended first.
+func (st *callState) awaitCredit(ctx context.Context) bool {
+	if st.credited == nil {
+		return true
+	}
+	for st.credit.Load() <= 0 {
+		select {
+		case <-st.credited:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	st.credit.Add(-1)
+	return true
 }
 
 // Close stops taking calls and cancels every running one with cause (each is
@@ -659,6 +702,12 @@ func (x *Executor) runStream(ctx context.Context, st *callState, c Call) (termin
 		}
 		if ch.GetIsFinal() {
 			return msg, nil
+		}
+		// A flow-controlled stream waits here for its caller's credit, and
+		// meanwhile reads no more from the generator: gRPC's own flow
+		// control then holds the Python side back.
+		if !st.awaitCredit(ctx) {
+			return final(x.callError(st, ctx.Err()))
 		}
 		x.reply(c, msg)
 	}

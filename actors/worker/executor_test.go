@@ -281,6 +281,44 @@ func TestExecutorStream(t *testing.T) {
 	assert.True(t, msgs[4].(*poolpb.Chunk).GetIsFinal())
 }
 
+// A stream with a credit window sends that many chunks, then waits for the
+// caller's credit; the final chunk needs none.
+func TestExecutorStreamWaitsForCredit(t *testing.T) {
+	x, rec, _ := newTestExecutor(t, nil)
+	c := call(1, "count", `{}`, true)
+	c.Req.StreamWindow = 1
+	require.NoError(t, x.Submit(c))
+	rec.waitFor(t, 1)
+	assert.Never(t, func() bool { return len(rec.All()) > 1 }, 200*time.Millisecond, 5*time.Millisecond,
+		"no second chunk before the caller's credit")
+	assert.False(t, x.Credit(99, 1), "no such call")
+	require.True(t, x.Credit(1, 1))
+	msgs := rec.waitFor(t, 2)
+	assert.Equal(t, []byte{2}, msgs[1].(*poolpb.Chunk).GetData())
+	assert.Never(t, func() bool { return len(rec.All()) > 2 }, 100*time.Millisecond, 5*time.Millisecond)
+	require.True(t, x.Credit(1, 5))
+	msgs = rec.waitFor(t, 5)
+	assert.Equal(t, []byte{3}, msgs[2].(*poolpb.Chunk).GetData())
+	assert.IsType(t, &CallDone{}, msgs[3])
+	assert.True(t, msgs[4].(*poolpb.Chunk).GetIsFinal())
+}
+
+// A stream waiting for credit is still cancellable: it ends with one
+// cancelled final chunk.
+func TestExecutorStreamWaitingForCreditIsCancelled(t *testing.T) {
+	x, rec, _ := newTestExecutor(t, nil)
+	c := call(1, "count", `{}`, true)
+	c.Req.StreamWindow = 1
+	require.NoError(t, x.Submit(c))
+	rec.waitFor(t, 1)
+	require.True(t, x.Cancel(1))
+	msgs := rec.waitFor(t, 3)
+	assert.IsType(t, &CallDone{}, msgs[1])
+	last := msgs[2].(*poolpb.Chunk)
+	assert.True(t, last.GetIsFinal())
+	assert.ErrorIs(t, sperr.FromProto(last.GetError()), sperr.ErrCancelled)
+}
+
 func TestExecutorStreamClosedMidwayEndsWithOneErrorChunk(t *testing.T) {
 	x, rec, _ := newTestExecutor(t, nil)
 	require.NoError(t, x.Submit(call(1, "block", `{}`, true)))

@@ -26,6 +26,13 @@ import (
 // the worker's stream goroutine (and so the Python generator) is held back.
 const streamBuffer = 16
 
+// streamWindow is a stream's credit window when its pool is on another node
+// (poolpb.Execute.stream_window): the chunks in flight stay below the
+// inbox's buffer (room for the final chunk and a dead-letter notice), so a
+// remote stream never blocks protoactor's endpoint reader, which delivers
+// every message from that node.
+const streamWindow = streamBuffer - 2
+
 // callOptions gathers ExecuteOption settings.
 type callOptions struct {
 	pool        string
@@ -358,6 +365,10 @@ type Stream struct {
 	stopCtx func() bool
 	// forget ends a remote stream's registration with its node's watch.
 	forget func()
+	// window is the credit window of a stream from another node (0: none);
+	// consumed counts chunks read since the last StreamCredit. Reader only.
+	window   uint32
+	consumed uint32
 
 	mu   sync.Mutex
 	done bool
@@ -393,6 +404,7 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 			return nil, err
 		}
 		forget = sync.OnceFunc(f)
+		req.StreamWindow, s.window = streamWindow, streamWindow
 	}
 	s.forget = forget
 	// Past its deadline (plus the grace for the pool's own timeout reply) a
@@ -461,6 +473,13 @@ func (s *Stream) Recv() (_ *Chunk, err error) {
 			s.finish(nil)
 			if ch.GetMetadata()["synthetic_final"] == "true" || len(ch.GetData()) == 0 {
 				return nil, io.EOF
+			}
+		}
+		if s.window > 0 && !ch.GetIsFinal() {
+			// Half the window read: the worker may send that much more.
+			if s.consumed++; s.consumed >= s.window/2 {
+				s.app.system.Root.Send(s.pool, &poolpb.StreamCredit{RequestId: s.id, Chunks: s.consumed})
+				s.consumed = 0
 			}
 		}
 		return &Chunk{ID: ch.GetChunkId(), Data: ch.GetData(), Metadata: ch.GetMetadata(), Final: ch.GetIsFinal(), WorkerID: ch.GetWorkerId()}, nil

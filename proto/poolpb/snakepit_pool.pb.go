@@ -118,7 +118,14 @@ type Execute struct {
 	// (parameter name → one JSON value in an Any of its kind, as
 	// ExecuteToolRequest.parameters): the Go App encodes its arguments once,
 	// straight into them. When set, args_json is ignored.
-	Parameters    map[string]*anypb.Any `protobuf:"bytes,12,rep,name=parameters,proto3" json:"parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Parameters map[string]*anypb.Any `protobuf:"bytes,12,rep,name=parameters,proto3" json:"parameters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// stream_window, on a streaming call, is credit-based flow control: the
+	// worker sends at most this many chunks beyond those the caller has
+	// acknowledged with StreamCredit, then waits (and stops reading from the
+	// Python generator). 0 = none: a local caller's inbox blocks the sender
+	// instead. Callers on another node set it, since protoactor remote would
+	// queue chunks for a slow reader without bound.
+	StreamWindow  uint32 `protobuf:"varint,13,opt,name=stream_window,json=streamWindow,proto3" json:"stream_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -237,6 +244,13 @@ func (x *Execute) GetParameters() map[string]*anypb.Any {
 	return nil
 }
 
+func (x *Execute) GetStreamWindow() uint32 {
+	if x != nil {
+		return x.StreamWindow
+	}
+	return 0
+}
+
 // Cancel withdraws a queued request or cancels a running one. The request
 // still gets its one terminal reply (an error with code "cancelled").
 type Cancel struct {
@@ -283,6 +297,61 @@ func (x *Cancel) GetRequestId() string {
 	return ""
 }
 
+// StreamCredit acknowledges chunks of the streaming call request_id that
+// its caller has consumed: its worker may send that many more (see
+// Execute.stream_window). Sent to the pool, like Cancel.
+type StreamCredit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Chunks        uint32                 `protobuf:"varint,2,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamCredit) Reset() {
+	*x = StreamCredit{}
+	mi := &file_snakepit_pool_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamCredit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamCredit) ProtoMessage() {}
+
+func (x *StreamCredit) ProtoReflect() protoreflect.Message {
+	mi := &file_snakepit_pool_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamCredit.ProtoReflect.Descriptor instead.
+func (*StreamCredit) Descriptor() ([]byte, []int) {
+	return file_snakepit_pool_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StreamCredit) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *StreamCredit) GetChunks() uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
 // Error is the wire form of snakepit's structured error.
 type Error struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -302,7 +371,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_snakepit_pool_proto_msgTypes[2]
+	mi := &file_snakepit_pool_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +383,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_snakepit_pool_proto_msgTypes[2]
+	mi := &file_snakepit_pool_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +396,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_snakepit_pool_proto_rawDescGZIP(), []int{2}
+	return file_snakepit_pool_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Error) GetCategory() string {
@@ -412,7 +481,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_snakepit_pool_proto_msgTypes[3]
+	mi := &file_snakepit_pool_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +493,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_snakepit_pool_proto_msgTypes[3]
+	mi := &file_snakepit_pool_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +506,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_snakepit_pool_proto_rawDescGZIP(), []int{3}
+	return file_snakepit_pool_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Result) GetRequestId() string {
@@ -508,7 +577,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_snakepit_pool_proto_msgTypes[4]
+	mi := &file_snakepit_pool_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +589,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_snakepit_pool_proto_msgTypes[4]
+	mi := &file_snakepit_pool_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +602,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_snakepit_pool_proto_rawDescGZIP(), []int{4}
+	return file_snakepit_pool_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Chunk) GetRequestId() string {
@@ -594,7 +663,7 @@ type GetStats struct {
 
 func (x *GetStats) Reset() {
 	*x = GetStats{}
-	mi := &file_snakepit_pool_proto_msgTypes[5]
+	mi := &file_snakepit_pool_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +675,7 @@ func (x *GetStats) String() string {
 func (*GetStats) ProtoMessage() {}
 
 func (x *GetStats) ProtoReflect() protoreflect.Message {
-	mi := &file_snakepit_pool_proto_msgTypes[5]
+	mi := &file_snakepit_pool_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +688,7 @@ func (x *GetStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStats.ProtoReflect.Descriptor instead.
 func (*GetStats) Descriptor() ([]byte, []int) {
-	return file_snakepit_pool_proto_rawDescGZIP(), []int{5}
+	return file_snakepit_pool_proto_rawDescGZIP(), []int{6}
 }
 
 // Stats are a pool's counters.
@@ -657,7 +726,7 @@ type Stats struct {
 
 func (x *Stats) Reset() {
 	*x = Stats{}
-	mi := &file_snakepit_pool_proto_msgTypes[6]
+	mi := &file_snakepit_pool_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +738,7 @@ func (x *Stats) String() string {
 func (*Stats) ProtoMessage() {}
 
 func (x *Stats) ProtoReflect() protoreflect.Message {
-	mi := &file_snakepit_pool_proto_msgTypes[6]
+	mi := &file_snakepit_pool_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +751,7 @@ func (x *Stats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stats.ProtoReflect.Descriptor instead.
 func (*Stats) Descriptor() ([]byte, []int) {
-	return file_snakepit_pool_proto_rawDescGZIP(), []int{6}
+	return file_snakepit_pool_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Stats) GetPool() string {
@@ -838,7 +907,7 @@ type AwaitReady struct {
 
 func (x *AwaitReady) Reset() {
 	*x = AwaitReady{}
-	mi := &file_snakepit_pool_proto_msgTypes[7]
+	mi := &file_snakepit_pool_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +919,7 @@ func (x *AwaitReady) String() string {
 func (*AwaitReady) ProtoMessage() {}
 
 func (x *AwaitReady) ProtoReflect() protoreflect.Message {
-	mi := &file_snakepit_pool_proto_msgTypes[7]
+	mi := &file_snakepit_pool_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +932,7 @@ func (x *AwaitReady) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AwaitReady.ProtoReflect.Descriptor instead.
 func (*AwaitReady) Descriptor() ([]byte, []int) {
-	return file_snakepit_pool_proto_rawDescGZIP(), []int{7}
+	return file_snakepit_pool_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AwaitReady) GetAll() bool {
@@ -893,7 +962,7 @@ type ReadyReply struct {
 
 func (x *ReadyReply) Reset() {
 	*x = ReadyReply{}
-	mi := &file_snakepit_pool_proto_msgTypes[8]
+	mi := &file_snakepit_pool_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +974,7 @@ func (x *ReadyReply) String() string {
 func (*ReadyReply) ProtoMessage() {}
 
 func (x *ReadyReply) ProtoReflect() protoreflect.Message {
-	mi := &file_snakepit_pool_proto_msgTypes[8]
+	mi := &file_snakepit_pool_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +987,7 @@ func (x *ReadyReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadyReply.ProtoReflect.Descriptor instead.
 func (*ReadyReply) Descriptor() ([]byte, []int) {
-	return file_snakepit_pool_proto_rawDescGZIP(), []int{8}
+	return file_snakepit_pool_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReadyReply) GetPool() string {
@@ -958,7 +1027,7 @@ type ListWorkers struct {
 
 func (x *ListWorkers) Reset() {
 	*x = ListWorkers{}
-	mi := &file_snakepit_pool_proto_msgTypes[9]
+	mi := &file_snakepit_pool_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1039,7 @@ func (x *ListWorkers) String() string {
 func (*ListWorkers) ProtoMessage() {}
 
 func (x *ListWorkers) ProtoReflect() protoreflect.Message {
-	mi := &file_snakepit_pool_proto_msgTypes[9]
+	mi := &file_snakepit_pool_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1052,7 @@ func (x *ListWorkers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkers.ProtoReflect.Descriptor instead.
 func (*ListWorkers) Descriptor() ([]byte, []int) {
-	return file_snakepit_pool_proto_rawDescGZIP(), []int{9}
+	return file_snakepit_pool_proto_rawDescGZIP(), []int{10}
 }
 
 // WorkerList answers ListWorkers.
@@ -996,7 +1065,7 @@ type WorkerList struct {
 
 func (x *WorkerList) Reset() {
 	*x = WorkerList{}
-	mi := &file_snakepit_pool_proto_msgTypes[10]
+	mi := &file_snakepit_pool_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1077,7 @@ func (x *WorkerList) String() string {
 func (*WorkerList) ProtoMessage() {}
 
 func (x *WorkerList) ProtoReflect() protoreflect.Message {
-	mi := &file_snakepit_pool_proto_msgTypes[10]
+	mi := &file_snakepit_pool_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1090,7 @@ func (x *WorkerList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerList.ProtoReflect.Descriptor instead.
 func (*WorkerList) Descriptor() ([]byte, []int) {
-	return file_snakepit_pool_proto_rawDescGZIP(), []int{10}
+	return file_snakepit_pool_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WorkerList) GetWorkerIds() []string {
@@ -1035,7 +1104,7 @@ var File_snakepit_pool_proto protoreflect.FileDescriptor
 
 const file_snakepit_pool_proto_rawDesc = "" +
 	"\n" +
-	"\x13snakepit_pool.proto\x12\rsnakepit.pool\x1a\x19google/protobuf/any.proto\"\xf6\x05\n" +
+	"\x13snakepit_pool.proto\x12\rsnakepit.pool\x1a\x19google/protobuf/any.proto\"\x9b\x06\n" +
 	"\aExecute\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
@@ -1055,7 +1124,8 @@ const file_snakepit_pool_proto_rawDesc = "" +
 	"\bmetadata\x18\v \x03(\v2$.snakepit.pool.Execute.MetadataEntryR\bmetadata\x12F\n" +
 	"\n" +
 	"parameters\x18\f \x03(\v2&.snakepit.pool.Execute.ParametersEntryR\n" +
-	"parameters\x1aC\n" +
+	"parameters\x12#\n" +
+	"\rstream_window\x18\r \x01(\rR\fstreamWindow\x1aC\n" +
 	"\x15BinaryParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a;\n" +
@@ -1067,7 +1137,11 @@ const file_snakepit_pool_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x14.google.protobuf.AnyR\x05value:\x028\x01\"'\n" +
 	"\x06Cancel\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tR\trequestId\"\xe4\x02\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\"E\n" +
+	"\fStreamCredit\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06chunks\x18\x02 \x01(\rR\x06chunks\"\xe4\x02\n" +
 	"\x05Error\x12\x1a\n" +
 	"\bcategory\x18\x01 \x01(\tR\bcategory\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
@@ -1165,40 +1239,41 @@ func file_snakepit_pool_proto_rawDescGZIP() []byte {
 }
 
 var file_snakepit_pool_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_snakepit_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_snakepit_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_snakepit_pool_proto_goTypes = []any{
-	(Affinity)(0),       // 0: snakepit.pool.Affinity
-	(*Execute)(nil),     // 1: snakepit.pool.Execute
-	(*Cancel)(nil),      // 2: snakepit.pool.Cancel
-	(*Error)(nil),       // 3: snakepit.pool.Error
-	(*Result)(nil),      // 4: snakepit.pool.Result
-	(*Chunk)(nil),       // 5: snakepit.pool.Chunk
-	(*GetStats)(nil),    // 6: snakepit.pool.GetStats
-	(*Stats)(nil),       // 7: snakepit.pool.Stats
-	(*AwaitReady)(nil),  // 8: snakepit.pool.AwaitReady
-	(*ReadyReply)(nil),  // 9: snakepit.pool.ReadyReply
-	(*ListWorkers)(nil), // 10: snakepit.pool.ListWorkers
-	(*WorkerList)(nil),  // 11: snakepit.pool.WorkerList
-	nil,                 // 12: snakepit.pool.Execute.BinaryParametersEntry
-	nil,                 // 13: snakepit.pool.Execute.MetadataEntry
-	nil,                 // 14: snakepit.pool.Execute.ParametersEntry
-	nil,                 // 15: snakepit.pool.Error.DetailsEntry
-	nil,                 // 16: snakepit.pool.Result.MetadataEntry
-	nil,                 // 17: snakepit.pool.Chunk.MetadataEntry
-	(*anypb.Any)(nil),   // 18: google.protobuf.Any
+	(Affinity)(0),        // 0: snakepit.pool.Affinity
+	(*Execute)(nil),      // 1: snakepit.pool.Execute
+	(*Cancel)(nil),       // 2: snakepit.pool.Cancel
+	(*StreamCredit)(nil), // 3: snakepit.pool.StreamCredit
+	(*Error)(nil),        // 4: snakepit.pool.Error
+	(*Result)(nil),       // 5: snakepit.pool.Result
+	(*Chunk)(nil),        // 6: snakepit.pool.Chunk
+	(*GetStats)(nil),     // 7: snakepit.pool.GetStats
+	(*Stats)(nil),        // 8: snakepit.pool.Stats
+	(*AwaitReady)(nil),   // 9: snakepit.pool.AwaitReady
+	(*ReadyReply)(nil),   // 10: snakepit.pool.ReadyReply
+	(*ListWorkers)(nil),  // 11: snakepit.pool.ListWorkers
+	(*WorkerList)(nil),   // 12: snakepit.pool.WorkerList
+	nil,                  // 13: snakepit.pool.Execute.BinaryParametersEntry
+	nil,                  // 14: snakepit.pool.Execute.MetadataEntry
+	nil,                  // 15: snakepit.pool.Execute.ParametersEntry
+	nil,                  // 16: snakepit.pool.Error.DetailsEntry
+	nil,                  // 17: snakepit.pool.Result.MetadataEntry
+	nil,                  // 18: snakepit.pool.Chunk.MetadataEntry
+	(*anypb.Any)(nil),    // 19: google.protobuf.Any
 }
 var file_snakepit_pool_proto_depIdxs = []int32{
-	12, // 0: snakepit.pool.Execute.binary_parameters:type_name -> snakepit.pool.Execute.BinaryParametersEntry
+	13, // 0: snakepit.pool.Execute.binary_parameters:type_name -> snakepit.pool.Execute.BinaryParametersEntry
 	0,  // 1: snakepit.pool.Execute.affinity:type_name -> snakepit.pool.Affinity
-	13, // 2: snakepit.pool.Execute.metadata:type_name -> snakepit.pool.Execute.MetadataEntry
-	14, // 3: snakepit.pool.Execute.parameters:type_name -> snakepit.pool.Execute.ParametersEntry
-	15, // 4: snakepit.pool.Error.details:type_name -> snakepit.pool.Error.DetailsEntry
-	3,  // 5: snakepit.pool.Result.error:type_name -> snakepit.pool.Error
-	16, // 6: snakepit.pool.Result.metadata:type_name -> snakepit.pool.Result.MetadataEntry
-	17, // 7: snakepit.pool.Chunk.metadata:type_name -> snakepit.pool.Chunk.MetadataEntry
-	3,  // 8: snakepit.pool.Chunk.error:type_name -> snakepit.pool.Error
-	3,  // 9: snakepit.pool.ReadyReply.error:type_name -> snakepit.pool.Error
-	18, // 10: snakepit.pool.Execute.ParametersEntry.value:type_name -> google.protobuf.Any
+	14, // 2: snakepit.pool.Execute.metadata:type_name -> snakepit.pool.Execute.MetadataEntry
+	15, // 3: snakepit.pool.Execute.parameters:type_name -> snakepit.pool.Execute.ParametersEntry
+	16, // 4: snakepit.pool.Error.details:type_name -> snakepit.pool.Error.DetailsEntry
+	4,  // 5: snakepit.pool.Result.error:type_name -> snakepit.pool.Error
+	17, // 6: snakepit.pool.Result.metadata:type_name -> snakepit.pool.Result.MetadataEntry
+	18, // 7: snakepit.pool.Chunk.metadata:type_name -> snakepit.pool.Chunk.MetadataEntry
+	4,  // 8: snakepit.pool.Chunk.error:type_name -> snakepit.pool.Error
+	4,  // 9: snakepit.pool.ReadyReply.error:type_name -> snakepit.pool.Error
+	19, // 10: snakepit.pool.Execute.ParametersEntry.value:type_name -> google.protobuf.Any
 	11, // [11:11] is the sub-list for method output_type
 	11, // [11:11] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
@@ -1217,7 +1292,7 @@ func file_snakepit_pool_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_snakepit_pool_proto_rawDesc), len(file_snakepit_pool_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -225,17 +225,24 @@ func TestPoolsAreReachedByNameAcrossNodes(t *testing.T) {
 	assert.Equal(t, snakepit.CodePythonException, serr.Code)
 	assert.Equal(t, "far away", serr.Message)
 
-	// A stream from the other node.
-	s, err := app.ExecuteStream(ctx, "stream_count", map[string]any{"n": 3}, snakepit.WithPool("far"))
+	// A stream from the other node, flow-controlled by credit: 40 chunks
+	// are several windows, so a credit lost or miscounted stalls it.
+	s, err := app.ExecuteStream(ctx, "stream_count", map[string]any{"n": 40}, snakepit.WithPool("far"), snakepit.WithTimeout(20*time.Second))
 	require.NoError(t, err)
-	var got []int
+	var got, want []int
 	for c, err := range s.Chunks() {
 		require.NoError(t, err)
 		var m struct{ Index int }
 		require.NoError(t, c.Decode(&m))
 		got = append(got, m.Index)
+		if len(got) < 4 {
+			time.Sleep(50 * time.Millisecond) // a slow reader at first
+		}
 	}
-	assert.Equal(t, []int{0, 1, 2}, got)
+	for i := range 40 {
+		want = append(want, i)
+	}
+	assert.Equal(t, want, got)
 
 	// The node is killed with calls in flight: each ends with node_down at
 	// once (well before the tools' end), never with a result or a timeout.

@@ -212,6 +212,14 @@ func TestRemoteNeedsASecret(t *testing.T) {
 	require.Contains(t, e.Message, "Remote.Secret")
 }
 
+func TestClusterNeedsRemote(t *testing.T) {
+	_, err := Start(t.Context(), Config{Cluster: ClusterConfig{Name: "c"}, Script: os.Args[0], Python: "python3"})
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, CategoryValidation, e.Category)
+	require.Contains(t, e.Message, "RemoteAddress")
+}
+
 func TestWorkersShutdownCoversAStopOfHungWorkers(t *testing.T) {
 	small := Config{Pools: []PoolConfig{{Name: "a", Size: 4}}}
 	require.Equal(t, 30*time.Second, workersShutdown(small), "the floor")

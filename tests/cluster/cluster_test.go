@@ -366,7 +366,11 @@ func TestIdempotentRetryAndAHungNode(t *testing.T) {
 	case err := <-done:
 		require.ErrorIs(t, err, snakepit.ErrNodeDown, "%v", err)
 		t.Logf("hung node: node_down after %s (membership window %s)", time.Since(stopped).Round(time.Millisecond), window)
-		assert.Less(t, time.Since(stopped), 2*window+time.Second)
+		// memberlist's Lifeguard stretches probe timeouts while this node is
+		// itself slow to answer (a loaded CI machine under -race): 1.1-2.5 s
+		// measured with three runs in a row; without membership the call
+		// would wait for its 30 s timeout.
+		assert.Less(t, time.Since(stopped), 3*window+1500*time.Millisecond)
 	case <-time.After(10 * time.Second):
 		t.Fatal("a call to a hung node was not ended")
 	}

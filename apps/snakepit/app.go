@@ -102,6 +102,10 @@ type App struct {
 // Start starts an App in an actor system of its own.
 func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 	defer func() { err = public(err) }()
+	if cfg.Cluster.Name != "" && cfg.RemoteAddress == "" {
+		return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument,
+			Message: "snakepit: Cluster needs RemoteAddress: the calls between nodes travel over protoactor remote"}
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -112,11 +116,6 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		// stopped actors); keep the log throttle short-lived.
 		actor.WithDeadLetterThrottleInterval(50*time.Millisecond),
 	)
-	if cfg.Cluster.Name != "" && cfg.RemoteAddress == "" {
-		system.Shutdown()
-		return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument,
-			Message: "snakepit: Cluster needs RemoteAddress: the calls between nodes travel over protoactor remote"}
-	}
 	var rem *remote.Remote
 	if cfg.RemoteAddress != "" {
 		if cfg.Remote.Secret == "" {

@@ -356,22 +356,33 @@ func (c *cluster) forgetSession(id string) {
 }
 
 // watch registers in as a call to t's pool: if the node dies, in is closed
-// with node_down. The returned func ends the registration.
-func (c *cluster) watch(t target, in *inbox) (func(), error) {
-	key := t.pid.String()
-	for {
+// with node_down. The returned func ends the registration. A node found
+// unreachable since the route was made is not sent the call (a fresh watch
+// would only open a connection to a dead node): the call goes to another
+// node with the pool unless a session pins it there. The target returned is
+// the one watched, where the call must go.
+func (c *cluster) watch(t target, session string, in *inbox) (target, func(), error) {
+	for rerouted := 0; ; {
+		key := t.pid.String()
 		c.mu.Lock()
 		if c.stopped {
 			c.mu.Unlock()
-			return nil, sperr.New(sperr.CodeShutdown, "snakepit is stopped")
+			return t, nil, sperr.New(sperr.CodeShutdown, "snakepit is stopped")
 		}
 		if !c.dir.Reachable(t.node, time.Now()) {
-			// Lost between the route and here: the call is not sent (a
-			// fresh watch would only open a connection to a dead node).
 			c.mu.Unlock()
+			if session == "" && rerouted < 2 {
+				rerouted++
+				next, err := c.route(t.pool, "", t.node)
+				if err != nil {
+					return t, nil, err
+				}
+				t = next
+				continue
+			}
 			e := sperr.New(sperr.CodeNodeDown, "node %s became unreachable before the call was sent", t.node)
-			e.Pool, e.Details = t.pool, map[string]string{"node": t.node, "sent": "false"}
-			return nil, e
+			e.Pool, e.Details = t.pool, map[string]string{"node": t.node}
+			return t, nil, e
 		}
 		w, ok := c.watches[key]
 		fresh := !ok
@@ -385,7 +396,7 @@ func (c *cluster) watch(t target, in *inbox) (func(), error) {
 			w.start()
 		}
 		if w.add(in) {
-			return func() {
+			return t, func() {
 				w.remove(in)
 				c.mu.Lock()
 				c.dir.Done(t.node, t.pool)
@@ -579,22 +590,11 @@ func (a *App) resolve(name, session string) (target, error) {
 // executeRemote runs a unary call on another node's pool. An idempotent
 // call whose node went down runs once more on another node that has the
 // pool (never a session's call, which belongs to its node); no other call
-// is ever sent twice. A call not sent at all (its node was found
-// unreachable between the route and the send) is routed again.
+// is ever sent twice.
 func (a *App) executeRemote(ctx context.Context, req *poolpb.Execute, t target, deadline time.Time, session string) (*Result, error) {
-	for attempt, unsent := 0, 0; ; attempt++ {
-		res, err := a.callRemote(ctx, req, t, deadline)
-		var e *sperr.Error
-		if err != nil && session == "" && errors.As(err, &e) && e.Code == sperr.CodeNodeDown && e.Details["sent"] == "false" && unsent < 2 {
-			// Never sent: any call may go elsewhere.
-			unsent, attempt = unsent+1, attempt-1
-			if next, rerr := a.cluster.route(t.pool, "", t.node); rerr == nil {
-				t = next
-				continue
-			}
-			return nil, err
-		}
-		if err != nil && attempt == 0 && req.GetIdempotent() && session == "" && errors.As(err, &e) && e.Code == sperr.CodeNodeDown && ctx.Err() == nil {
+	for attempt := 0; ; attempt++ {
+		res, err := a.callRemote(ctx, req, &t, session, deadline)
+		if err != nil && attempt == 0 && req.GetIdempotent() && session == "" && sperr.CodeOf(err) == sperr.CodeNodeDown && ctx.Err() == nil {
 			next, rerr := a.cluster.route(t.pool, "", t.node)
 			if rerr == nil {
 				a.log.Info("retrying an idempotent call on another node", "pool", t.pool, "from", t.node, "to", next.node)
@@ -606,11 +606,14 @@ func (a *App) executeRemote(ctx context.Context, req *poolpb.Execute, t target, 
 	}
 }
 
-func (a *App) callRemote(ctx context.Context, req *poolpb.Execute, t target, deadline time.Time) (*Result, error) {
+// callRemote sends one call to *t's pool and waits for its answer; *t
+// becomes the target the call actually went to.
+func (a *App) callRemote(ctx context.Context, req *poolpb.Execute, t *target, session string, deadline time.Time) (*Result, error) {
 	in := newInbox(a.system, 1)
 	defer in.close()
-	forget, err := a.cluster.watch(t, in)
-	if err != nil {
+	var forget func()
+	var err error
+	if *t, forget, err = a.cluster.watch(*t, session, in); err != nil {
 		return nil, err
 	}
 	defer forget()

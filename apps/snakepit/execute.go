@@ -391,22 +391,23 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 	if err != nil {
 		return nil, err
 	}
-	pid := t.pid
 	in := newInbox(a.system, streamBuffer)
-	s := &Stream{app: a, pool: pid, id: req.GetRequestId(), in: in, ctx: ctx, deadline: deadline}
 	forget := func() {}
+	var window uint32
 	if t.node != "" {
 		// A stream from another node ends with node_down when that node is
 		// lost, like a unary call.
-		f, err := a.cluster.watch(t, in)
-		if err != nil {
+		var f func()
+		if t, f, err = a.cluster.watch(t, req.GetSessionId(), in); err != nil {
 			in.close()
 			return nil, err
 		}
 		forget = sync.OnceFunc(f)
-		req.StreamWindow, s.window = streamWindow, streamWindow
+		window = streamWindow
+		req.StreamWindow = window
 	}
-	s.forget = forget
+	pid := t.pid
+	s := &Stream{app: a, pool: pid, id: req.GetRequestId(), in: in, ctx: ctx, deadline: deadline, forget: forget, window: window}
 	// Past its deadline (plus the grace for the pool's own timeout reply) a
 	// stream ends even if nobody reads it: the inbox closes, which releases a
 	// worker goroutine blocked on it. The timer must not hold s, so that a

@@ -1,14 +1,13 @@
 package snakepit
 
 import (
-	"sync"
-
 	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/eventstream"

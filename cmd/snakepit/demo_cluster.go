@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -59,8 +58,8 @@ type clusterSummary struct {
 	total loadgen.Report // every phase's calls
 }
 
-func (s *clusterSummary) add(r loadgen.Report) {
-	s.total.Add(r)
+// totals copies the sums of every phase's calls into the summary.
+func (s *clusterSummary) totals() {
 	t := s.total
 	s.Calls, s.OK, s.NodeDown, s.Lost, s.AnsweredTwice, s.LateReplies, s.Wrong, s.Errors =
 		t.Calls, t.OK, t.NodeDown, t.Lost, t.AnsweredTwice, t.LateReplies, t.Wrong, t.Errors
@@ -68,12 +67,12 @@ func (s *clusterSummary) add(r loadgen.Report) {
 
 // driven is a `snakepit serve -drive` node of the demo.
 type driven struct {
-	name, pool string
-	cmd        *exec.Cmd
-	stdin      io.WriteCloser
-	replies    chan reply
-	gossip     string
-	done       chan struct{}
+	name    string
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	replies chan reply
+	gossip  string
+	done    chan struct{}
 }
 
 // runDemoCluster runs three nodes on this machine (this process and two
@@ -169,7 +168,7 @@ func runDemoCluster(ctx context.Context, args []string, out io.Writer, logger *s
 			if err != nil {
 				return err
 			}
-			sum.add(r)
+			sum.total.Add(r)
 			if p == "a" {
 				localOK, localT = localOK+r.OK, localT+time.Duration(r.ElapsedMS)*time.Millisecond
 			} else {
@@ -215,7 +214,7 @@ func runDemoCluster(ctx context.Context, args []string, out io.Writer, logger *s
 		if o.err != nil {
 			return fmt.Errorf("%s: %w", o.node, o.err)
 		}
-		sum.add(o.rep)
+		sum.total.Add(o.rep)
 		sum.ByNode[o.node] = o.rep.ByPool
 		if f := o.rep.FirstNodeDownUnixNano; f != 0 && (first == 0 || f < first) {
 			first = f
@@ -236,8 +235,7 @@ func runDemoCluster(ctx context.Context, args []string, out io.Writer, logger *s
 	sum.LeftMS = float64(time.Since(killed).Microseconds()) / 1000
 	say("   node-c left the directory %.0f ms after the kill", sum.LeftMS)
 	say("\n-- node-c restarted")
-	c2, err := start("node-c", "c")
-	if err != nil {
+	if _, err := start("node-c", "c"); err != nil {
 		return err
 	}
 	if err := awaitPools(ctx, app, all, 30*time.Second); err != nil {
@@ -257,14 +255,14 @@ func runDemoCluster(ctx context.Context, args []string, out io.Writer, logger *s
 		return err
 	}
 	for n, r := range map[string]loadgen.Report{"node-a": ra, "node-b": rb} {
-		sum.add(r)
+		sum.total.Add(r)
 		say("   %s → c: %d calls, %d ok", n, r.Calls, r.OK)
 		if r.OK == 0 || r.OK != r.Calls {
 			sum.Rejoined = false
 		}
 	}
-	_ = c2
 
+	sum.totals()
 	if *asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -294,28 +292,6 @@ func runDemoCluster(ctx context.Context, args []string, out io.Writer, logger *s
 	return nil
 }
 
-// awaitGone waits until no node advertises pool.
-func awaitGone(ctx context.Context, app *snakepit.App, pool string, limit time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	for {
-		there := false
-		for _, n := range app.Nodes() {
-			for _, p := range n.Pools {
-				there = there || p.Name == pool
-			}
-		}
-		if !there {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("pool %s still in the directory after %s", pool, limit)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // startDriven starts `snakepit serve -drive` as a node of the cluster, in a
 // process group of its own, and waits for its gossip line.
 func startDriven(ctx context.Context, exe, dir, secret, cluster, node, pool string, workers int, join string) (*driven, error) {
@@ -336,7 +312,7 @@ func startDriven(ctx context.Context, exe, dir, secret, cluster, node, pool stri
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	k := &driven{name: node, pool: pool, cmd: cmd, stdin: stdin, replies: make(chan reply, 4), done: make(chan struct{})}
+	k := &driven{name: node, cmd: cmd, stdin: stdin, replies: make(chan reply, 4), done: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -368,15 +344,10 @@ func startDriven(ctx context.Context, exe, dir, secret, cluster, node, pool stri
 	}
 }
 
-var askMu sync.Mutex // one command in flight per node is all the demo needs; this keeps writes whole
-
 // ask sends one command and waits for its reply.
 func (k *driven) ask(c command) (loadgen.Report, error) {
 	b, _ := json.Marshal(c)
-	askMu.Lock()
-	_, err := k.stdin.Write(append(b, '\n'))
-	askMu.Unlock()
-	if err != nil {
+	if _, err := k.stdin.Write(append(b, '\n')); err != nil {
 		return loadgen.Report{}, err
 	}
 	select {

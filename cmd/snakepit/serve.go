@@ -138,34 +138,62 @@ func serveCommands(ctx context.Context, app *snakepit.App, in io.Reader, out io.
 	return done
 }
 
+// knownPools is every pool name this node has or its directory shows.
+func knownPools(app *snakepit.App) map[string]bool {
+	known := map[string]bool{}
+	for _, p := range app.Pools() {
+		known[p] = true
+	}
+	for _, n := range app.Nodes() {
+		for _, p := range n.Pools {
+			known[p.Name] = true
+		}
+	}
+	return known
+}
+
 // awaitPools waits until every pool is this node's or in the directory.
 func awaitPools(ctx context.Context, app *snakepit.App, pools []string, limit time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		known := map[string]bool{}
-		for _, p := range app.Pools() {
-			known[p] = true
-		}
-		for _, n := range app.Nodes() {
-			for _, p := range n.Pools {
-				known[p.Name] = true
-			}
-		}
-		missing := []string{}
+	return waitFor(ctx, limit, func() error {
+		known := knownPools(app)
+		var missing []string
 		for _, p := range pools {
 			if !known[p] {
 				missing = append(missing, p)
 			}
 		}
-		if len(missing) == 0 {
+		if len(missing) > 0 {
+			return fmt.Errorf("pools %v not known", missing)
+		}
+		return nil
+	})
+}
+
+// awaitGone waits until no node advertises pool (its node left).
+func awaitGone(ctx context.Context, app *snakepit.App, pool string, limit time.Duration) error {
+	return waitFor(ctx, limit, func() error {
+		if knownPools(app)[pool] {
+			return fmt.Errorf("pool %s still in the directory", pool)
+		}
+		return nil
+	})
+}
+
+// waitFor polls check until it returns nil, or returns its last error
+// after limit.
+func waitFor(ctx context.Context, limit time.Duration, check func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := check()
+		if err == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("pools %v not known within %s", missing, limit)
+			return fmt.Errorf("%w after %s", err, limit)
 		case <-tick.C:
 		}
 	}

@@ -174,9 +174,13 @@ func Run(ctx context.Context, app *snakepit.App, spec Spec) (Report, error) {
 		issued    atomic.Int64
 		firstDown atomic.Int64
 	)
-	opts := []snakepit.ExecuteOption{snakepit.WithTimeout(timeout)}
-	if spec.Idempotent {
-		opts = append(opts, snakepit.WithIdempotent())
+	optsFor := map[string][]snakepit.ExecuteOption{} // built once, read by every caller
+	for _, p := range spec.Pools {
+		o := []snakepit.ExecuteOption{snakepit.WithTimeout(timeout), snakepit.WithPool(p)}
+		if spec.Idempotent {
+			o = append(o, snakepit.WithIdempotent())
+		}
+		optsFor[p] = o
 	}
 	start := time.Now()
 	until := start.Add(dur)
@@ -189,7 +193,7 @@ func Run(ctx context.Context, app *snakepit.App, spec Spec) (Report, error) {
 				pool := spec.Pools[(w+i)%len(spec.Pools)]
 				seq := issued.Add(1)
 				token := c.prefix + strconv.FormatInt(seq, 10)
-				res, err := app.Execute(ctx, "echo", map[string]any{"token": token}, append(opts, snakepit.WithPool(pool))...)
+				res, err := app.Execute(ctx, "echo", map[string]any{"token": token}, optsFor[pool]...)
 				answered.Add(1)
 				mu.Lock()
 				pc := rep.ByPool[pool]

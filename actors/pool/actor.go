@@ -90,7 +90,7 @@ func (p *poolActor) Receive(ctx actor.Context) {
 	case *poolpb.GetStats:
 		ctx.Respond(c.Snapshot(now))
 	case *GetWorkerStates:
-		ctx.Respond(c.WorkerStates(now))
+		ctx.Respond(c.WorkerStates(now, m.All))
 	case *poolpb.ListWorkers:
 		ctx.Respond(&poolpb.WorkerList{WorkerIds: c.Workers()})
 	case *actor.Stopping:

@@ -250,3 +250,33 @@ func TestAnUnresponsiveWorkerGetsNoCallUntilItAnswers(t *testing.T) {
 	h.env.open("g2")
 	h.idle()
 }
+
+// GetWorkerStates with All lists every slot, those without a serving
+// generation with their state only; without All, the live workers.
+func TestWorkerStatesAllSlots(t *testing.T) {
+	env := newFakeEnv()
+	gate := make(chan struct{})
+	env.readyGates["p-w2"] = gate
+	h := startPool(t, env, Config{Size: 3, StartupConcurrency: 1})
+	testutil.Eventually(t, "p-w1 ready, p-w2 started", func() bool { return h.stats().GetReady() == 1 && len(env.startLog()) == 2 })
+
+	all, ok := h.ask(&GetWorkerStates{All: true}).(*WorkerStates)
+	require.True(t, ok)
+	require.Len(t, all.Workers, 3)
+	byID := map[string]WorkerState{}
+	for _, w := range all.Workers {
+		byID[w.WorkerID] = w
+	}
+	assert.Equal(t, SlotReady, byID["p-w1"].Slot)
+	assert.False(t, byID["p-w1"].StartedAt.IsZero(), "a live worker has its ready time")
+	assert.Equal(t, SlotStarting, byID["p-w2"].Slot, "held at its start")
+	assert.True(t, byID["p-w2"].StartedAt.IsZero(), "no serving generation: no lifecycle figures")
+	assert.Equal(t, SlotQueued, byID["p-w3"].Slot, "waiting for a start permit")
+
+	live := h.states()
+	require.Len(t, live.Workers, 1)
+	assert.Equal(t, "p-w1", live.Workers[0].WorkerID)
+	close(gate)
+	h.ready()
+	assert.Len(t, h.states().Workers, 3)
+}

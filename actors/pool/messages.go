@@ -60,9 +60,13 @@ type Resize struct{ Size int }
 // ResizeResult answers Resize.
 type ResizeResult struct{ Err error }
 
-// GetWorkerStates asks for the lifecycle view of each live worker;
-// answered with *WorkerStates.
-type GetWorkerStates struct{}
+// GetWorkerStates asks for the lifecycle view of each live worker (of
+// every slot with All); answered with *WorkerStates.
+type GetWorkerStates struct {
+	// All includes slots with no serving generation (queued, starting,
+	// restarting, dead): their lifecycle fields are zero.
+	All bool
+}
 
 // WorkerStates answers GetWorkerStates.
 type WorkerStates struct {

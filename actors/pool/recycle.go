@@ -159,12 +159,17 @@ func (c *core) Resize(size int, now time.Time) error {
 	return nil
 }
 
-// WorkerStates is the lifecycle view of the live workers.
-func (c *core) WorkerStates(now time.Time) *WorkerStates {
+// WorkerStates is the lifecycle view of the live workers (with all, of
+// every slot: one not live has only its id, generation and state).
+func (c *core) WorkerStates(now time.Time, all bool) *WorkerStates {
 	out := &WorkerStates{Pool: c.cfg.Name}
 	for _, id := range c.order {
 		s := c.slots[id]
 		if !s.live {
+			if all {
+				out.Workers = append(out.Workers, WorkerState{WorkerState: lifecycle.WorkerState{WorkerID: string(id)},
+					Generation: s.gen, Tainted: s.tainted(now), Slot: s.state})
+			}
 			continue
 		}
 		inflight, _, _ := c.sched.Load(id)

@@ -48,6 +48,7 @@ import (
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/instance"
+	"github.com/snakepit-go/snakepit/internal/logutil"
 	"github.com/snakepit-go/snakepit/internal/procs"
 	"github.com/snakepit-go/snakepit/internal/rundir"
 	"github.com/snakepit-go/snakepit/internal/runid"
@@ -87,6 +88,10 @@ type App struct {
 	// lost answers local calls whose messages became dead letters.
 	lost *eventstream.Subscription
 
+	instDir   string    // <DataDir>/<InstanceName>
+	startedAt time.Time // when Start began
+	metrics   *metrics  // nil without Config.MeterProvider
+
 	runDir     string // removed at Stop (and by the next start if this host dies)
 	tools      *bridge.Tools
 	creds      *bridge.Credentials // the workers' bridge secrets
@@ -111,7 +116,12 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		logger = slog.Default()
 	}
 	system := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger.With("lib", "protoactor") }),
+		// protoactor's own records (dead letters, restarts, endpoint
+		// retries) are demoted one level: they show when the user asks
+		// for more than their level.
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			return slog.New(logutil.Demote(logger.Handler(), 4)).With("lib", "protoactor")
+		}),
 		// Dead letters are normal while a tree stops (late notices to
 		// stopped actors); keep the log throttle short-lived.
 		actor.WithDeadLetterThrottleInterval(50*time.Millisecond),
@@ -187,6 +197,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	}
 	// The instance: its token (made once when none is configured), its
 	// directory and its process registry, checked before anything spawns.
+	startedAt := time.Now()
 	inst, err := instance.Resolve(cfg.DataDir, cfg.InstanceName, cfg.InstanceToken)
 	if err != nil {
 		return nil, &Error{Category: CategoryValidation, Code: CodeInvalidArgument, Message: "snakepit: " + err.Error()}
@@ -218,7 +229,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 			_ = os.RemoveAll(runDir)
 		}
 	}()
-	app := &App{runDir: runDir,
+	app := &App{runDir: runDir, instDir: inst.Dir, startedAt: startedAt,
 		cfg: cfg, system: system, ownSystem: own, runID: id, log: cfg.Logger.With("run_id", id),
 		pools: map[string]*actor.PID{}, poolCfg: map[string]PoolConfig{}, gaveUp: make(chan struct{}),
 		reqPrefix: id + "-",
@@ -369,6 +380,12 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		app.abort()
 		return nil, err
 	}
+	if cfg.MeterProvider != nil {
+		if app.metrics, err = newMetrics(app, cfg.MeterProvider); err != nil {
+			app.abort()
+			return nil, fmt.Errorf("snakepit: metrics: %w", err)
+		}
+	}
 	if cfg.Cluster.Name != "" {
 		secret := cfg.Remote.Secret
 		if secret == "" {
@@ -402,6 +419,14 @@ func (a *App) RunID() string { return a.runID }
 
 // Instance is the instance name (on every worker's command line).
 func (a *App) Instance() string { return a.cfg.InstanceName }
+
+// InstanceDir is the instance's directory (<DataDir>/<InstanceName>, mode
+// 0700): its process registry, its token, and what tools of the same user
+// need to find a running host (the admin endpoint's file).
+func (a *App) InstanceDir() string { return a.instDir }
+
+// StartedAt is when Start began.
+func (a *App) StartedAt() time.Time { return a.startedAt }
 
 // System is the actor system the App runs in.
 func (a *App) System() *actor.ActorSystem { return a.system }
@@ -456,6 +481,9 @@ func (a *App) Stop(ctx context.Context) (err error) {
 	defer func() { err = public(err) }()
 	a.stopOnce.Do(func() {
 		a.stopped.Store(true)
+		if a.metrics != nil {
+			_ = a.metrics.reg.Unregister()
+		}
 		// Leave the cluster first: the other nodes stop routing here at
 		// once, and calls to other nodes end.
 		if a.cluster != nil {

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/worker"
@@ -173,6 +175,12 @@ type Config struct {
 	// Cluster, with a Name, joins a cluster of nodes whose pools are
 	// reached by name (see ClusterConfig); it needs RemoteAddress.
 	Cluster ClusterConfig
+	// MeterProvider, when set, receives the App's OpenTelemetry metrics:
+	// calls by pool, tool and outcome with their duration, queue wait and
+	// execution time, and each pool's queue depth, calls in flight,
+	// workers by state, restarts, recycles and Python memory (see
+	// README_OPERATIONS.md). Nil: no metrics, nothing measured.
+	MeterProvider metric.MeterProvider
 	// LogPythonOutput logs every line workers print, at debug level.
 	LogPythonOutput bool
 	Logger          *slog.Logger

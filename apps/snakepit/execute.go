@@ -257,6 +257,8 @@ func (a *App) Execute(ctx context.Context, tool string, args any, opts ...Execut
 	if err := ctx.Err(); err != nil {
 		return nil, sperr.FromContext(err)
 	}
+	timer := a.startCall(t.pool, tool)
+	defer func() { timer.done(err) }()
 	if t.node != "" {
 		return a.executeRemote(ctx, req, t, deadline, req.GetSessionId())
 	}
@@ -288,6 +290,7 @@ func (a *App) Execute(ctx context.Context, tool string, args any, opts ...Execut
 		}
 		switch m := m.(type) {
 		case *worker.Grant:
+			timer.grant()
 			m.Run() // its answer is in reply now (or a retry's grant comes)
 		case *poolpb.Result:
 			return a.result(ctx, m)

@@ -2,8 +2,11 @@ package snakepit
 
 import (
 	"context"
+	"time"
 
 	"github.com/snakepit-go/snakepit/actors/bridge/sessions"
+	"github.com/snakepit-go/snakepit/actors/lifecycle"
+	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
 
@@ -23,31 +26,31 @@ const (
 // PoolStats is a snapshot of one pool (App.Stats): gauges of now, and
 // counters since the pool started.
 type PoolStats struct {
-	Pool  string
-	State PoolState
+	Pool  string    `json:"pool"`
+	State PoolState `json:"state"`
 	// Circuit is the crash breaker's state: closed, open or half_open.
-	Circuit string
+	Circuit string `json:"circuit"`
 
 	// Gauges.
-	Workers   int // worker slots
-	Ready     int // workers that serve calls
-	Available int // free call slots on ready workers
-	Busy      int // workers with a call
-	InFlight  int // calls running
-	Queued    int // calls waiting for a worker
-	Tainted   int // workers kept out of dispatch after a crash
+	Workers   int `json:"workers"`   // worker slots
+	Ready     int `json:"ready"`     // workers that serve calls
+	Available int `json:"available"` // free call slots on ready workers
+	Busy      int `json:"busy"`      // workers with a call
+	InFlight  int `json:"in_flight"` // calls running
+	Queued    int `json:"queued"`    // calls waiting for a worker
+	Tainted   int `json:"tainted"`   // workers kept out of dispatch after a crash
 
 	// Counters.
-	Requests        uint64 // calls received
-	Completed       uint64 // calls that succeeded
-	Errors          uint64 // calls answered with an error
-	Cancelled       uint64 // calls whose caller left
-	QueueTimeouts   uint64 // calls that waited past their deadline
-	PoolSaturated   uint64 // calls refused because the queue was full
-	CircuitRejected uint64 // calls refused with circuit_open
-	Retried         uint64 // idempotent calls run again after their worker died
-	WorkerRestarts  uint64 // worker processes started again after an exit
-	Recycled        uint64 // workers replaced by the lifecycle or by hand
+	Requests        uint64 `json:"requests"`         // calls received
+	Completed       uint64 `json:"completed"`        // calls a worker finished, with a result or an error
+	Errors          uint64 `json:"errors"`           // calls answered with an error
+	Cancelled       uint64 `json:"cancelled"`        // calls whose caller left
+	QueueTimeouts   uint64 `json:"queue_timeouts"`   // calls that waited past their deadline
+	PoolSaturated   uint64 `json:"pool_saturated"`   // calls refused because the queue was full
+	CircuitRejected uint64 `json:"circuit_rejected"` // calls refused with circuit_open
+	Retried         uint64 `json:"retried"`          // idempotent calls run again after their worker died
+	WorkerRestarts  uint64 `json:"worker_restarts"`  // worker processes started again after an exit
+	Recycled        uint64 `json:"recycled"`         // workers replaced by the lifecycle or by hand
 }
 
 func poolStatsFrom(s *poolpb.Stats) PoolStats {
@@ -73,12 +76,12 @@ func (a *App) Stats(ctx context.Context, poolName string) (_ PoolStats, err erro
 
 // SessionStats are the session store's counters (App.SessionStats).
 type SessionStats struct {
-	Active        int    // sessions now
-	MaxSessions   int    // the quota (0 = none)
-	Created       uint64 // sessions created (idempotent re-creates not counted)
-	Expired       uint64 // sessions removed because they expired
-	Deleted       uint64 // sessions removed by Close
-	RejectedQuota uint64 // creations refused by the quota
+	Active        int    `json:"active"`         // sessions now
+	MaxSessions   int    `json:"max_sessions"`   // the quota (0 = none)
+	Created       uint64 `json:"created"`        // sessions created (idempotent re-creates not counted)
+	Expired       uint64 `json:"expired"`        // sessions removed because they expired
+	Deleted       uint64 `json:"deleted"`        // sessions removed by Close
+	RejectedQuota uint64 `json:"rejected_quota"` // creations refused by the quota
 }
 
 // SessionStats returns the session store's counters.
@@ -94,4 +97,58 @@ func (a *App) SessionStats(ctx context.Context) (_ SessionStats, err error) {
 func sessionStatsFrom(s sessions.Stats) SessionStats {
 	return SessionStats{Active: s.Active, MaxSessions: s.MaxSessions, Created: s.Created, Expired: s.Expired,
 		Deleted: s.Deleted, RejectedQuota: s.RejectedQuota}
+}
+
+// WorkerInfo is one worker slot of a pool (App.Workers): its state, and
+// for a slot with a serving generation its process and counters.
+type WorkerInfo struct {
+	ID string `json:"id"`
+	// State is the slot's state: queued, starting, ready, restarting,
+	// draining, stopping or dead.
+	State      string    `json:"state"`
+	OSPid      int       `json:"os_pid,omitempty"`
+	Generation uint64    `json:"generation"`
+	StartedAt  time.Time `json:"started_at,omitzero"` // when this generation became ready
+	LastActive time.Time `json:"last_active,omitzero"`
+	// Requests is the successful calls of this generation; MaxRequests its
+	// recycle limit (0 = none).
+	Requests    int  `json:"requests"`
+	MaxRequests int  `json:"max_requests,omitempty"`
+	InFlight    int  `json:"in_flight"`
+	Draining    bool `json:"draining,omitempty"`
+	Tainted     bool `json:"tainted,omitempty"`
+	// RSSBytes is the resident memory of the worker's Python process tree
+	// (0 when it has no process or it could not be read).
+	RSSBytes uint64 `json:"rss_bytes,omitempty"`
+}
+
+// Uptime is how long this generation has served, as of now.
+func (w WorkerInfo) Uptime(now time.Time) time.Duration {
+	if w.StartedAt.IsZero() {
+		return 0
+	}
+	return now.Sub(w.StartedAt)
+}
+
+// Workers returns every worker slot of the named pool ("" is the default
+// pool) in slot order, with the memory of each live worker's process tree.
+func (a *App) Workers(ctx context.Context, poolName string) (_ []WorkerInfo, err error) {
+	defer func() { err = public(err) }()
+	ws, err := askPool[*pool.WorkerStates](ctx, a, poolName, &pool.GetWorkerStates{All: true})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]WorkerInfo, 0, len(ws.Workers))
+	for _, w := range ws.Workers {
+		info := WorkerInfo{ID: w.WorkerID, State: w.Slot.String(), OSPid: w.OSPid, Generation: w.Generation,
+			StartedAt: w.StartedAt, LastActive: w.LastActive, Requests: w.Requests, MaxRequests: w.MaxRequests,
+			InFlight: w.InFlight, Draining: w.Draining, Tainted: w.Tainted}
+		if w.OSPid > 0 {
+			if rss, err := lifecycle.TreeRSS(ctx, w.OSPid); err == nil {
+				info.RSSBytes = rss
+			}
+		}
+		out = append(out, info)
+	}
+	return out, nil
 }

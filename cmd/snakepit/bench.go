@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +21,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
 	"github.com/snakepit-go/snakepit/actors/registry"
@@ -57,9 +58,7 @@ const (
 // binarySizes are the echo_binary payload sizes.
 var binarySizes = []int{1 << 20, 16 << 20}
 
-const benchHelp = `usage: snakepit bench [flags] [scenario ...]
-
-Measures the host against a baseline taken in the same run on the same
+const benchHelp = `bench measures the host against a baseline taken in the same run on the same
 machine, and prints every speed figure as a ratio to it. Scenarios (default:
 all, in this order):
 
@@ -163,35 +162,43 @@ type bench struct {
 	apps    int // Apps started so far in this process
 }
 
-// runBench is `snakepit bench`.
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), benchHelp)
-		fs.PrintDefaults()
-	}
+// benchCommand defines bench's flags on fs and returns `snakepit bench`.
+func benchCommand(fs *pflag.FlagSet) func(ctx context.Context, scenarios []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", 4, "pool size for unary, stream, binary and memory")
 	concurrency := fs.Int("concurrency", 16, "concurrent callers (stream and binary use min(C, workers))")
 	duration := fs.Duration("duration", 3*time.Second, "length of each measured phase")
 	startup := fs.String("startup", "1,4,16,64", "worker counts for the startup scenario")
 	out := fs.String("out", filepath.Join("bench", "results"), "directory for <scenario>.json")
 	printJSON := fs.Bool("json", false, "also print each result's JSON to stdout")
-	// Flags may come before, between or after the scenario names.
-	var scenarios []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		scenarios = append(scenarios, fs.Arg(0))
-		rest = fs.Args()[1:]
+	return func(ctx context.Context, scenarios []string, stdout, stderr io.Writer) error {
+		return runBench(ctx, benchFlags{*workers, *concurrency, *duration, *startup, *out, *printJSON}, scenarios, stdout, stderr)
 	}
+}
+
+// benchFlags are bench's flags.
+type benchFlags struct {
+	workers, concurrency int
+	duration             time.Duration
+	startup, out         string
+	printJSON            bool
+}
+
+func newBenchCmd(*globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench [SCENARIO ...]",
+		Short: "Measure the pool against its own floors in one run; results in -out",
+		Long:  benchHelp,
+	}
+	run := benchCommand(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return run(cmd.Context(), args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	}
+	return cmd
+}
+
+// runBench is `snakepit bench`.
+func runBench(ctx context.Context, f benchFlags, scenarios []string, stdout, stderr io.Writer) error {
+	workers, concurrency, duration, startup, out, printJSON := &f.workers, &f.concurrency, &f.duration, &f.startup, &f.out, &f.printJSON
 	if len(scenarios) == 0 {
 		scenarios = benchScenarios
 	}

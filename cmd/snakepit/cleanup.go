@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +11,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/snakepit-go/snakepit/actors/registry/cleanup"
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/instance"
@@ -19,87 +21,100 @@ import (
 	"github.com/snakepit-go/snakepit/internal/rundir"
 )
 
-// runCleanup ends what a dead host of an instance left behind: processes in
+// cleanupCommand defines cleanup's flags on fl and returns the command. It ends what a dead host of an instance left behind: processes in
 // its process registry whose host is gone (verified against their command
 // lines) and, unless -rogue=false, orphaned processes carrying the
 // instance's token and a run marker. Processes of live hosts are never
 // touched.
-func runCleanup(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
-	fl := flag.NewFlagSet("cleanup", flag.ContinueOnError)
+func cleanupCommand(fl *pflag.FlagSet) func(ctx context.Context, stdout io.Writer, logger *slog.Logger) error {
 	name := fl.String("instance", "", "instance name (default $SNAKEPIT_INSTANCE_NAME, else default)")
 	dataDir := fl.String("data-dir", "", "data directory (default $SNAKEPIT_DATA_DIR, else ~/.local/state/snakepit)")
 	token := fl.String("token", "", "instance token (default $SNAKEPIT_INSTANCE_TOKEN, else the instance's token file)")
 	rogue := fl.Bool("rogue", true, "also sweep orphans that are not in the registry")
 	grace := fl.Duration("grace", 2*time.Second, "SIGTERM to SIGKILL")
 	dry := fl.Bool("dry-run", false, "report what would be ended, end nothing")
-	if err := fl.Parse(args); err != nil {
-		return err
-	}
-	if *name == "" {
-		*name = os.Getenv(instance.EnvName)
-	}
-	if *name == "" {
-		*name = instance.DefaultName
-	}
-	if !names.Valid(*name) {
-		return fmt.Errorf("instance name %q: only letters, digits, '-' and '_'", *name)
-	}
-	dir := filepath.Join(instance.DataDir(*dataDir), *name)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("no instance %q in %s", *name, filepath.Dir(dir))
-	}
-	if *token == "" {
-		*token = os.Getenv(instance.EnvToken)
-	}
-	if *token == "" {
-		t, err := instance.ReadToken(dir)
-		if err != nil {
-			return fmt.Errorf("instance %q has no token file; pass -token: %w", *name, err)
+	return func(ctx context.Context, stdout io.Writer, logger *slog.Logger) error {
+		if *name == "" {
+			*name = os.Getenv(instance.EnvName)
 		}
-		*token = t
-	}
-	opts := cleanup.Options{
-		Identity: cleanup.Identity{InstanceName: *name, InstanceToken: *token},
-		Rogue:    *rogue, Grace: *grace, DryRun: *dry, Logger: logger,
-	}
-	db := filepath.Join(dir, "processes.db")
-	if _, err := os.Stat(db); err == nil {
-		store, _, err := procreg.OpenStore(db, logger)
+		if *name == "" {
+			*name = instance.DefaultName
+		}
+		if !names.Valid(*name) {
+			return fmt.Errorf("instance name %q: only letters, digits, '-' and '_'", *name)
+		}
+		dir := filepath.Join(instance.DataDir(*dataDir), *name)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return fmt.Errorf("no instance %q in %s", *name, filepath.Dir(dir))
+		}
+		if *token == "" {
+			*token = os.Getenv(instance.EnvToken)
+		}
+		if *token == "" {
+			t, err := instance.ReadToken(dir)
+			if err != nil {
+				return fmt.Errorf("instance %q has no token file; pass -token: %w", *name, err)
+			}
+			*token = t
+		}
+		opts := cleanup.Options{
+			Identity: cleanup.Identity{InstanceName: *name, InstanceToken: *token},
+			Rogue:    *rogue, Grace: *grace, DryRun: *dry, Logger: logger,
+		}
+		db := filepath.Join(dir, "processes.db")
+		if _, err := os.Stat(db); err == nil {
+			store, _, err := procreg.OpenStore(db, logger)
+			if err != nil {
+				return err
+			}
+			opts.Registry = procreg.Direct{Store: store}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		rep, err := cleanup.Orphans(ctx, opts)
+		verb := "ended"
+		if *dry {
+			verb = "would end"
+		}
+		for _, k := range rep.Killed {
+			fmt.Fprintf(stdout, "%s pid %d (pgid %d, run %s, worker %s): %s", verb, k.PID, k.PGID, k.RunID, k.WorkerID, k.Reason)
+			if !*dry {
+				fmt.Fprintf(stdout, " → %s", k.Outcome)
+			}
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "instance %s: %s\n", *name, rep)
 		if err != nil {
 			return err
 		}
-		opts.Registry = procreg.Direct{Store: store}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	rep, err := cleanup.Orphans(ctx, opts)
-	verb := "ended"
-	if *dry {
-		verb = "would end"
-	}
-	for _, k := range rep.Killed {
-		fmt.Fprintf(stdout, "%s pid %d (pgid %d, run %s, worker %s): %s", verb, k.PID, k.PGID, k.RunID, k.WorkerID, k.Reason)
 		if !*dry {
-			fmt.Fprintf(stdout, " → %s", k.Outcome)
+			// The temp directories (worker sockets, ready files) of runs whose host is gone.
+			dirs, err := rundir.Sweep("", *name, "", rundir.HostAlive(ctx))
+			for _, d := range dirs {
+				fmt.Fprintf(stdout, "removed %s\n", d)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		fmt.Fprintln(stdout)
-	}
-	fmt.Fprintf(stdout, "instance %s: %s\n", *name, rep)
-	if err != nil {
-		return err
-	}
-	if !*dry {
-		// The temp directories (worker sockets, ready files) of runs whose host is gone.
-		dirs, err := rundir.Sweep("", *name, "", rundir.HostAlive(ctx))
-		for _, d := range dirs {
-			fmt.Fprintf(stdout, "removed %s\n", d)
+		if s := rep.Survivors(); len(s) > 0 && !*dry {
+			return fmt.Errorf("%d processes survived SIGKILL", len(s))
 		}
-		if err != nil {
-			return err
-		}
+		return nil
 	}
-	if s := rep.Survivors(); len(s) > 0 && !*dry {
-		return fmt.Errorf("%d processes survived SIGKILL", len(s))
+}
+
+func newCleanupCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "End what a dead host of an instance left behind (processes and temp files)",
+		Long: `cleanup ends the processes a dead host of an instance left behind: those in its process
+registry whose host is gone (verified against their command lines) and, unless -rogue=false,
+orphans carrying the instance's token and a run marker. Processes of live hosts are never touched.
+-dry-run reports what the real run would end.`,
+		Args: usageArgs(cobra.NoArgs),
 	}
-	return nil
+	run := cleanupCommand(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cmd.OutOrStdout(), g.logger) }
+	return cmd
 }

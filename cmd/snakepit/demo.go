@@ -3,36 +3,44 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snakepit-go/snakepit/actors/registry"
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
 	"github.com/snakepit-go/snakepit/internal/procs"
 )
 
-func runDemo(ctx context.Context, args []string, out io.Writer, logger *slog.Logger) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	workers := fs.Int("workers", 4, "workers in the demo pool")
-	duration := fs.Duration("duration", 2*time.Second, "length of the concurrent section")
-	if err := fs.Parse(args); err != nil {
-		return err
+func newDemoCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "A tour of a supervised pool of showcase workers: execute, stream, errors, a killed worker, stats",
+		Args:  usageArgs(cobra.NoArgs),
 	}
+	workers := cmd.Flags().Int("workers", 4, "workers in the demo pool")
+	duration := cmd.Flags().Duration("duration", 2*time.Second, "length of the concurrent section")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runDemo(cmd.Context(), g, *workers, *duration, cmd.OutOrStdout())
+	}
+	return cmd
+}
+
+func runDemo(ctx context.Context, g *globals, workersN int, durationV time.Duration, out io.Writer) error {
+	workers, duration := &workersN, &durationV
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 
 	say("== snakepit demo: pool %q of %d showcase workers (%d CPUs)", "demo", *workers, runtime.NumCPU())
 	t0 := time.Now()
-	app, err := snakepit.Start(ctx, snakepit.Config{
-		Logger: logger,
-		Pools:  []snakepit.PoolConfig{{Name: "demo", Size: *workers}},
-	})
+	app, err := snakepit.Start(ctx, g.apply(snakepit.Config{
+		Pools: []snakepit.PoolConfig{{Name: "demo", Size: *workers}},
+	}))
 	if err != nil {
 		return err
 	}

@@ -3,14 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+	"github.com/snakepit-go/snakepit/apps/snakepit/admin"
 )
 
 // parseArgs turns --arg key=value pairs into a JSON object: a value that
@@ -32,51 +34,78 @@ func parseArgs(pairs []string) (map[string]json.RawMessage, error) {
 	return out, nil
 }
 
-// splitArgFlags pulls every "--arg k=v" / "--arg=k=v" out of args.
-func splitArgFlags(args []string) (rest, pairs []string, err error) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--arg" || a == "-arg":
-			if i+1 >= len(args) {
-				return nil, nil, fmt.Errorf("%s needs key=value", a)
-			}
-			pairs = append(pairs, args[i+1])
-			i++
-		case strings.HasPrefix(a, "--arg="), strings.HasPrefix(a, "-arg="):
-			pairs = append(pairs, a[strings.Index(a, "=")+1:])
-		default:
-			rest = append(rest, a)
-		}
+func newExecCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "exec POOL TOOL [--arg key=value ...]",
+		Short: "Start a pool, run one tool and print its result as JSON",
+		Long: `exec starts a pool named POOL, runs TOOL once and prints its result as JSON
+(a streaming tool with -stream: one JSON line per chunk), then stops the pool.
+Values of --arg are JSON when they parse as JSON (1, true, [1,2], {"a":1}), strings otherwise.`,
+		Args: usageArgs(cobra.ExactArgs(2)),
 	}
-	return rest, pairs, nil
-}
-
-func runExec(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
-	rest, pairs, err := splitArgFlags(args)
-	if err != nil {
-		return err
-	}
-	fs := flag.NewFlagSet("exec", flag.ContinueOnError)
+	fs := cmd.Flags()
 	workers := fs.Int("workers", 1, "workers in the pool")
 	adapter := fs.String("adapter", snakepit.DefaultAdapter, "Python adapter class")
 	timeout := fs.Duration("timeout", 60*time.Second, "call timeout")
 	stream := fs.Bool("stream", false, "call a streaming tool; print one JSON line per chunk")
-	if err := fs.Parse(rest); err != nil {
-		return err
+	pairs := fs.StringArray("arg", nil, "a tool argument as key=value (repeat for more)")
+	host := fs.Bool("host", false, "call the running host of -instance (snakepit run) through its admin endpoint instead of starting a pool")
+	name := fs.String("instance", "", "with -host: the host's instance (default $SNAKEPIT_INSTANCE_NAME, else default)")
+	dataDir := fs.String("data-dir", "", "with -host: the data directory (default $SNAKEPIT_DATA_DIR, else ~/.local/state/snakepit)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if *host {
+			if *stream {
+				return usageError{errors.New("-stream is not available with -host")}
+			}
+			dir, err := instanceDir(*dataDir, *name)
+			if err != nil {
+				return err
+			}
+			return execOnHost(cmd.Context(), dir, args[0], args[1], *pairs, *timeout, cmd.OutOrStdout())
+		}
+		return runExec(cmd.Context(), g, args[0], args[1], *pairs, *workers, *adapter, *timeout, *stream, cmd.OutOrStdout())
 	}
-	if fs.NArg() != 2 {
-		return fmt.Errorf("exec needs POOL and TOOL, got %q", fs.Args())
-	}
-	poolName, tool := fs.Arg(0), fs.Arg(1)
+	return cmd
+}
+
+// execOnHost runs one call through a running host's admin endpoint.
+func execOnHost(ctx context.Context, dir, poolName, tool string, pairs []string, timeout time.Duration, stdout io.Writer) error {
 	callArgs, err := parseArgs(pairs)
 	if err != nil {
 		return err
 	}
-	app, err := snakepit.Start(ctx, snakepit.Config{
-		Logger: logger,
-		Pools:  []snakepit.PoolConfig{{Name: poolName, Size: *workers, Adapter: *adapter}},
-	})
+	raw, err := json.Marshal(callArgs)
+	if err != nil {
+		return err
+	}
+	ep, err := admin.ReadEndpoint(dir)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rep, err := admin.Execute(ctx, ep, admin.ExecuteRequest{Pool: poolName, Tool: tool, Args: raw, TimeoutMS: int(timeout.Milliseconds())})
+	if err != nil {
+		return err
+	}
+	if rep.BinaryBytes > 0 {
+		fmt.Fprintf(stdout, "<%d bytes>\n", rep.BinaryBytes)
+		return nil
+	}
+	fmt.Fprintln(stdout, string(rep.Result))
+	return nil
+}
+
+func runExec(ctx context.Context, g *globals, poolName, tool string, pairs []string, workersN int, adapterS string,
+	timeoutD time.Duration, streamB bool, stdout io.Writer) error {
+	workers, adapter, timeout, stream := &workersN, &adapterS, &timeoutD, &streamB
+	callArgs, err := parseArgs(pairs)
+	if err != nil {
+		return err
+	}
+	app, err := snakepit.Start(ctx, g.apply(snakepit.Config{
+		Pools: []snakepit.PoolConfig{{Name: poolName, Size: *workers, Adapter: *adapter}},
+	}))
 	if err != nil {
 		return err
 	}

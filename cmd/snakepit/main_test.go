@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
 	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
@@ -29,26 +32,56 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
-func TestSplitArgFlags(t *testing.T) {
-	rest, pairs, err := splitArgFlags([]string{"-workers", "2", "--arg", "a=1", "pool", "--arg=b=2", "tool", "-arg", "c=3"})
-	require.NoError(t, err)
-	assert.Equal(t, []string{"-workers", "2", "pool", "tool"}, rest)
-	assert.Equal(t, []string{"a=1", "b=2", "c=3"}, pairs)
-	_, _, err = splitArgFlags([]string{"--arg"})
-	assert.Error(t, err)
+func TestNormalizeArgs(t *testing.T) {
+	got := normalizeArgs([]string{"-workers", "2", "--arg", "a=-1", "-dry-run=true", "-h", "-1", "pool", "--", "-raw"})
+	assert.Equal(t, []string{"--workers", "2", "--arg", "a=-1", "--dry-run=true", "-h", "-1", "pool", "--", "-raw"}, got)
 }
 
-func TestRunUsageAndUnknownCommand(t *testing.T) {
+func TestErrorLineSaysSnakepitOnce(t *testing.T) {
+	assert.Equal(t, "snakepit: boom", errorLine(errors.New("snakepit: snakepit: boom")))
+	assert.Equal(t, "snakepit: boom", errorLine(errors.New("boom")))
+	e := snakepit.NewError(snakepit.CodePoolNotFound, "no pool x")
+	assert.Equal(t, e.Error(), errorLine(e), "a structured error is printed as it is")
+	assert.True(t, strings.HasPrefix(e.Error(), "snakepit "))
+}
+
+func TestUsageHelpAndExitCodes(t *testing.T) {
 	var out, errb bytes.Buffer
 	assert.Equal(t, 2, run(nil, &out, &errb))
-	assert.Contains(t, errb.String(), "usage:")
+	assert.Contains(t, errb.String(), "Usage:")
 	errb.Reset()
 	assert.Equal(t, 2, run([]string{"frobnicate"}, &out, &errb))
 	assert.Contains(t, errb.String(), `unknown command "frobnicate"`)
-	assert.Equal(t, 0, run([]string{"help"}, &out, &errb))
+	assert.Equal(t, 1, strings.Count(errb.String(), "snakepit:"), "the error is printed once: %s", errb.String())
 	errb.Reset()
-	assert.Equal(t, 1, run([]string{"exec", "onlypool"}, &out, &errb))
-	assert.Contains(t, errb.String(), "exec needs POOL and TOOL")
+	assert.Equal(t, 2, run([]string{"exec", "onlypool"}, &out, &errb), "a missing argument is a usage error")
+	assert.Contains(t, errb.String(), "accepts 2 arg(s), received 1")
+	errb.Reset()
+	assert.Equal(t, 2, run([]string{"demo", "-no-such-flag"}, &out, &errb))
+	assert.Contains(t, errb.String(), "unknown flag: --no-such-flag")
+	errb.Reset()
+	assert.Equal(t, 2, run([]string{"-log-level", "loud", "status"}, &out, &errb))
+	assert.Contains(t, errb.String(), "-log-level")
+
+	// Help on -h, --help and help exits 0 and lists every flag, the global ones too.
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}} {
+		out.Reset()
+		assert.Equal(t, 0, run(args, &out, &errb), args)
+		for _, cmd := range []string{"run", "status", "demo", "exec", "demo-cluster", "serve", "cleanup", "bench"} {
+			assert.Contains(t, out.String(), "  "+cmd+" ", args)
+		}
+	}
+	root := newRoot(&globals{stdout: &out, stderr: &errb})
+	for _, c := range root.Commands() {
+		out.Reset()
+		assert.Equal(t, 0, run([]string{c.Name(), "-h"}, &out, &errb), c.Name())
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			assert.Contains(t, out.String(), "--"+f.Name, "%s -h lists --%s", c.Name(), f.Name)
+		})
+		for _, g := range []string{"--python", "--pythonpath", "--priv-dir", "--log-level"} {
+			assert.Contains(t, out.String(), g, "%s -h lists the global %s", c.Name(), g)
+		}
+	}
 }
 
 func TestExecRunsATool(t *testing.T) {

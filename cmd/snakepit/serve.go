@@ -5,18 +5,20 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
 	"github.com/snakepit-go/snakepit/internal/loadgen"
 )
 
-// runServe starts a node: an App with protoactor remote enabled, whose
+// serveCommand defines serve's flags on fs and returns the command. It
+// starts a node: an App with protoactor remote enabled, whose
 // pools actors on other nodes call by PID with the poolpb messages. It
 // prints one line per pool,
 //
@@ -26,8 +28,7 @@ import (
 // until interrupted (SIGINT/SIGTERM), then stops cleanly. The
 // nodes of a cluster share $SNAKEPIT_REMOTE_SECRET (required): a caller
 // without it is refused.
-func runServe(ctx context.Context, args []string, in io.Reader, out io.Writer, logger *slog.Logger) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+func serveCommand(fs *pflag.FlagSet) func(ctx context.Context, g *globals, in io.Reader, out io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:0", "host:port other nodes reach this node at (port 0 picks one)")
 	pool := fs.String("pool", snakepit.DefaultPool, "pool name")
 	workers := fs.Int("workers", 2, "workers in the pool")
@@ -38,49 +39,48 @@ func runServe(ctx context.Context, args []string, in io.Reader, out io.Writer, l
 	nodeName := fs.String("node", "", "this node's name in the cluster (default hostname/instance)")
 	loopback := fs.Bool("loopback-timings", false, "failure detection tuned for nodes on one machine (~1s instead of ~5s)")
 	drive := fs.Bool("drive", false, "take load commands as JSON lines on stdin and answer each with a JSON line (demo-cluster's nodes); stop at end of input")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg := snakepit.Config{
-		Logger: logger, RemoteAddress: *listen,
-		Pools: []snakepit.PoolConfig{{Name: *pool, Size: *workers, Adapter: *adapter}},
-	}
-	if *clusterName != "" {
-		cfg.Cluster = snakepit.ClusterConfig{Name: *clusterName, Bind: *gossip, NodeName: *nodeName}
-		if *join != "" {
-			cfg.Cluster.Seeds = strings.Split(*join, ",")
+	return func(ctx context.Context, g *globals, in io.Reader, out io.Writer) error {
+		cfg := snakepit.Config{
+			RemoteAddress: *listen,
+			Pools:         []snakepit.PoolConfig{{Name: *pool, Size: *workers, Adapter: *adapter}},
 		}
-		if *loopback {
-			cfg.Cluster.Timings = snakepit.ClusterLoopback
-			cfg.Cluster.LoadInterval = 250 * time.Millisecond
+		if *clusterName != "" {
+			cfg.Cluster = snakepit.ClusterConfig{Name: *clusterName, Bind: *gossip, NodeName: *nodeName}
+			if *join != "" {
+				cfg.Cluster.Seeds = strings.Split(*join, ",")
+			}
+			if *loopback {
+				cfg.Cluster.Timings = snakepit.ClusterLoopback
+				cfg.Cluster.LoadInterval = 250 * time.Millisecond
+			}
 		}
+		app, err := snakepit.Start(ctx, g.apply(cfg))
+		if err != nil {
+			return err
+		}
+		defer app.Stop(context.Background())
+		if err := app.AwaitReady(ctx); err != nil {
+			return err
+		}
+		for _, name := range app.Pools() {
+			pid := app.Pool(name)
+			fmt.Fprintf(out, "pool %s address %s id %s run %s\n", name, pid.GetAddress(), app.PoolID(name), app.RunID())
+		}
+		if g := app.GossipAddress(); g != "" {
+			fmt.Fprintf(out, "cluster %s gossip %s\n", *clusterName, g)
+		}
+		var commandsDone <-chan struct{}
+		if *drive {
+			commandsDone = serveCommands(ctx, app, in, out)
+		}
+		select {
+		case <-ctx.Done():
+		case <-commandsDone:
+		case <-app.Failed():
+			return app.Err()
+		}
+		return nil
 	}
-	app, err := snakepit.Start(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer app.Stop(context.Background())
-	if err := app.AwaitReady(ctx); err != nil {
-		return err
-	}
-	for _, name := range app.Pools() {
-		pid := app.Pool(name)
-		fmt.Fprintf(out, "pool %s address %s id %s run %s\n", name, pid.GetAddress(), app.PoolID(name), app.RunID())
-	}
-	if g := app.GossipAddress(); g != "" {
-		fmt.Fprintf(out, "cluster %s gossip %s\n", *clusterName, g)
-	}
-	var commandsDone <-chan struct{}
-	if *drive {
-		commandsDone = serveCommands(ctx, app, in, out)
-	}
-	select {
-	case <-ctx.Done():
-	case <-commandsDone:
-	case <-app.Failed():
-		return app.Err()
-	}
-	return nil
 }
 
 // command is one line of `serve -drive`'s input.
@@ -197,4 +197,21 @@ func waitFor(ctx context.Context, limit time.Duration, check func() error) error
 		case <-tick.C:
 		}
 	}
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "A node whose pool other nodes call by name (-cluster) or by PID",
+		Long: `serve starts a node: a pool with protoactor remote enabled, which actors on other nodes
+call by PID, or by name when the node joins a cluster (-cluster). It prints one line per pool
+(pool NAME address HOST:PORT id PID-ID run RUN-ID) and serves until interrupted.
+The nodes of a cluster share $SNAKEPIT_REMOTE_SECRET (required).`,
+		Args: usageArgs(cobra.NoArgs),
+	}
+	run := serveCommand(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return run(cmd.Context(), g, cmd.InOrStdin(), cmd.OutOrStdout())
+	}
+	return cmd
 }

@@ -1,0 +1,376 @@
+// Package admin is a running host's local admin endpoint: an HTTP server
+// on a loopback address that answers GET /api/status with the host's pools
+// and workers (Status), for `snakepit status` and for scripts, and runs
+// one call through the host's pools on POST /api/execute (`snakepit exec
+// -host`). It also serves the Prometheus /metrics endpoint (ServeMetrics).
+//
+// Every request must carry the endpoint's token (Authorization: Bearer
+// TOKEN). The token is random per start and is written, with the address,
+// to the file admin.json in the instance directory (mode 0600, in a 0700
+// directory), so only the user who runs the host can read it; the file is
+// removed when the server closes. Nothing is on a command line.
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+)
+
+// EndpointFile is the file in the instance directory that tells tools of
+// the same user where the admin endpoint is and its token.
+const EndpointFile = "admin.json"
+
+// Status is a running host's snapshot.
+type Status struct {
+	Instance      string                `json:"instance"`
+	RunID         string                `json:"run_id"`
+	Version       string                `json:"version"`
+	PID           int                   `json:"pid"`
+	StartedAt     time.Time             `json:"started_at"`
+	UptimeSeconds float64               `json:"uptime_seconds"`
+	TakenAt       time.Time             `json:"taken_at"`
+	Pools         []PoolStatus          `json:"pools"`
+	Sessions      snakepit.SessionStats `json:"sessions"`
+}
+
+// PoolStatus is one pool: its figures and its workers.
+type PoolStatus struct {
+	snakepit.PoolStats
+	WorkerList []snakepit.WorkerInfo `json:"worker_list"`
+}
+
+// Snapshot takes app's status now.
+func Snapshot(ctx context.Context, app *snakepit.App) (*Status, error) {
+	now := time.Now()
+	st := &Status{Instance: app.Instance(), RunID: app.RunID(), Version: snakepit.Version, PID: os.Getpid(),
+		StartedAt: app.StartedAt(), UptimeSeconds: now.Sub(app.StartedAt()).Seconds(), TakenAt: now}
+	for _, name := range app.Pools() {
+		ps, err := app.Stats(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("pool %s: %w", name, err)
+		}
+		ws, err := app.Workers(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("pool %s: %w", name, err)
+		}
+		st.Pools = append(st.Pools, PoolStatus{PoolStats: ps, WorkerList: ws})
+	}
+	ss, err := app.SessionStats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.Sessions = ss
+	return st, nil
+}
+
+// Endpoint is where a host's admin endpoint is, as its EndpointFile says.
+type Endpoint struct {
+	Address string `json:"address"`
+	Token   string `json:"token"`
+	PID     int    `json:"pid"`
+	RunID   string `json:"run_id"`
+}
+
+// ErrNoEndpoint reports an instance with no admin endpoint file: no host of
+// it is running, or it runs without the admin endpoint.
+var ErrNoEndpoint = errors.New("no running host with an admin endpoint")
+
+// ReadEndpoint reads the EndpointFile of an instance directory.
+func ReadEndpoint(instanceDir string) (Endpoint, error) {
+	b, err := os.ReadFile(filepath.Join(instanceDir, EndpointFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Endpoint{}, fmt.Errorf("%w in %s", ErrNoEndpoint, instanceDir)
+	}
+	if err != nil {
+		return Endpoint{}, err
+	}
+	var ep Endpoint
+	if err := json.Unmarshal(b, &ep); err != nil || ep.Address == "" || ep.Token == "" {
+		return Endpoint{}, fmt.Errorf("%s: not an admin endpoint file", filepath.Join(instanceDir, EndpointFile))
+	}
+	return ep, nil
+}
+
+// Fetch gets the status from the endpoint.
+func Fetch(ctx context.Context, ep Endpoint) (*Status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ep.Address+"/api/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+ep.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin endpoint %s (host pid %d): %w", ep.Address, ep.PID, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("admin endpoint %s: %s", ep.Address, resp.Status)
+	}
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("admin endpoint %s: %w", ep.Address, err)
+	}
+	return &st, nil
+}
+
+// Options configure Serve.
+type Options struct {
+	// Address is host:port (default 127.0.0.1:0). A non-loopback host is
+	// refused unless AllowRemote.
+	Address     string
+	AllowRemote bool
+	Logger      *slog.Logger
+}
+
+// Server is a running admin endpoint.
+type Server struct {
+	app  *snakepit.App
+	srv  *http.Server
+	ln   net.Listener
+	file string
+	ep   Endpoint
+	done chan struct{}
+}
+
+// Serve starts the admin endpoint of app and writes its EndpointFile.
+func Serve(app *snakepit.App, opts Options) (*Server, error) {
+	addr := opts.Address
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if !opts.AllowRemote && !loopback(addr) {
+		return nil, fmt.Errorf("admin address %s is not a loopback address", addr)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin endpoint: %w", err)
+	}
+	s := &Server{app: app, ln: ln, done: make(chan struct{}),
+		file: filepath.Join(app.InstanceDir(), EndpointFile)}
+	s.ep = Endpoint{Address: ln.Addr().String(), Token: hex.EncodeToString(raw), PID: os.Getpid(), RunID: app.RunID()}
+	if err := writeEndpoint(s.file, s.ep); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/status", s.status)
+	mux.HandleFunc("POST /api/execute", s.execute)
+	s.srv = &http.Server{Handler: bearer(s.ep.Token, mux), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("admin endpoint stopped", "error", err)
+		}
+	}()
+	return s, nil
+}
+
+// Address is the endpoint's host:port.
+func (s *Server) Address() string { return s.ep.Address }
+
+// Endpoint is what the EndpointFile says.
+func (s *Server) Endpoint() Endpoint { return s.ep }
+
+// Close stops the server and removes its EndpointFile (unless another
+// host of the instance has written its own since).
+func (s *Server) Close(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	if ep, rerr := ReadEndpoint(filepath.Dir(s.file)); rerr == nil && ep.Token == s.ep.Token {
+		_ = os.Remove(s.file)
+	}
+	return err
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	st, err := Snapshot(ctx, s.app)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// ExecuteRequest is the body of POST /api/execute: one call through the
+// host's pools, as App.Execute makes it.
+type ExecuteRequest struct {
+	Pool          string          `json:"pool,omitempty"`
+	Tool          string          `json:"tool"`
+	Args          json.RawMessage `json:"args,omitempty"`
+	TimeoutMS     int             `json:"timeout_ms,omitempty"`
+	CorrelationID string          `json:"correlation_id,omitempty"`
+}
+
+// ExecuteReply is the answer of POST /api/execute: the result's JSON (a
+// binary result's size), or the structured error.
+type ExecuteReply struct {
+	Result      json.RawMessage `json:"result,omitempty"`
+	BinaryBytes int             `json:"binary_bytes,omitempty"`
+	WorkerID    string          `json:"worker_id,omitempty"`
+	Error       *ErrorReply     `json:"error,omitempty"`
+}
+
+// ErrorReply is a snakepit.Error as JSON.
+type ErrorReply struct {
+	Category   string            `json:"category"`
+	Code       string            `json:"code"`
+	Message    string            `json:"message"`
+	PythonType string            `json:"python_type,omitempty"`
+	Traceback  string            `json:"python_traceback,omitempty"`
+	Details    map[string]string `json:"details,omitempty"`
+	Pool       string            `json:"pool,omitempty"`
+	WorkerID   string            `json:"worker_id,omitempty"`
+}
+
+// AsError is the reply's error as a *snakepit.Error.
+func (e *ErrorReply) AsError() *snakepit.Error {
+	return &snakepit.Error{Category: snakepit.Category(e.Category), Code: e.Code, Message: e.Message,
+		PythonType: e.PythonType, PythonTraceback: e.Traceback, Details: e.Details, Pool: e.Pool, WorkerID: e.WorkerID}
+}
+
+// maxExecuteBody bounds a request body (the args of one call).
+const maxExecuteBody = 16 << 20
+
+func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
+	var req ExecuteRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxExecuteBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Tool == "" {
+		msg := "want a JSON object with at least \"tool\""
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		writeJSON(w, http.StatusBadRequest, ExecuteReply{Error: &ErrorReply{Category: string(snakepit.CategoryValidation),
+			Code: snakepit.CodeInvalidArgument, Message: msg}})
+		return
+	}
+	ctx := r.Context()
+	if req.TimeoutMS > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMS)*time.Millisecond)
+		defer cancel()
+	}
+	opts := []snakepit.ExecuteOption{snakepit.WithPool(req.Pool)}
+	if req.CorrelationID != "" {
+		opts = append(opts, snakepit.WithCorrelationID(req.CorrelationID))
+	}
+	var args any
+	if len(req.Args) > 0 {
+		args = req.Args
+	}
+	res, err := s.app.Execute(ctx, req.Tool, args, opts...)
+	if err != nil {
+		var se *snakepit.Error
+		if !errors.As(err, &se) {
+			se = snakepit.NewError(snakepit.CodeInternal, err.Error())
+		}
+		writeJSON(w, http.StatusOK, ExecuteReply{Error: &ErrorReply{Category: string(se.Category), Code: se.Code,
+			Message: se.Message, PythonType: se.PythonType, Traceback: se.PythonTraceback, Details: se.Details,
+			Pool: se.Pool, WorkerID: se.WorkerID}})
+		return
+	}
+	rep := ExecuteReply{Result: res.JSON, WorkerID: res.WorkerID}
+	if res.IsBinary {
+		rep.BinaryBytes = len(res.Binary)
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// Execute calls a tool through the host at ep (POST /api/execute). A call
+// that reached the host and failed returns the host's *snakepit.Error.
+func Execute(ctx context.Context, ep Endpoint, req ExecuteRequest) (*ExecuteReply, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+ep.Address+"/api/execute", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set("Authorization", "Bearer "+ep.Token)
+	hr.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		return nil, fmt.Errorf("admin endpoint %s (host pid %d): %w", ep.Address, ep.PID, err)
+	}
+	defer resp.Body.Close()
+	var rep ExecuteReply
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("admin endpoint %s: %s", ep.Address, resp.Status)
+	}
+	if rep.Error != nil {
+		return &rep, rep.Error.AsError()
+	}
+	return &rep, nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeEndpoint writes the file with mode 0600, replacing any earlier one
+// atomically.
+func writeEndpoint(path string, ep Endpoint) error {
+	b, err := json.Marshal(ep)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".admin-*.json")
+	if err != nil {
+		return fmt.Errorf("admin endpoint file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// loopback reports whether addr's host is a loopback address.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

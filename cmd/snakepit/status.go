@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/snakepit-go/snakepit/apps/snakepit/admin"
+	"github.com/snakepit-go/snakepit/internal/instance"
+	"github.com/snakepit-go/snakepit/internal/names"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "A running host's pools and workers: state, pid, uptime, requests, memory, queue, errors, recycles",
+		Long: `status asks a running host (snakepit run, or a program serving admin.Serve) for its pools and
+workers over its local admin endpoint, found with its token in the instance directory
+(<data dir>/<instance>/admin.json, readable only by the user running the host).`,
+		Args: usageArgs(cobra.NoArgs),
+	}
+	fs := cmd.Flags()
+	name := fs.String("instance", "", "instance name (default $SNAKEPIT_INSTANCE_NAME, else default)")
+	dataDir := fs.String("data-dir", "", "data directory (default $SNAKEPIT_DATA_DIR, else ~/.local/state/snakepit)")
+	asJSON := fs.Bool("json", false, "print the status as one JSON object")
+	watch := fs.Bool("watch", false, "refresh every -interval until interrupted")
+	interval := fs.Duration("interval", 2*time.Second, "refresh interval with -watch")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *interval <= 0 {
+			return usageError{fmt.Errorf("-interval must be positive")}
+		}
+		dir, err := instanceDir(*dataDir, *name)
+		if err != nil {
+			return err
+		}
+		return runStatus(cmd.Context(), dir, *asJSON, *watch, *interval, cmd.OutOrStdout())
+	}
+	return cmd
+}
+
+func runStatus(ctx context.Context, dir string, asJSON, watch bool, interval time.Duration, out io.Writer) error {
+	for {
+		ep, err := admin.ReadEndpoint(dir)
+		if err != nil {
+			return err
+		}
+		fctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		st, err := admin.Fetch(fctx, ep)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if watch && !asJSON {
+			fmt.Fprint(out, "\033[H\033[2J") // home, clear screen
+		}
+		if asJSON {
+			enc := json.NewEncoder(out)
+			if !watch {
+				enc.SetIndent("", "  ")
+			}
+			if err := enc.Encode(st); err != nil {
+				return err
+			}
+		} else {
+			printStatus(out, st)
+		}
+		if !watch {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
+}
+
+// printStatus writes st as tables: one line per pool, one per worker.
+func printStatus(out io.Writer, st *admin.Status) {
+	fmt.Fprintf(out, "instance %s  run %s  pid %d  up %s  snakepit %s  sessions %d\n\n", st.Instance, st.RunID, st.PID,
+		(time.Duration(st.UptimeSeconds) * time.Second).String(), st.Version, st.Sessions.Active)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POOL\tSTATE\tCIRCUIT\tREADY\tBUSY\tQUEUED\tIN-FLIGHT\tREQUESTS\tERRORS\tRESTARTS\tRECYCLED")
+	for _, p := range st.Pools {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Pool, p.State, p.Circuit, p.Ready, p.Workers,
+			p.Busy, p.Queued, p.InFlight, p.Requests, p.Errors, p.WorkerRestarts, p.Recycled)
+	}
+	tw.Flush()
+	for _, p := range st.Pools {
+		fmt.Fprintf(out, "\npool %s\n", p.Pool)
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "WORKER\tSTATE\tPID\tUPTIME\tREQUESTS\tIN-FLIGHT\tRSS")
+		for _, w := range p.WorkerList {
+			pid, up, rss := "-", "-", "-"
+			if w.OSPid > 0 {
+				pid = fmt.Sprint(w.OSPid)
+			}
+			if u := w.Uptime(st.TakenAt); u > 0 {
+				up = u.Round(time.Second).String()
+			}
+			if w.RSSBytes > 0 {
+				rss = fmt.Sprintf("%.1f MiB", float64(w.RSSBytes)/(1<<20))
+			}
+			state := w.State
+			if w.Tainted {
+				state += " (tainted)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", w.ID, state, pid, up, w.Requests, w.InFlight, rss)
+		}
+		tw.Flush()
+	}
+}
+
+// instanceDir is the directory of the named instance (default
+// $SNAKEPIT_INSTANCE_NAME, else default) under the data directory.
+func instanceDir(dataDir, name string) (string, error) {
+	if name == "" {
+		name = os.Getenv(instance.EnvName)
+	}
+	if name == "" {
+		name = instance.DefaultName
+	}
+	if !names.Valid(name) {
+		return "", usageError{fmt.Errorf("instance name %q: only letters, digits, '-' and '_'", name)}
+	}
+	return filepath.Join(instance.DataDir(dataDir), name), nil
+}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/snakepit-go/snakepit/internal/fakeworker"
 	"github.com/snakepit-go/snakepit/internal/workerhook"
@@ -22,12 +24,24 @@ import (
 // and its decoding. BenchmarkRawRequest is the floor it is compared with:
 // one protoactor request/response to an actor that answers at once.
 // `snakepit bench dispatch` reports the same two as a ratio.
-func BenchmarkExecute(b *testing.B) {
+func BenchmarkExecute(b *testing.B) { benchExecute(b, nil) }
+
+// BenchmarkExecuteWithMetrics is BenchmarkExecute with the App's metrics
+// going to an OpenTelemetry SDK MeterProvider: the per-call cost of the
+// instruments is the difference.
+func BenchmarkExecuteWithMetrics(b *testing.B) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	defer mp.Shutdown(context.Background())
+	benchExecute(b, mp)
+}
+
+func benchExecute(b *testing.B, mp metric.MeterProvider) {
 	workerhook.Set(fakeworker.Props)
 	app, err := Start(context.Background(), Config{
 		InstanceName: fmt.Sprintf("bench-exec-%d", os.Getpid()), DataDir: b.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Pools:  []PoolConfig{{Name: "default", Size: 2}},
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Pools:         []PoolConfig{{Name: "default", Size: 2}},
+		MeterProvider: mp,
 	})
 	workerhook.Set(nil)
 	if err != nil {

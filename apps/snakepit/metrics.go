@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 )
 
@@ -30,10 +31,52 @@ type metrics struct {
 	reg      metric.Registration
 
 	mu    sync.RWMutex
-	attrs map[callKey]metric.MeasurementOption
+	attrs map[callKey]*callAttrs
+	rss   rssCache
+}
+
+// rssCache keeps each worker's process-tree RSS for rssMaxAge: reading a
+// tree walks /proc (a few ms for a worker with many threads), which a
+// scrape every second would otherwise pay for every worker.
+type rssCache struct {
+	mu   sync.Mutex
+	seen map[int]rssAt
+}
+
+type rssAt struct {
+	bytes uint64
+	at    time.Time
+}
+
+const rssMaxAge = 10 * time.Second
+
+func (c *rssCache) get(pid int) uint64 {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.seen[pid]; ok && now.Sub(r.at) < rssMaxAge {
+		return r.bytes
+	}
+	if c.seen == nil || len(c.seen) > 4096 {
+		c.seen = map[int]rssAt{} // pids of workers long gone
+	}
+	rss, err := lifecycle.TreeRSS(context.Background(), pid)
+	if err != nil {
+		delete(c.seen, pid)
+		return 0
+	}
+	c.seen[pid] = rssAt{rss, now}
+	return rss
 }
 
 type callKey struct{ pool, tool, outcome string }
+
+// callAttrs are one key's attributes as the option slices the instruments
+// take, built once so recording allocates nothing for them.
+type callAttrs struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
 
 // secondsBuckets are the histograms' bounds: 100 µs to 5 min.
 var secondsBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -41,7 +84,7 @@ var secondsBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.
 
 func newMetrics(a *App, mp metric.MeterProvider) (*metrics, error) {
 	m := mp.Meter(meterName, metric.WithInstrumentationVersion(Version))
-	mt := &metrics{attrs: map[callKey]metric.MeasurementOption{}}
+	mt := &metrics{attrs: map[callKey]*callAttrs{}}
 	var err error
 	if mt.calls, err = m.Int64Counter("snakepit.calls", metric.WithUnit("{call}"),
 		metric.WithDescription("Calls made through this App, by pool, tool and outcome (ok or the error code)")); err != nil {
@@ -74,7 +117,7 @@ func newMetrics(a *App, mp metric.MeterProvider) (*metrics, error) {
 	recycled, _ := m.Int64ObservableCounter("snakepit.worker.recycled", metric.WithUnit("{worker}"),
 		metric.WithDescription("Workers replaced by the lifecycle or by hand"))
 	rss, _ := m.Int64ObservableGauge("snakepit.worker.rss", metric.WithUnit("By"),
-		metric.WithDescription("Resident memory of a worker's Python process tree"))
+		metric.WithDescription("Resident memory of a worker's Python process tree (read at most every 10 s)"))
 	mt.reg, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -92,7 +135,7 @@ func newMetrics(a *App, mp metric.MeterProvider) (*metrics, error) {
 			o.ObserveInt64(inflight, int64(s.InFlight), metric.WithAttributes(pool))
 			o.ObserveInt64(restarts, int64(s.WorkerRestarts), metric.WithAttributes(pool))
 			o.ObserveInt64(recycled, int64(s.Recycled), metric.WithAttributes(pool))
-			ws, err := a.Workers(ctx, name)
+			ws, err := a.workers(ctx, name, mt.rss.get)
 			if err != nil {
 				continue
 			}
@@ -115,26 +158,27 @@ func newMetrics(a *App, mp metric.MeterProvider) (*metrics, error) {
 	return mt, nil
 }
 
-// attrsFor returns the cached attribute option of a pool, tool and outcome.
-func (m *metrics) attrsFor(pool, tool, outcome string) metric.MeasurementOption {
+// attrsFor returns the cached attributes of a pool, tool and outcome.
+func (m *metrics) attrsFor(pool, tool, outcome string) *callAttrs {
 	k := callKey{pool, tool, outcome}
 	m.mu.RLock()
-	opt, ok := m.attrs[k]
+	a, ok := m.attrs[k]
 	m.mu.RUnlock()
 	if ok {
-		return opt
+		return a
 	}
 	attrs := []attribute.KeyValue{attribute.String("pool", pool), attribute.String("tool", tool)}
 	if outcome != "" {
 		attrs = append(attrs, attribute.String("outcome", outcome))
 	}
-	opt = metric.WithAttributeSet(attribute.NewSet(attrs...))
+	opt := metric.WithAttributeSet(attribute.NewSet(attrs...))
+	a = &callAttrs{add: []metric.AddOption{opt}, rec: []metric.RecordOption{opt}}
 	m.mu.Lock()
 	if len(m.attrs) < maxAttrSets {
-		m.attrs[k] = opt
+		m.attrs[k] = a
 	}
 	m.mu.Unlock()
-	return opt
+	return a
 }
 
 // maxAttrSets bounds the cache (tool names come from callers).
@@ -178,11 +222,12 @@ func (t *callTimer) done(err error) {
 		}
 	}
 	ctx := context.Background()
-	t.m.calls.Add(ctx, 1, t.m.attrsFor(t.pool, t.tool, outcome))
-	t.m.duration.Record(ctx, now.Sub(t.start).Seconds(), t.m.attrsFor(t.pool, t.tool, outcome))
+	a := t.m.attrsFor(t.pool, t.tool, outcome)
+	t.m.calls.Add(ctx, 1, a.add...)
+	t.m.duration.Record(ctx, now.Sub(t.start).Seconds(), a.rec...)
 	if !t.granted.IsZero() {
-		opt := t.m.attrsFor(t.pool, t.tool, "")
-		t.m.wait.Record(ctx, t.granted.Sub(t.start).Seconds(), opt)
-		t.m.exec.Record(ctx, now.Sub(t.granted).Seconds(), opt)
+		a := t.m.attrsFor(t.pool, t.tool, "")
+		t.m.wait.Record(ctx, t.granted.Sub(t.start).Seconds(), a.rec...)
+		t.m.exec.Record(ctx, now.Sub(t.granted).Seconds(), a.rec...)
 	}
 }

@@ -134,6 +134,14 @@ func (w WorkerInfo) Uptime(now time.Time) time.Duration {
 // pool) in slot order, with the memory of each live worker's process tree.
 func (a *App) Workers(ctx context.Context, poolName string) (_ []WorkerInfo, err error) {
 	defer func() { err = public(err) }()
+	return a.workers(ctx, poolName, func(pid int) uint64 {
+		rss, _ := lifecycle.TreeRSS(ctx, pid)
+		return rss
+	})
+}
+
+// workers is Workers with the memory of a worker's process tree from rss.
+func (a *App) workers(ctx context.Context, poolName string, rss func(pid int) uint64) ([]WorkerInfo, error) {
 	ws, err := askPool[*pool.WorkerStates](ctx, a, poolName, &pool.GetWorkerStates{All: true})
 	if err != nil {
 		return nil, err
@@ -144,9 +152,7 @@ func (a *App) Workers(ctx context.Context, poolName string) (_ []WorkerInfo, err
 			StartedAt: w.StartedAt, LastActive: w.LastActive, Requests: w.Requests, MaxRequests: w.MaxRequests,
 			InFlight: w.InFlight, Draining: w.Draining, Tainted: w.Tainted}
 		if w.OSPid > 0 {
-			if rss, err := lifecycle.TreeRSS(ctx, w.OSPid); err == nil {
-				info.RSSBytes = rss
-			}
+			info.RSSBytes = rss(w.OSPid)
 		}
 		out = append(out, info)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 
 	"github.com/snakepit-go/snakepit/actors/registry"
@@ -33,12 +34,13 @@ import (
 )
 
 // benchScenarios are the scenarios of `snakepit bench`, in the order they run.
-var benchScenarios = []string{"dispatch", "unary", "stream", "binary", "startup", "memory"}
+var benchScenarios = []string{"dispatch", "unary", "metrics", "stream", "binary", "startup", "memory"}
 
 // Targets: a pool must keep at least this share of the direct path's
 // throughput, and start at most this far above the cold-start floor.
 const (
 	unaryTarget   = 0.90
+	metricsTarget = 0.98
 	streamTarget  = 0.80
 	binaryTarget  = 0.80
 	startupTarget = 1.2
@@ -67,6 +69,9 @@ all, in this order):
            request/response; ratio = the worse of the two; target <= 1.50
   unary    ping through the pool (App.Execute) vs the same Python servers
            dialled directly (BridgeService.ExecuteTool); target ratio >= 0.90
+  metrics  ping through a pool with OpenTelemetry metrics on (Prometheus
+           exporter, scraped every second) vs a pool of the same size
+           with metrics off; target ratio >= 0.98
   stream   stream_bytes (256 chunks of 64 KiB) through the pool vs direct
            ExecuteStreamingTool; concurrency min(C, N); target >= 0.80
   binary   echo_binary with 1 MiB and 16 MiB payloads through the pool vs
@@ -246,7 +251,7 @@ func runBench(ctx context.Context, f benchFlags, scenarios []string, stdout, std
 	b.say("   pool of %d workers, concurrency %d, %s per measured phase; results in %s", *workers, *concurrency, *duration, *out)
 
 	run := map[string]func(context.Context) (*benchReport, error){
-		"dispatch": b.dispatch, "unary": b.unary, "stream": b.stream, "binary": b.binary, "startup": b.startup, "memory": b.memory,
+		"dispatch": b.dispatch, "unary": b.unary, "metrics": b.metrics, "stream": b.stream, "binary": b.binary, "startup": b.startup, "memory": b.memory,
 	}
 	var failed []string
 	for _, s := range scenarios {
@@ -356,6 +361,11 @@ func (b *bench) withRatio(rep *benchReport, ratio float64, atLeast bool, target 
 // adapter, in a private data directory under a throwaway instance, and
 // returns it with the function that stops it and removes the directory.
 func (b *bench) startApp(ctx context.Context, size int) (*snakepit.App, func(), error) {
+	return b.startAppWith(ctx, size, nil)
+}
+
+// startAppWith is startApp with the App's metrics going to mp (nil: none).
+func (b *bench) startAppWith(ctx context.Context, size int, mp metric.MeterProvider) (*snakepit.App, func(), error) {
 	dir, err := os.MkdirTemp("", "snakepit-bench-")
 	if err != nil {
 		return nil, nil, err
@@ -366,7 +376,8 @@ func (b *bench) startApp(ctx context.Context, size int) (*snakepit.App, func(), 
 	app, err := snakepit.Start(ctx, snakepit.Config{
 		Python: b.interp.Path, PrivDir: b.privDir, DataDir: dir, Logger: b.logger,
 		InstanceName: "bench", InstanceToken: "bench-" + hex.EncodeToString(tok),
-		Pools: []snakepit.PoolConfig{{Name: benchPool, Size: size}},
+		Pools:         []snakepit.PoolConfig{{Name: benchPool, Size: size}},
+		MeterProvider: mp,
 	})
 	if err != nil {
 		_ = os.RemoveAll(dir)

@@ -151,6 +151,31 @@ func TestQueueTimeoutAnswersOnce(t *testing.T) {
 	assert.EqualValues(t, 1, h.stats().GetQueueTimeouts())
 }
 
+// A call's own queue timeout (Execute.queue_timeout_ms, set by a timeout
+// profile) replaces the pool's; a call without one keeps the pool's.
+func TestPerCallQueueTimeout(t *testing.T) {
+	h := startPool(t, newFakeEnv(), Config{QueueTimeout: time.Hour})
+	h.ready()
+	h.send(exec("run", "gate"))
+	h.seen("run")
+	short := exec("short", "gate")
+	short.QueueTimeoutMs = 80
+	start := time.Now()
+	h.send(short)
+	h.send(exec("patient", "gate"))
+	requireCode(t, sperr.ErrQueueTimeout, errOf(h.terminal("short")))
+	waited := time.Since(start)
+	assert.GreaterOrEqual(t, waited, 80*time.Millisecond)
+	assert.Less(t, waited, time.Hour)
+	assert.EqualValues(t, 1, h.waitStats("patient still queued", func(s *poolpb.Stats) bool { return s.GetQueued() == 1 }).GetQueued())
+	h.env.open("run")
+	h.env.open("patient")
+	h.idle()
+	h.exactlyOnce("run", "short", "patient")
+	_, ran := h.env.seen("patient")
+	assert.True(t, ran, "the call with the pool's hour-long queue timeout ran")
+}
+
 // A call whose own deadline has already passed is refused at once.
 func TestPastDeadlineIsRefused(t *testing.T) {
 	h := startPool(t, newFakeEnv(), Config{})

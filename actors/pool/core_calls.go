@@ -65,7 +65,11 @@ func (c *core) Execute(m *poolpb.Execute, replyTo any, now time.Time) {
 // submit hands a taken request to the scheduler and acts on its decision.
 func (c *core) submit(key uint64, now time.Time) {
 	pd := c.pending[key]
-	queueDeadline := now.Add(c.cfg.QueueTimeout)
+	qt := c.cfg.QueueTimeout
+	if ms := pd.req.GetQueueTimeoutMs(); ms > 0 {
+		qt = time.Duration(ms) * time.Millisecond
+	}
+	queueDeadline := now.Add(qt)
 	if pd.deadline.Before(queueDeadline) {
 		queueDeadline = pd.deadline
 	}

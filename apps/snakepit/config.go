@@ -51,12 +51,17 @@ type PoolConfig struct {
 	Threads int
 	// Transport: unix socket (default) or TCP loopback.
 	Transport Transport
-	// MaxQueue bounds waiting calls (default 1000); QueueTimeout bounds the
-	// wait (default 10s); ExecuteTimeout is a call's budget when the caller's
-	// context has no deadline (default 300s, upstream's balanced profile).
+	// MaxQueue bounds waiting calls (default 1000). TimeoutProfile (default
+	// Config.TimeoutProfile, else balanced) sets the three budgets below
+	// that are left zero: QueueTimeout bounds the wait in the queue (10s
+	// under balanced); ExecuteTimeout is a unary call's budget and
+	// StreamTimeout a stream's when the caller's context has no deadline
+	// (300s and 900s under balanced).
 	MaxQueue       int
+	TimeoutProfile TimeoutProfile
 	QueueTimeout   time.Duration
 	ExecuteTimeout time.Duration
+	StreamTimeout  time.Duration
 	// StartupConcurrency is how many workers start at once (default 8).
 	StartupConcurrency int
 	// ReadyTimeout bounds one worker's start (default 30s).
@@ -181,6 +186,10 @@ type Config struct {
 	// workers by state, restarts, recycles and Python memory (see
 	// README_OPERATIONS.md). Nil: no metrics, nothing measured.
 	MeterProvider metric.MeterProvider
+	// TimeoutProfile is the pools' default timeout profile (default
+	// balanced); PoolConfig.TimeoutProfile overrides it per pool and
+	// WithTimeoutProfile per call.
+	TimeoutProfile TimeoutProfile
 	// LogPythonOutput logs every line workers print, at debug level.
 	LogPythonOutput bool
 	Logger          *slog.Logger
@@ -242,6 +251,10 @@ func (c Config) withDefaults(ctx context.Context) (Config, error) {
 		}
 		if p.Transport == "" {
 			p.Transport = defaultTransport()
+		}
+		if err := p.applyProfile(c.TimeoutProfile); err != nil {
+			return c, &Error{Category: CategoryValidation, Code: CodeInvalidArgument,
+				Message: fmt.Sprintf("invalid config: pool %q: %v", p.Name, err)}
 		}
 		pools[i] = p
 		total += p.Size
@@ -323,7 +336,7 @@ func (c Config) validate() error {
 		if p.Transport != TransportUnix && p.Transport != TransportTCP {
 			errs = append(errs, fmt.Errorf("pool %q: unknown Transport %q (unix or tcp)", p.Name, p.Transport))
 		}
-		if p.Threads < 0 || p.QueueTimeout < 0 || p.ExecuteTimeout < 0 || p.ReadyTimeout < 0 || p.StopGrace < 0 ||
+		if p.Threads < 0 || p.QueueTimeout < 0 || p.ExecuteTimeout < 0 || p.StreamTimeout < 0 || p.ReadyTimeout < 0 || p.StopGrace < 0 ||
 			p.ExecutionTTL < 0 || p.DrainTimeout < 0 || p.CancelGrace < 0 {
 			errs = append(errs, fmt.Errorf("pool %q: durations and Threads must not be negative", p.Name))
 		}

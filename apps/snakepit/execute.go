@@ -43,6 +43,7 @@ type callOptions struct {
 	correlation string
 	idempotent  bool
 	metadata    map[string]string
+	profile     TimeoutProfile
 }
 
 // ExecuteOption adjusts one call.
@@ -136,25 +137,43 @@ func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool
 	if err != nil {
 		return nil, target{}, time.Time{}, err
 	}
+	var queueMS uint32
+	budget := a.callBudget(o.pool, stream)
+	if o.profile != "" {
+		b, err := o.profile.Budgets()
+		if err != nil {
+			return nil, target{}, time.Time{}, sperr.New(sperr.CodeInvalidArgument, "%v", err)
+		}
+		budget, queueMS = b.callBudget(stream), uint32(b.Queue.Milliseconds())
+	}
 	deadline, ok := ctx.Deadline()
 	if o.timeout > 0 && (!ok || time.Now().Add(o.timeout).Before(deadline)) {
 		deadline, ok = time.Now().Add(o.timeout), true
 	}
 	if !ok {
-		deadline = time.Now().Add(a.executeTimeout(o.pool))
+		deadline = time.Now().Add(budget)
 	}
 	return &poolpb.Execute{
 		RequestId: a.nextRequestID(), Tool: tool, Parameters: params, BinaryParameters: o.binary,
 		SessionId: o.session, Affinity: o.affinity, DeadlineUnixNano: deadline.UnixNano(), Stream: stream,
-		CorrelationId: o.correlation, Idempotent: o.idempotent, Metadata: o.metadata,
+		CorrelationId: o.correlation, Idempotent: o.idempotent, Metadata: o.metadata, QueueTimeoutMs: queueMS,
 	}, t, deadline, nil
 }
 
-func (a *App) executeTimeout(poolName string) time.Duration {
-	if p, ok := a.poolCfg[a.poolName(poolName)]; ok && p.ExecuteTimeout > 0 {
-		return p.ExecuteTimeout
+// callBudget is the budget of a call without a deadline of its own: its
+// pool's ExecuteTimeout or StreamTimeout (from the pool's timeout profile
+// unless set), balanced's for a pool on another node.
+func (a *App) callBudget(poolName string, stream bool) time.Duration {
+	if p, ok := a.poolCfg[a.poolName(poolName)]; ok {
+		if stream && p.StreamTimeout > 0 {
+			return p.StreamTimeout
+		}
+		if !stream && p.ExecuteTimeout > 0 {
+			return p.ExecuteTimeout
+		}
 	}
-	return 300 * time.Second
+	b, _ := TimeoutBalanced.Budgets()
+	return b.callBudget(stream)
 }
 
 // encodeArgs turns call arguments into the worker's wire parameters

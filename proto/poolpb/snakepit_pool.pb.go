@@ -125,9 +125,13 @@ type Execute struct {
 	// Python generator). 0 = none: a local caller's inbox blocks the sender
 	// instead. Callers on another node set it, since protoactor remote would
 	// queue chunks for a slow reader without bound.
-	StreamWindow  uint32 `protobuf:"varint,13,opt,name=stream_window,json=streamWindow,proto3" json:"stream_window,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StreamWindow uint32 `protobuf:"varint,13,opt,name=stream_window,json=streamWindow,proto3" json:"stream_window,omitempty"`
+	// How long the call may wait in the pool's queue, in milliseconds; 0 =
+	// the pool's QueueTimeout (a timeout profile chosen for the call sets
+	// it). The call's deadline bounds the wait either way.
+	QueueTimeoutMs uint32 `protobuf:"varint,14,opt,name=queue_timeout_ms,json=queueTimeoutMs,proto3" json:"queue_timeout_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Execute) Reset() {
@@ -247,6 +251,13 @@ func (x *Execute) GetParameters() map[string]*anypb.Any {
 func (x *Execute) GetStreamWindow() uint32 {
 	if x != nil {
 		return x.StreamWindow
+	}
+	return 0
+}
+
+func (x *Execute) GetQueueTimeoutMs() uint32 {
+	if x != nil {
+		return x.QueueTimeoutMs
 	}
 	return 0
 }
@@ -1104,7 +1115,7 @@ var File_snakepit_pool_proto protoreflect.FileDescriptor
 
 const file_snakepit_pool_proto_rawDesc = "" +
 	"\n" +
-	"\x13snakepit_pool.proto\x12\rsnakepit.pool\x1a\x19google/protobuf/any.proto\"\x9b\x06\n" +
+	"\x13snakepit_pool.proto\x12\rsnakepit.pool\x1a\x19google/protobuf/any.proto\"\xc5\x06\n" +
 	"\aExecute\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
@@ -1125,7 +1136,8 @@ const file_snakepit_pool_proto_rawDesc = "" +
 	"\n" +
 	"parameters\x18\f \x03(\v2&.snakepit.pool.Execute.ParametersEntryR\n" +
 	"parameters\x12#\n" +
-	"\rstream_window\x18\r \x01(\rR\fstreamWindow\x1aC\n" +
+	"\rstream_window\x18\r \x01(\rR\fstreamWindow\x12(\n" +
+	"\x10queue_timeout_ms\x18\x0e \x01(\rR\x0equeueTimeoutMs\x1aC\n" +
 	"\x15BinaryParametersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1a;\n" +

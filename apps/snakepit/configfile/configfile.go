@@ -49,6 +49,9 @@ type File struct {
 	PrivDir    string   `koanf:"priv_dir"`
 	// LogLevel is the host's log level: debug, info (default), warn, error.
 	LogLevel string `koanf:"log_level"`
+	// TimeoutProfile is the pools' default timeout profile (balanced,
+	// production, production_strict, development, ml_inference, batch).
+	TimeoutProfile string `koanf:"timeout_profile"`
 	// LogPythonOutput forwards what workers print to the host's log.
 	LogPythonOutput bool `koanf:"log_python_output"`
 	// Admin is the local admin endpoint (`snakepit status`).
@@ -95,6 +98,8 @@ type Pool struct {
 	Threads            int           `koanf:"threads"`
 	Transport          string        `koanf:"transport"`
 	MaxQueue           int           `koanf:"max_queue"`
+	TimeoutProfile     string        `koanf:"timeout_profile"`
+	StreamTimeout      time.Duration `koanf:"stream_timeout"`
 	QueueTimeout       time.Duration `koanf:"queue_timeout"`
 	ExecuteTimeout     time.Duration `koanf:"execute_timeout"`
 	StartupConcurrency int           `koanf:"startup_concurrency"`
@@ -175,7 +180,7 @@ func (f *File) path(p string) string {
 func (f *File) Config() (snakepit.Config, error) {
 	cfg := snakepit.Config{
 		InstanceName: f.Instance, DataDir: f.path(f.DataDir), PrivDir: f.path(f.PrivDir),
-		LogPythonOutput: f.LogPythonOutput,
+		LogPythonOutput: f.LogPythonOutput, TimeoutProfile: snakepit.TimeoutProfile(f.TimeoutProfile),
 	}
 	cfg.Python = f.Python
 	if f.Python != "" && filepath.Base(f.Python) != f.Python { // a path, not a name looked up in $PATH
@@ -196,7 +201,8 @@ func (f *File) Config() (snakepit.Config, error) {
 		cfg.Pools = append(cfg.Pools, snakepit.PoolConfig{
 			Name: p.Name, Size: p.Size, Adapter: p.Adapter, AdapterArgs: p.AdapterArgs, AdapterEnv: p.AdapterEnv,
 			Profile: snakepit.Profile(p.Profile), Threads: p.Threads, Transport: snakepit.Transport(p.Transport),
-			MaxQueue: p.MaxQueue, QueueTimeout: p.QueueTimeout, ExecuteTimeout: p.ExecuteTimeout,
+			MaxQueue: p.MaxQueue, TimeoutProfile: snakepit.TimeoutProfile(p.TimeoutProfile),
+			QueueTimeout: p.QueueTimeout, ExecuteTimeout: p.ExecuteTimeout, StreamTimeout: p.StreamTimeout,
 			StartupConcurrency: p.StartupConcurrency, ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace,
 			Affinity: aff, TTL: p.TTL, IdleTTL: p.IdleTTL, MaxRequests: p.MaxRequests,
 			MaxRequestsJitter: p.MaxRequestsJitter, MemoryThresholdMB: p.MemoryThresholdMB,

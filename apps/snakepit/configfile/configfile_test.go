@@ -29,6 +29,7 @@ pythonpath: [adapters, /abs/lib]
 priv_dir: bridge
 log_level: debug
 log_python_output: true
+timeout_profile: ml_inference
 admin:
   address: 127.0.0.1:7001
 metrics:
@@ -42,6 +43,8 @@ pools:
     threads: 4
     queue_timeout: 2s
     execute_timeout: 1m30s
+    stream_timeout: 2h
+    timeout_profile: batch
     ttl: 1h
     max_requests: 100
     affinity: strict_queue
@@ -71,6 +74,9 @@ pools:
 	assert.Equal(t, 4, gpu.Threads)
 	assert.Equal(t, 2*time.Second, gpu.QueueTimeout)
 	assert.Equal(t, 90*time.Second, gpu.ExecuteTimeout)
+	assert.Equal(t, 2*time.Hour, gpu.StreamTimeout)
+	assert.Equal(t, snakepit.TimeoutBatch, gpu.TimeoutProfile)
+	assert.Equal(t, snakepit.TimeoutMLInference, cfg.TimeoutProfile)
 	assert.Equal(t, time.Hour, gpu.TTL)
 	assert.Equal(t, 100, gpu.MaxRequests)
 	assert.Equal(t, snakepit.AffinityStrictQueue, gpu.Affinity)

@@ -4,6 +4,8 @@ package tests
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -93,3 +95,8 @@ func startAppNoWait(t *testing.T, cfg snakepit.Config) *snakepit.App {
 }
 
 func repoPriv(t *testing.T) string { return filepath.Join(testutil.RepoRoot(t), "priv", "python") }
+
+// uniqueInstance is an instance name no other test or host uses.
+func uniqueInstance(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), time.Now().UnixNano())
+}

@@ -29,6 +29,9 @@ type Config struct {
 	// ExecuteTimeout is a call's budget when the caller gives no deadline
 	// (default 300s): queueing plus execution.
 	ExecuteTimeout time.Duration
+	// StreamTimeout is a stream's budget when the caller gives no deadline
+	// (default ExecuteTimeout).
+	StreamTimeout time.Duration
 	// StartupConcurrency is how many workers may be starting at once
 	// (default 8): the next starts as soon as one is ready or failed.
 	StartupConcurrency int
@@ -76,6 +79,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ExecuteTimeout <= 0 {
 		c.ExecuteTimeout = 300 * time.Second
+	}
+	if c.StreamTimeout <= 0 {
+		c.StreamTimeout = c.ExecuteTimeout
 	}
 	if c.StartupConcurrency <= 0 {
 		c.StartupConcurrency = 8

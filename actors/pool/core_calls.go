@@ -52,6 +52,9 @@ func (c *core) Execute(m *poolpb.Execute, replyTo any, now time.Time) {
 	deadline := time.Unix(0, m.GetDeadlineUnixNano())
 	if m.GetDeadlineUnixNano() == 0 {
 		deadline = now.Add(c.cfg.ExecuteTimeout)
+		if m.GetStream() {
+			deadline = now.Add(c.cfg.StreamTimeout)
+		}
 	}
 	c.nextKey++
 	key := c.nextKey

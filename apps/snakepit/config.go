@@ -500,7 +500,7 @@ func limits(p PoolConfig) lifecycle.Limits {
 func (c Config) poolConfig(p PoolConfig, runID string) pool.Config {
 	return pool.Config{
 		Name: p.Name, Size: p.Size, MaxQueue: p.MaxQueue, QueueTimeout: p.QueueTimeout,
-		ExecuteTimeout: p.ExecuteTimeout, StartupConcurrency: p.StartupConcurrency, Affinity: pool.Affinity(p.Affinity),
+		ExecuteTimeout: p.ExecuteTimeout, StreamTimeout: p.StreamTimeout, StartupConcurrency: p.StartupConcurrency, Affinity: pool.Affinity(p.Affinity),
 		MaxRequests: p.MaxRequests, MaxRequestsJitter: p.MaxRequestsJitter, DrainTimeout: p.DrainTimeout,
 		Crash: p.CrashBarrier.internal(), ReconcileBackoff: p.ReconcileBackoff, Logger: c.Logger, Worker: c.workerConfig(p, runID),
 	}

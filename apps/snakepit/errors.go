@@ -20,9 +20,20 @@ type Error struct {
 	Message  string
 	// Details holds extra facts: exit_code, signal, last_output, queue_size, …
 	Details map[string]string
-	// PythonType and PythonTraceback are set when a tool raised.
-	PythonType      string
-	PythonTraceback string
+	// PythonType and PythonTraceback are set when a tool raised;
+	// PythonBases are its class and bases, nearest first (so errors.Is
+	// with ErrLookupError matches a KeyError); PythonStacktrace the frames
+	// ("file:line in fn", innermost last); PythonContext what the bridge
+	// reported with it (tool_name, session_id, function, call_type, ...).
+	PythonType       string
+	PythonTraceback  string
+	PythonBases      []string
+	PythonStacktrace []string
+	PythonContext    map[string]string
+	// Suggestion says what to try, for the errors the host recognises
+	// (CodeShapeMismatch, CodeDTypeMismatch, CodeDeviceMismatch,
+	// CodeOutOfMemory); the figures it read are in Details.
+	Suggestion string
 	// GRPCCode is the status code of the failed worker call (codes.OK if none).
 	GRPCCode codes.Code
 	WorkerID string
@@ -43,18 +54,18 @@ func (e *Error) Error() string { return e.internal().Error() }
 // Unwrap returns the underlying cause, if any (a context's error, say).
 func (e *Error) Unwrap() error { return e.cause }
 
-// Is reports whether target is a sentinel with the same code (or, for a
-// sentinel without a code, the same category): errors.Is(err,
-// ErrQueueTimeout) matches any queue-timeout error.
+// Is reports whether target is a sentinel with the same code (or a code
+// e refines: a shape_mismatch is a python_exception), or, for a sentinel
+// with only a Python type (ErrKeyError, PythonType("MyError")), an
+// exception of that class or a subclass of it, or, for a sentinel with only
+// a category, the same category: errors.Is(err, ErrQueueTimeout) matches
+// any queue-timeout error, errors.Is(err, ErrLookupError) a KeyError.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	if !ok {
 		return false
 	}
-	if t.Code != "" {
-		return t.Code == e.Code
-	}
-	return t.Category != "" && t.Category == e.Category
+	return sperr.Matches(t.Code, string(t.Category), t.PythonType, e.Code, string(e.Category), e.PythonType, e.PythonBases)
 }
 
 // Category groups errors by what failed.
@@ -98,6 +109,13 @@ const (
 	CodeSessionNotFound          = "session_not_found"
 	CodeSessionQuotaExceeded     = "session_quota_exceeded"
 	CodeNodeDown                 = "node_down"
+
+	// Errors a tool raised that the host recognised from their message,
+	// with a Suggestion; each refines python_exception.
+	CodeShapeMismatch  = "shape_mismatch"  // shapes that do not fit (numpy, torch)
+	CodeDTypeMismatch  = "dtype_mismatch"  // an input of the wrong dtype
+	CodeDeviceMismatch = "device_mismatch" // tensors on different devices (cuda:0 and cpu)
+	CodeOutOfMemory    = "out_of_memory"   // CUDA out of memory (Details device=cuda:N), or MemoryError (device=cpu)
 )
 
 // Sentinels for errors.Is. They carry only a code (or only a category).
@@ -123,12 +141,41 @@ var (
 	// ErrNodeDown: the node running the call was lost (killed, hung or
 	// unreachable); the call may or may not have run there.
 	ErrNodeDown = sentinel(CodeNodeDown)
+	// The recognised tool errors (each also matches ErrPythonException).
+	ErrShapeMismatch  = sentinel(CodeShapeMismatch)
+	ErrDTypeMismatch  = sentinel(CodeDTypeMismatch)
+	ErrDeviceMismatch = sentinel(CodeDeviceMismatch)
+	ErrOutOfMemory    = sentinel(CodeOutOfMemory)
+
+	// Python exception classes, matched by class or subclass (the bridge
+	// reports each exception's bases): errors.Is(err, ErrKeyError).
+	ErrValueError          = PythonType("ValueError")
+	ErrKeyError            = PythonType("KeyError")
+	ErrIndexError          = PythonType("IndexError")
+	ErrLookupError         = PythonType("LookupError")
+	ErrTypeError           = PythonType("TypeError")
+	ErrAttributeError      = PythonType("AttributeError")
+	ErrRuntimeError        = PythonType("RuntimeError")
+	ErrNotImplementedError = PythonType("NotImplementedError")
+	ErrTimeoutError        = PythonType("TimeoutError")
+	ErrMemoryError         = PythonType("MemoryError")
+	ErrArithmeticError     = PythonType("ArithmeticError")
+	ErrZeroDivisionError   = PythonType("ZeroDivisionError")
+	ErrOSError             = PythonType("OSError")
+	ErrFileNotFoundError   = PythonType("FileNotFoundError")
+	ErrPermissionError     = PythonType("PermissionError")
+	ErrImportError         = PythonType("ImportError")
+	ErrAssertionError      = PythonType("AssertionError")
 
 	// ErrTimeout matches every error of the timeout category.
 	ErrTimeout = &Error{Category: CategoryTimeout}
 	// ErrValidation matches every error of the validation category.
 	ErrValidation = &Error{Category: CategoryValidation}
 )
+
+// PythonType returns a sentinel that matches, with errors.Is, an exception
+// of the named Python class or of any subclass of it.
+func PythonType(name string) *Error { return &Error{PythonType: name} }
 
 func sentinel(code string) *Error {
 	return &Error{Category: Category(sperr.CategoryOf(code)), Code: code}
@@ -140,8 +187,9 @@ func fromInternal(e *sperr.Error) *Error {
 		return nil
 	}
 	return &Error{Category: Category(e.Category), Code: e.Code, Message: e.Message, Details: e.Details,
-		PythonType: e.PythonType, PythonTraceback: e.PythonTraceback, GRPCCode: e.GRPCCode,
-		WorkerID: e.WorkerID, Pool: e.Pool, cause: e.Unwrap()}
+		PythonType: e.PythonType, PythonTraceback: e.PythonTraceback, PythonBases: e.PythonBases,
+		PythonStacktrace: e.PythonStacktrace, PythonContext: e.PythonContext, Suggestion: e.Suggestion,
+		GRPCCode: e.GRPCCode, WorkerID: e.WorkerID, Pool: e.Pool, cause: e.Unwrap()}
 }
 
 // internal is e as the actors carry it.
@@ -149,6 +197,7 @@ func (e *Error) internal() *sperr.Error {
 	out := sperr.Wrap(e.Code, e.cause, "%s", e.Message)
 	out.Category, out.Details = sperr.Category(e.Category), e.Details
 	out.PythonType, out.PythonTraceback, out.GRPCCode = e.PythonType, e.PythonTraceback, e.GRPCCode
+	out.PythonBases, out.PythonStacktrace, out.PythonContext, out.Suggestion = e.PythonBases, e.PythonStacktrace, e.PythonContext, e.Suggestion
 	out.WorkerID, out.Pool = e.WorkerID, e.Pool
 	return out
 }

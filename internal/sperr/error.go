@@ -71,6 +71,10 @@ var codeCategory = map[string]Category{
 	CodeWorkerExit:               CategoryWorker,
 	CodeWorkerStartFailed:        CategoryWorker,
 	CodePythonException:          CategoryPythonError,
+	CodeShapeMismatch:            CategoryPythonError,
+	CodeDTypeMismatch:            CategoryPythonError,
+	CodeDeviceMismatch:           CategoryPythonError,
+	CodeOutOfMemory:              CategoryPythonError,
 	CodeToolNotFound:             CategoryValidation,
 	CodeInvalidArgument:          CategoryValidation,
 	CodeStreamingMismatch:        CategoryValidation,
@@ -109,9 +113,18 @@ type Error struct {
 	Message  string
 	// Details holds extra facts: exit_code, signal, last_output, queue_size, …
 	Details map[string]string
-	// PythonType and PythonTraceback are set when a tool raised.
-	PythonType      string
-	PythonTraceback string
+	// PythonType and PythonTraceback are set when a tool raised;
+	// PythonBases are its class and bases, nearest first; PythonStacktrace
+	// the frames ("file:line in fn", innermost last); PythonContext what
+	// the bridge reported with it (tool_name, session_id, function, ...).
+	PythonType       string
+	PythonTraceback  string
+	PythonBases      []string
+	PythonStacktrace []string
+	PythonContext    map[string]string
+	// Suggestion says what to try, for errors the host recognises (shape,
+	// dtype and device mismatches, out of memory).
+	Suggestion string
 	// GRPCCode is the status code of the failed worker call (codes.OK if none).
 	GRPCCode codes.Code
 	WorkerID string
@@ -158,6 +171,11 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}
+	if e.Suggestion != "" {
+		b.WriteString(" (try: ")
+		b.WriteString(e.Suggestion)
+		b.WriteByte(')')
+	}
 	if len(e.Details) > 0 {
 		keys := make([]string, 0, len(e.Details))
 		for k := range e.Details {
@@ -186,19 +204,44 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying cause, if any.
 func (e *Error) Unwrap() error { return e.cause }
 
-// Is reports whether target is a sentinel with the same code (or, for a
-// sentinel without a code, the same category). It lets
-// errors.Is(err, ErrQueueTimeout) match any queue-timeout error.
+// Is reports whether target is a sentinel with the same code (or a code
+// e's refines: shape_mismatch is a python_exception), or, for a sentinel
+// with only a Python type, an exception of that class or a subclass, or,
+// for one with only a category, the same category. It lets
+// errors.Is(err, ErrQueueTimeout) match any queue-timeout error and
+// errors.Is(err, PythonType("LookupError")) a KeyError.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	if !ok {
 		return false
 	}
-	if t.Code != "" {
-		return t.Code == e.Code
-	}
-	return t.Category != "" && t.Category == e.Category
+	return Matches(t.Code, string(t.Category), t.PythonType, e.Code, string(e.Category), e.PythonType, e.PythonBases)
 }
+
+// Matches is Is on the fields an Error and package snakepit's Error share:
+// whether a target with code tCode, category tCat or Python type tType
+// matches an error with the others.
+func Matches(tCode, tCat, tType, code, cat, pyType string, bases []string) bool {
+	switch {
+	case tCode != "":
+		return tCode == code || refines[code] == tCode
+	case tType != "":
+		if tType == pyType {
+			return true
+		}
+		for _, b := range bases {
+			if b == tType {
+				return true
+			}
+		}
+		return false
+	}
+	return tCat != "" && tCat == cat
+}
+
+// PythonType returns a sentinel matching an exception of the Python class
+// name or any subclass of it (by the bases the bridge reports).
+func PythonType(name string) *Error { return &Error{PythonType: name} }
 
 // WithDetail sets one detail and returns e.
 func (e *Error) WithDetail(key, value string) *Error {

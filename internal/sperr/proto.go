@@ -19,15 +19,19 @@ func ToProto(err error) *poolpb.Error {
 		e = Wrap(CodeInternal, err, "%v", err)
 	}
 	return &poolpb.Error{
-		Category:        string(e.Category),
-		Code:            e.Code,
-		Message:         e.Message,
-		Details:         e.Details,
-		PythonType:      e.PythonType,
-		PythonTraceback: e.PythonTraceback,
-		GrpcCode:        int32(e.GRPCCode),
-		WorkerId:        e.WorkerID,
-		Pool:            e.Pool,
+		Category:         string(e.Category),
+		Code:             e.Code,
+		Message:          e.Message,
+		Details:          e.Details,
+		PythonType:       e.PythonType,
+		PythonTraceback:  e.PythonTraceback,
+		GrpcCode:         int32(e.GRPCCode),
+		WorkerId:         e.WorkerID,
+		Pool:             e.Pool,
+		PythonBases:      e.PythonBases,
+		PythonStacktrace: e.PythonStacktrace,
+		PythonContext:    e.PythonContext,
+		Suggestion:       e.Suggestion,
 	}
 }
 
@@ -41,14 +45,18 @@ func FromProto(p *poolpb.Error) *Error {
 		cat = CategoryOf(p.GetCode())
 	}
 	return &Error{
-		Category:        cat,
-		Code:            p.GetCode(),
-		Message:         p.GetMessage(),
-		Details:         p.GetDetails(),
-		PythonType:      p.GetPythonType(),
-		PythonTraceback: p.GetPythonTraceback(),
-		GRPCCode:        codes.Code(p.GetGrpcCode()),
-		WorkerID:        p.GetWorkerId(),
-		Pool:            p.GetPool(),
+		Category:         cat,
+		Code:             p.GetCode(),
+		Message:          p.GetMessage(),
+		Details:          p.GetDetails(),
+		PythonType:       p.GetPythonType(),
+		PythonTraceback:  p.GetPythonTraceback(),
+		GRPCCode:         codes.Code(p.GetGrpcCode()),
+		WorkerID:         p.GetWorkerId(),
+		Pool:             p.GetPool(),
+		PythonBases:      p.GetPythonBases(),
+		PythonStacktrace: p.GetPythonStacktrace(),
+		PythonContext:    p.GetPythonContext(),
+		Suggestion:       p.GetSuggestion(),
 	}
 }

@@ -12,6 +12,7 @@ import (
 // streaming call, in the gRPC status message); see README_GRPC.md "Errors".
 type pythonPayload struct {
 	Type       string         `json:"type"`
+	Bases      []string       `json:"bases"`
 	Message    string         `json:"message"`
 	Traceback  string         `json:"traceback"`
 	Stacktrace []string       `json:"stacktrace"`
@@ -35,17 +36,61 @@ func FromPython(raw string) *Error {
 		return New(CodePythonException, "%s", Truncate(strings.TrimSpace(raw), MessageLimit))
 	}
 	code, ok := bridgeCodes[p.Type]
+	var ml mlError
 	if !ok {
 		code = CodePythonException
+		if ml, ok = classify(p.Type, p.Message); ok {
+			code = ml.code
+		}
 	}
 	e := New(code, "%s", Truncate(p.Message, MessageLimit))
 	e.PythonType = Truncate(p.Type, EchoLimit)
 	e.PythonTraceback = Truncate(p.Traceback, TracebackLimit)
+	for i, b := range p.Bases {
+		if i == maxBases {
+			break
+		}
+		e.PythonBases = append(e.PythonBases, Truncate(b, EchoLimit))
+	}
+	if n := len(p.Stacktrace); n > 0 {
+		frames := p.Stacktrace[max(0, n-maxFrames):]
+		e.PythonStacktrace = make([]string, len(frames))
+		for i, f := range frames {
+			e.PythonStacktrace[i] = Truncate(f, EchoLimit)
+		}
+	}
+	for k, v := range p.Context {
+		if len(e.PythonContext) == maxContext {
+			break
+		}
+		if e.PythonContext == nil {
+			e.PythonContext = map[string]string{}
+		}
+		s, isString := v.(string)
+		if !isString {
+			b, _ := json.Marshal(v)
+			s = string(b)
+		}
+		e.PythonContext[Truncate(k, EchoLimit)] = Truncate(s, EchoLimit)
+	}
 	if tool, ok := p.Context["tool_name"].(string); ok && tool != "" {
 		e.WithDetail("tool", Truncate(tool, EchoLimit))
 	}
+	if ml.code != "" {
+		e.Suggestion = ml.suggestion
+		for k, v := range ml.details {
+			e.WithDetail(k, Truncate(v, EchoLimit))
+		}
+	}
 	return e
 }
+
+// Bounds on what a payload may carry into an Error.
+const (
+	maxBases   = 16
+	maxFrames  = 50
+	maxContext = 32
+)
 
 // FromGRPC translates a failed gRPC call to a worker. A status whose message
 // is the structured Python payload (streaming errors) is translated as

@@ -373,9 +373,19 @@ type Error struct {
 	PythonType      string                 `protobuf:"bytes,5,opt,name=python_type,json=pythonType,proto3" json:"python_type,omitempty"`
 	PythonTraceback string                 `protobuf:"bytes,6,opt,name=python_traceback,json=pythonTraceback,proto3" json:"python_traceback,omitempty"`
 	// grpc_code is the gRPC status code of the worker call, 0 when none.
-	GrpcCode      int32  `protobuf:"varint,7,opt,name=grpc_code,json=grpcCode,proto3" json:"grpc_code,omitempty"`
-	WorkerId      string `protobuf:"bytes,8,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	Pool          string `protobuf:"bytes,9,opt,name=pool,proto3" json:"pool,omitempty"`
+	GrpcCode int32  `protobuf:"varint,7,opt,name=grpc_code,json=grpcCode,proto3" json:"grpc_code,omitempty"`
+	WorkerId string `protobuf:"bytes,8,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Pool     string `protobuf:"bytes,9,opt,name=pool,proto3" json:"pool,omitempty"`
+	// The Python exception's class and bases, nearest first (KeyError,
+	// LookupError, Exception, BaseException).
+	PythonBases []string `protobuf:"bytes,10,rep,name=python_bases,json=pythonBases,proto3" json:"python_bases,omitempty"`
+	// The frames of the Python stack, innermost last ("file:line in fn").
+	PythonStacktrace []string `protobuf:"bytes,11,rep,name=python_stacktrace,json=pythonStacktrace,proto3" json:"python_stacktrace,omitempty"`
+	// The context the bridge reported (tool_name, session_id, function, ...).
+	PythonContext map[string]string `protobuf:"bytes,12,rep,name=python_context,json=pythonContext,proto3" json:"python_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// What to try, for errors the host recognises (shape, dtype and device
+	// mismatches, CUDA out of memory).
+	Suggestion    string `protobuf:"bytes,13,opt,name=suggestion,proto3" json:"suggestion,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -469,6 +479,34 @@ func (x *Error) GetWorkerId() string {
 func (x *Error) GetPool() string {
 	if x != nil {
 		return x.Pool
+	}
+	return ""
+}
+
+func (x *Error) GetPythonBases() []string {
+	if x != nil {
+		return x.PythonBases
+	}
+	return nil
+}
+
+func (x *Error) GetPythonStacktrace() []string {
+	if x != nil {
+		return x.PythonStacktrace
+	}
+	return nil
+}
+
+func (x *Error) GetPythonContext() map[string]string {
+	if x != nil {
+		return x.PythonContext
+	}
+	return nil
+}
+
+func (x *Error) GetSuggestion() string {
+	if x != nil {
+		return x.Suggestion
 	}
 	return ""
 }
@@ -1153,7 +1191,7 @@ const file_snakepit_pool_proto_rawDesc = "" +
 	"\fStreamCredit\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
-	"\x06chunks\x18\x02 \x01(\rR\x06chunks\"\xe4\x02\n" +
+	"\x06chunks\x18\x02 \x01(\rR\x06chunks\"\xe6\x04\n" +
 	"\x05Error\x12\x1a\n" +
 	"\bcategory\x18\x01 \x01(\tR\bcategory\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
@@ -1164,8 +1202,18 @@ const file_snakepit_pool_proto_rawDesc = "" +
 	"\x10python_traceback\x18\x06 \x01(\tR\x0fpythonTraceback\x12\x1b\n" +
 	"\tgrpc_code\x18\a \x01(\x05R\bgrpcCode\x12\x1b\n" +
 	"\tworker_id\x18\b \x01(\tR\bworkerId\x12\x12\n" +
-	"\x04pool\x18\t \x01(\tR\x04pool\x1a:\n" +
+	"\x04pool\x18\t \x01(\tR\x04pool\x12!\n" +
+	"\fpython_bases\x18\n" +
+	" \x03(\tR\vpythonBases\x12+\n" +
+	"\x11python_stacktrace\x18\v \x03(\tR\x10pythonStacktrace\x12N\n" +
+	"\x0epython_context\x18\f \x03(\v2'.snakepit.pool.Error.PythonContextEntryR\rpythonContext\x12\x1e\n" +
+	"\n" +
+	"suggestion\x18\r \x01(\tR\n" +
+	"suggestion\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a@\n" +
+	"\x12PythonContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd1\x02\n" +
 	"\x06Result\x12\x1d\n" +
@@ -1251,7 +1299,7 @@ func file_snakepit_pool_proto_rawDescGZIP() []byte {
 }
 
 var file_snakepit_pool_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_snakepit_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_snakepit_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_snakepit_pool_proto_goTypes = []any{
 	(Affinity)(0),        // 0: snakepit.pool.Affinity
 	(*Execute)(nil),      // 1: snakepit.pool.Execute
@@ -1270,9 +1318,10 @@ var file_snakepit_pool_proto_goTypes = []any{
 	nil,                  // 14: snakepit.pool.Execute.MetadataEntry
 	nil,                  // 15: snakepit.pool.Execute.ParametersEntry
 	nil,                  // 16: snakepit.pool.Error.DetailsEntry
-	nil,                  // 17: snakepit.pool.Result.MetadataEntry
-	nil,                  // 18: snakepit.pool.Chunk.MetadataEntry
-	(*anypb.Any)(nil),    // 19: google.protobuf.Any
+	nil,                  // 17: snakepit.pool.Error.PythonContextEntry
+	nil,                  // 18: snakepit.pool.Result.MetadataEntry
+	nil,                  // 19: snakepit.pool.Chunk.MetadataEntry
+	(*anypb.Any)(nil),    // 20: google.protobuf.Any
 }
 var file_snakepit_pool_proto_depIdxs = []int32{
 	13, // 0: snakepit.pool.Execute.binary_parameters:type_name -> snakepit.pool.Execute.BinaryParametersEntry
@@ -1280,17 +1329,18 @@ var file_snakepit_pool_proto_depIdxs = []int32{
 	14, // 2: snakepit.pool.Execute.metadata:type_name -> snakepit.pool.Execute.MetadataEntry
 	15, // 3: snakepit.pool.Execute.parameters:type_name -> snakepit.pool.Execute.ParametersEntry
 	16, // 4: snakepit.pool.Error.details:type_name -> snakepit.pool.Error.DetailsEntry
-	4,  // 5: snakepit.pool.Result.error:type_name -> snakepit.pool.Error
-	17, // 6: snakepit.pool.Result.metadata:type_name -> snakepit.pool.Result.MetadataEntry
-	18, // 7: snakepit.pool.Chunk.metadata:type_name -> snakepit.pool.Chunk.MetadataEntry
-	4,  // 8: snakepit.pool.Chunk.error:type_name -> snakepit.pool.Error
-	4,  // 9: snakepit.pool.ReadyReply.error:type_name -> snakepit.pool.Error
-	19, // 10: snakepit.pool.Execute.ParametersEntry.value:type_name -> google.protobuf.Any
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	17, // 5: snakepit.pool.Error.python_context:type_name -> snakepit.pool.Error.PythonContextEntry
+	4,  // 6: snakepit.pool.Result.error:type_name -> snakepit.pool.Error
+	18, // 7: snakepit.pool.Result.metadata:type_name -> snakepit.pool.Result.MetadataEntry
+	19, // 8: snakepit.pool.Chunk.metadata:type_name -> snakepit.pool.Chunk.MetadataEntry
+	4,  // 9: snakepit.pool.Chunk.error:type_name -> snakepit.pool.Error
+	4,  // 10: snakepit.pool.ReadyReply.error:type_name -> snakepit.pool.Error
+	20, // 11: snakepit.pool.Execute.ParametersEntry.value:type_name -> google.protobuf.Any
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_snakepit_pool_proto_init() }
@@ -1304,7 +1354,7 @@ func file_snakepit_pool_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_snakepit_pool_proto_rawDesc), len(file_snakepit_pool_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -242,6 +242,10 @@ type ErrorReply struct {
 	Message    string            `json:"message"`
 	PythonType string            `json:"python_type,omitempty"`
 	Traceback  string            `json:"python_traceback,omitempty"`
+	Bases      []string          `json:"python_bases,omitempty"`
+	Stacktrace []string          `json:"python_stacktrace,omitempty"`
+	Context    map[string]string `json:"python_context,omitempty"`
+	Suggestion string            `json:"suggestion,omitempty"`
 	Details    map[string]string `json:"details,omitempty"`
 	Pool       string            `json:"pool,omitempty"`
 	WorkerID   string            `json:"worker_id,omitempty"`
@@ -250,7 +254,8 @@ type ErrorReply struct {
 // AsError is the reply's error as a *snakepit.Error.
 func (e *ErrorReply) AsError() *snakepit.Error {
 	return &snakepit.Error{Category: snakepit.Category(e.Category), Code: e.Code, Message: e.Message,
-		PythonType: e.PythonType, PythonTraceback: e.Traceback, Details: e.Details, Pool: e.Pool, WorkerID: e.WorkerID}
+		PythonType: e.PythonType, PythonTraceback: e.Traceback, PythonBases: e.Bases, PythonStacktrace: e.Stacktrace,
+		PythonContext: e.Context, Suggestion: e.Suggestion, Details: e.Details, Pool: e.Pool, WorkerID: e.WorkerID}
 }
 
 // maxExecuteBody bounds a request body (the args of one call).
@@ -290,7 +295,8 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 			se = snakepit.NewError(snakepit.CodeInternal, err.Error())
 		}
 		writeJSON(w, http.StatusOK, ExecuteReply{Error: &ErrorReply{Category: string(se.Category), Code: se.Code,
-			Message: se.Message, PythonType: se.PythonType, Traceback: se.PythonTraceback, Details: se.Details,
+			Message: se.Message, PythonType: se.PythonType, Traceback: se.PythonTraceback, Bases: se.PythonBases,
+			Stacktrace: se.PythonStacktrace, Context: se.PythonContext, Suggestion: se.Suggestion, Details: se.Details,
 			Pool: se.Pool, WorkerID: se.WorkerID}})
 		return
 	}

@@ -3,7 +3,8 @@
 A failing tool answers ``success=false`` with ``error_message`` holding the
 JSON payload built by :func:`error_payload` (README_GRPC.md, "Errors")::
 
-    {"type": "ValueError", "message": "...", "stacktrace": ["file:line in fn", ...],
+    {"type": "ValueError", "bases": ["ValueError", "Exception", "BaseException"],
+     "message": "...", "stacktrace": ["file:line in fn", ...],
      "traceback": "Traceback (most recent call last): ...",
      "context": {"tool_name": ..., "session_id": ..., "python_module": ...,
                  "function": ..., "call_type": "unary"|"stream", "payload_version": 1},
@@ -81,6 +82,9 @@ def error_payload(exc: BaseException, context: dict[str, Any]) -> dict[str, Any]
     ctx["payload_version"] = PAYLOAD_VERSION
     return {
         "type": bounded(type(exc).__name__),
+        # The class and its bases, nearest first, so the host can match a
+        # KeyError as a LookupError (errors.Is with snakepit.ErrLookupError).
+        "bases": [bounded(c.__name__) for c in type(exc).__mro__ if c is not object][:16],
         "message": bounded(str(exc) if str(exc) else repr(exc), MESSAGE_LIMIT),
         "stacktrace": [f"{f.filename}:{f.lineno} in {f.name}" for f in frames],
         "traceback": bounded("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),

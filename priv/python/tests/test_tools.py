@@ -50,12 +50,15 @@ def test_python_exception_becomes_structured_payload(shared_worker):
     assert ctx["python_module"] == "snakepit_bridge.adapters.showcase.adapter"
 
 
-@pytest.mark.parametrize("kind, py_type", [("key", "KeyError"), ("zero_division", "ZeroDivisionError"),
-                                           ("timeout", "TimeoutError")])
-def test_exception_types_are_named(shared_worker, kind, py_type):
+@pytest.mark.parametrize("kind, py_type, base", [("key", "KeyError", "LookupError"),
+                                                 ("zero_division", "ZeroDivisionError", "ArithmeticError"),
+                                                 ("timeout", "TimeoutError", "OSError")])
+def test_exception_types_are_named(shared_worker, kind, py_type, base):
     with pytest.raises(ToolFailed) as info:
         call(shared_worker.stub, "raise_error", kind=kind)
     assert info.value.payload["type"] == py_type
+    bases = info.value.payload["bases"]
+    assert bases[0] == py_type and base in bases and bases[-1] == "BaseException"
 
 
 def test_unknown_tool_and_bad_arguments(shared_worker):

@@ -150,9 +150,15 @@ func (w *workerActor) info() *Info {
 func (w *workerActor) start(ctx actor.Context) {
 	w.state = StateStarting
 	w.startedAt = time.Now()
-	var lineLog func(string)
-	if w.cfg.LogPythonOutput {
-		lineLog = func(line string) { w.log.Debug("python", "line", line) }
+	// What the worker writes reaches the host's log: its Python log
+	// records at their own levels, anything else (prints) at info.
+	logger := w.log
+	lineLog := func(line string, rec *pyRecord) {
+		if rec != nil {
+			logger.Log(context.Background(), rec.level(), rec.Msg, rec.attrs()...)
+			return
+		}
+		logger.Info(line, "source", "python output")
 	}
 	// Reserved before the spawn, so a host that dies right after it still
 	// left a trace; removed once the process is reaped.

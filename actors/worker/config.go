@@ -136,8 +136,12 @@ type Config struct {
 	Pool *actor.PID
 
 	Logger *slog.Logger
-	// LogPythonOutput logs each line the worker prints (at debug level).
-	LogPythonOutput bool
+	// PythonLogLevel is the worker's Python logging level (debug, info,
+	// warning, error, none; SNAKEPIT_LOG_LEVEL): its records reach Logger
+	// at their own levels, other output at info. Empty: the worker's
+	// default (warning), unless SNAKEPIT_LOG_LEVEL is in the host's
+	// environment.
+	PythonLogLevel string
 
 	// secrets of the generation being started (set by the worker actor).
 	secrets secrets

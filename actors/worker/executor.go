@@ -15,6 +15,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/snakepit-go/snakepit/internal/jsonany"
@@ -619,6 +620,20 @@ func (x *Executor) callError(st *callState, err error) *sperr.Error {
 	return x.tag(sperr.FromGRPC(err))
 }
 
+// CorrelationHeader is the gRPC metadata key that carries a call's
+// correlation id to its worker (as the request metadata's correlation_id
+// does), so gRPC interceptors and proxies see it too.
+const CorrelationHeader = "x-correlation-id"
+
+// withCorrelation is ctx with the call's correlation id in its outgoing
+// gRPC metadata.
+func withCorrelation(ctx context.Context, id string) context.Context {
+	if id == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, CorrelationHeader, id)
+}
+
 // runUnary runs one unary call and returns its terminal reply — none for a
 // Retryable call the worker died under (unanswered is then true: the pool
 // decides).
@@ -635,7 +650,7 @@ func (x *Executor) runUnary(ctx context.Context, st *callState, c Call) (termina
 	if e != nil {
 		return fail(e)
 	}
-	resp, err := x.client.ExecuteTool(ctx, req)
+	resp, err := x.client.ExecuteTool(withCorrelation(ctx, c.Req.GetCorrelationId()), req)
 	if err != nil {
 		return fail(x.callError(st, err))
 	}
@@ -680,7 +695,7 @@ func (x *Executor) runStream(ctx context.Context, st *callState, c Call) (termin
 	if e != nil {
 		return final(e)
 	}
-	stream, err := x.client.ExecuteStreamingTool(ctx, req)
+	stream, err := x.client.ExecuteStreamingTool(withCorrelation(ctx, c.Req.GetCorrelationId()), req)
 	if err != nil {
 		return final(x.callError(st, err))
 	}

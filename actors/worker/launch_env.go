@@ -64,7 +64,12 @@ func LaunchEnv(c Config, readyFile string) []string {
 		EnvRunID+"="+c.RunID,
 		EnvInstanceName+"="+c.InstanceName,
 		EnvInstanceToken+"="+c.InstanceToken,
+		// Log records as JSON lines the host turns into its own records.
+		"SNAKEPIT_LOG_FORMAT=json",
 	)
+	if c.PythonLogLevel != "" {
+		env = append(env, "SNAKEPIT_LOG_LEVEL="+c.PythonLogLevel)
+	}
 	if c.WorkerID != "" {
 		env = append(env, EnvWorkerID+"="+c.WorkerID)
 	}

@@ -18,7 +18,7 @@ type process struct {
 	sock      string
 }
 
-func startProcess(Config, func(string)) (*process, error)    { return nil, errUnsupported }
+func startProcess(Config, func(string, *pyRecord)) (*process, error) { return nil, errUnsupported }
 func (p *process) exited() bool                              { return true }
 func (p *process) waitReady(context.Context) (string, error) { return "", errUnsupported }
 func (p *process) kill()                                     {}

@@ -78,7 +78,7 @@ func launchArgs(c Config) []string {
 }
 
 // startProcess spawns the worker server. It does not wait for readiness.
-func startProcess(c Config, lineLog func(string)) (*process, error) {
+func startProcess(c Config, lineLog func(line string, rec *pyRecord)) (*process, error) {
 	// A short directory: unix socket paths are limited to about 100 bytes.
 	dir, err := os.MkdirTemp(c.TempDir, "spw-"+c.WorkerID+"-") // Validate keeps the id file-safe
 	if err != nil {
@@ -127,9 +127,18 @@ func startProcess(c Config, lineLog func(string)) (*process, error) {
 		for {
 			line, err := r.ReadSlice('\n')
 			if len(line) > 0 {
-				_, _ = p.out.Write(line)
-				if lineLog != nil {
-					lineLog(strings.TrimRight(string(line), "\n"))
+				// A log record is kept as plain text in the tail (a crash
+				// report shows it) and logged at its own level.
+				if rec, ok := parsePyLine(line); ok {
+					_, _ = p.out.Write([]byte(rec.text()))
+					if lineLog != nil {
+						lineLog("", &rec)
+					}
+				} else {
+					_, _ = p.out.Write(line)
+					if lineLog != nil {
+						lineLog(strings.TrimRight(string(line), "\n"), nil)
+					}
 				}
 			}
 			if err != nil && !errors.Is(err, bufio.ErrBufferFull) {

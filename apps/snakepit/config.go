@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -190,7 +191,13 @@ type Config struct {
 	// balanced); PoolConfig.TimeoutProfile overrides it per pool and
 	// WithTimeoutProfile per call.
 	TimeoutProfile TimeoutProfile
-	// LogPythonOutput logs every line workers print, at debug level.
+	// PythonLogLevel is the workers' Python logging level: debug, info,
+	// warning, error or none (default $SNAKEPIT_LOG_LEVEL, else info). Their
+	// records reach Logger at their own levels with the worker's pool and
+	// id (and the call's correlation_id); other output (prints) at info.
+	PythonLogLevel string
+	// Deprecated: the workers' output is logged by default now (see
+	// PythonLogLevel); this field has no effect.
 	LogPythonOutput bool
 	Logger          *slog.Logger
 }
@@ -276,6 +283,12 @@ func (c Config) withDefaults(ctx context.Context) (Config, error) {
 		c.InstanceToken = os.Getenv(instance.EnvToken)
 	}
 	c.DataDir = instance.DataDir(c.DataDir)
+	if c.PythonLogLevel == "" {
+		c.PythonLogLevel = os.Getenv("SNAKEPIT_LOG_LEVEL")
+	}
+	if c.PythonLogLevel == "" {
+		c.PythonLogLevel = "info"
+	}
 	if c.RogueCleanup.Enabled == nil {
 		c.RogueCleanup.Enabled = Bool(true)
 	}
@@ -354,6 +367,11 @@ func (c Config) validate() error {
 		if v != "" && !names.Valid(v) {
 			errs = append(errs, fmt.Errorf("%s %q: only letters, digits, '-' and '_' may appear on a worker's command line", what, v))
 		}
+	}
+	switch strings.ToLower(c.PythonLogLevel) {
+	case "debug", "info", "warning", "warn", "error", "none":
+	default:
+		errs = append(errs, fmt.Errorf("PythonLogLevel %q: debug, info, warning, error or none", c.PythonLogLevel))
 	}
 	switch c.Bridge.Mode {
 	case "", BridgeInternal, BridgeUnix, BridgeExternal, BridgeOff:
@@ -486,7 +504,7 @@ func (c Config) workerConfig(p PoolConfig, runID string) worker.Config {
 		ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace, ExecutionTTL: p.ExecutionTTL,
 		CancelGrace: p.CancelGrace, AllowPickle: p.AllowPickle, Heartbeat: p.Heartbeat.internal(),
 		RunID: runID, InstanceName: c.InstanceName, InstanceToken: c.InstanceToken,
-		Logger: c.Logger, LogPythonOutput: c.LogPythonOutput,
+		Logger: c.Logger, PythonLogLevel: c.PythonLogLevel,
 	}
 }
 

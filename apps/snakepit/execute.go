@@ -79,7 +79,11 @@ func WithMetadata(md map[string]string) ExecuteOption {
 	return func(o *callOptions) { o.metadata = md }
 }
 
-// WithCorrelationID tags the call for logs and telemetry.
+// WithCorrelationID tags the call for logs and telemetry: the worker's
+// request metadata (correlation_id) and gRPC metadata (x-correlation-id)
+// carry it, the worker's Python log records show it, and calls the tool
+// makes back into host tools carry it on. Without it a call's correlation
+// id is its request id.
 func WithCorrelationID(id string) ExecuteOption { return func(o *callOptions) { o.correlation = id } }
 
 // WithIdempotent marks a unary call as safe to run twice: if its worker dies
@@ -153,8 +157,12 @@ func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool
 	if !ok {
 		deadline = time.Now().Add(budget)
 	}
+	reqID := a.nextRequestID()
+	if o.correlation == "" {
+		o.correlation = reqID // every call has one: its request id when the caller gave none
+	}
 	return &poolpb.Execute{
-		RequestId: a.nextRequestID(), Tool: tool, Parameters: params, BinaryParameters: o.binary,
+		RequestId: reqID, Tool: tool, Parameters: params, BinaryParameters: o.binary,
 		SessionId: o.session, Affinity: o.affinity, DeadlineUnixNano: deadline.UnixNano(), Stream: stream,
 		CorrelationId: o.correlation, Idempotent: o.idempotent, Metadata: o.metadata, QueueTimeoutMs: queueMS,
 	}, t, deadline, nil

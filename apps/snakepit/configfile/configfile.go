@@ -52,8 +52,10 @@ type File struct {
 	// TimeoutProfile is the pools' default timeout profile (balanced,
 	// production, production_strict, development, ml_inference, batch).
 	TimeoutProfile string `koanf:"timeout_profile"`
-	// LogPythonOutput forwards what workers print to the host's log.
-	LogPythonOutput bool `koanf:"log_python_output"`
+	// PythonLogLevel is the workers' Python logging level (debug, info,
+	// warning, error, none; default info): their records reach the host's
+	// log at their own levels.
+	PythonLogLevel string `koanf:"python_log_level"`
 	// Admin is the local admin endpoint (`snakepit status`).
 	Admin Admin `koanf:"admin"`
 	// Metrics is the Prometheus endpoint.
@@ -180,7 +182,7 @@ func (f *File) path(p string) string {
 func (f *File) Config() (snakepit.Config, error) {
 	cfg := snakepit.Config{
 		InstanceName: f.Instance, DataDir: f.path(f.DataDir), PrivDir: f.path(f.PrivDir),
-		LogPythonOutput: f.LogPythonOutput, TimeoutProfile: snakepit.TimeoutProfile(f.TimeoutProfile),
+		PythonLogLevel: f.PythonLogLevel, TimeoutProfile: snakepit.TimeoutProfile(f.TimeoutProfile),
 	}
 	cfg.Python = f.Python
 	if f.Python != "" && filepath.Base(f.Python) != f.Python { // a path, not a name looked up in $PATH

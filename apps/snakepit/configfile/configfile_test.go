@@ -28,7 +28,7 @@ python: venv/bin/python3
 pythonpath: [adapters, /abs/lib]
 priv_dir: bridge
 log_level: debug
-log_python_output: true
+python_log_level: debug
 timeout_profile: ml_inference
 admin:
   address: 127.0.0.1:7001
@@ -63,7 +63,7 @@ pools:
 	assert.Equal(t, filepath.Join(dir, "venv/bin/python3"), cfg.Python)
 	assert.Equal(t, []string{filepath.Join(dir, "adapters"), "/abs/lib"}, cfg.PythonPath)
 	assert.Equal(t, filepath.Join(dir, "bridge"), cfg.PrivDir)
-	assert.True(t, cfg.LogPythonOutput)
+	assert.Equal(t, "debug", cfg.PythonLogLevel)
 	require.Len(t, cfg.Pools, 2)
 	gpu := cfg.Pools[0]
 	assert.Equal(t, "gpu", gpu.Name)

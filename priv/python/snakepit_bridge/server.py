@@ -372,19 +372,34 @@ async def serve(args: argparse.Namespace, threaded: bool = False) -> int:
 
 
 def health_check(adapter_path: str, threaded: bool = False) -> int:
-    """Imports and instantiates the adapter and logs its tools; returns the exit code."""
+    """Imports, instantiates and initialises the adapter (as a worker would), logs its tools and
+    cleans it up; returns the exit code (EXIT_STARTUP when any step fails)."""
     try:
         cls = load_adapter_class(adapter_path)
         if threaded:
             check_thread_safe(cls, adapter_path)
         adapter = cls()
-        tools = adapter.get_tools() if isinstance(adapter, BaseAdapter) else []
     except StartupError as exc:
         log.error("health check failed: %s", exc)
         return EXIT_STARTUP
     except Exception as exc:  # noqa: BLE001
         log.error("health check failed: cannot instantiate %s: %s: %s", adapter_path, type(exc).__name__, exc)
         return EXIT_STARTUP
+    try:
+        asyncio.run(_call_hook(adapter, "initialize"))
+    except Exception as exc:  # noqa: BLE001
+        log.error("health check failed: %s.initialize() raised %s: %s", adapter_path, type(exc).__name__, exc)
+        return EXIT_STARTUP
+    try:
+        tools = adapter.get_tools() if isinstance(adapter, BaseAdapter) else []
+    except Exception as exc:  # noqa: BLE001
+        log.error("health check failed: %s.get_tools() raised %s: %s", adapter_path, type(exc).__name__, exc)
+        return EXIT_STARTUP
+    finally:
+        try:
+            asyncio.run(_call_hook(adapter, "cleanup"))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("health check: %s.cleanup() raised %s: %s", adapter_path, type(exc).__name__, exc)
     log.info("health check ok: snakepit_bridge %s, python %s, grpc %s, adapter %s, %d tools: %s",
              __version__, sys.version.split()[0], grpc.__version__, adapter_path, len(tools),
              ", ".join(t.name for t in tools))

@@ -218,6 +218,33 @@ class SecretiveAdapter(BaseAdapter):
         raise RuntimeError("cannot construct")
 
 
+class BrokenInitAdapter(BaseAdapter):
+    """Constructs, but its initialize() raises (a model file missing, say): health check must fail."""
+
+    def initialize(self) -> None:
+        raise FileNotFoundError("weights.pt")
+
+    @tool
+    def ping(self) -> str:
+        return "pong"
+
+
+class AsyncInitAdapter(BaseAdapter):
+    """An async initialize() and cleanup() that work: health check runs both."""
+
+    initialized = False
+
+    async def initialize(self) -> None:
+        AsyncInitAdapter.initialized = True
+
+    async def cleanup(self) -> None:
+        print("cleanup ran", flush=True)
+
+    @tool
+    def ping(self) -> str:
+        return "pong"
+
+
 class GracefulEdge(EdgeAdapter):
     """EdgeAdapter with upstream's graceful serialization (markers) opted in."""
 

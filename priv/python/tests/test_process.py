@@ -37,11 +37,18 @@ def test_health_check_ok_and_default_adapter():
     ("snakepit_bridge.adapters.showcase.Missing", "has no class 'Missing'"),
     ("NoDots", "not of the form package.module.Class"),
     ("bridge_test_adapters.SecretiveAdapter", "cannot instantiate"),
+    ("bridge_test_adapters.BrokenInitAdapter", "initialize() raised FileNotFoundError: weights.pt"),
 ])
 def test_health_check_bad_adapter_is_clear(adapter, message):
     res = run_server("--health-check", "--adapter", adapter)
     assert res.returncode == 1
     assert message in res.stderr
+
+
+def test_health_check_runs_initialize_and_cleanup():
+    res = run_server("--health-check", "--adapter", "bridge_test_adapters.AsyncInitAdapter")
+    assert res.returncode == 0, res.stderr
+    assert "health check ok" in res.stderr and "cleanup ran" in res.stdout
 
 
 def test_missing_adapter_is_a_usage_error():

@@ -22,19 +22,20 @@ func main() {
 	detach := flag.Bool("detach", false, "have a tool start a process in a session of its own (it leaves the worker's group)")
 	flag.Parse()
 	var args, env []string
+	pyLevel := "warning"
 	level := slog.LevelWarn
 	if *pyHeartbeat {
 		args = []string{"--heartbeat-enabled", "--heartbeat-interval-ms", "100", "--heartbeat-timeout-ms", "200",
 			"--heartbeat-max-missed", "2", "--heartbeat-dependent"}
 		// The workers' "heartbeat N answered" lines reach stderr.
-		env, level = []string{"SNAKEPIT_LOG_LEVEL=debug"}, slog.LevelDebug
+		pyLevel, level = "debug", slog.LevelDebug
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	app, err := snakepit.Start(ctx, snakepit.Config{
-		Pools:           []snakepit.PoolConfig{{Name: "crash", Size: *workers, AdapterArgs: args, AdapterEnv: env}},
-		Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-		LogPythonOutput: *pyHeartbeat,
+		Pools:          []snakepit.PoolConfig{{Name: "crash", Size: *workers, AdapterArgs: args, AdapterEnv: env}},
+		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		PythonLogLevel: pyLevel,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start:", err)

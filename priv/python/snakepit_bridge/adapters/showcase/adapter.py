@@ -9,6 +9,7 @@ back into the host.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -104,6 +105,13 @@ class ShowcaseAdapter(BaseAdapter):
     @tool(description="Returns the bytes of binary parameter data unchanged, in binary_result")
     def echo_binary(self, data: bytes, note: Optional[str] = None) -> Binary:
         return Binary(data, {"size": len(data), "note": note} if note else {"size": len(data)})
+
+    @tool(description="Logs message with Python logging at level (debug, info, warning, error); also prints it when printed")
+    def log_message(self, message: str, level: str = "info", printed: bool = False) -> str:
+        logging.getLogger("showcase").log(logging.getLevelName(level.upper()), "%s", message)
+        if printed:
+            print(f"printed: {message}", flush=True)
+        return level
 
     @tool(description="Raises the Python exception named by kind (value, key, type, runtime, ...)")
     def raise_error(self, kind: str = "value", message: str = "boom") -> None:

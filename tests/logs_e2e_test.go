@@ -4,6 +4,8 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"log/slog"
 	"strings"
 	"testing"
@@ -91,4 +93,34 @@ func TestPythonLogsReachTheHostLog(t *testing.T) {
 	}
 	require.NotNil(t, failed, "the bridge's own record of the failure")
 	assert.Equal(t, "cid-ops-2", failed["correlation_id"])
+}
+
+// A pool pinned to GPUs gives each worker one, round robin, and tells the
+// adapter which device to use (no GPU is needed to see the pinning).
+func TestWorkersArePinnedToTheirGPU(t *testing.T) {
+	app := startApp(t, snakepit.Config{DataDir: t.TempDir(), InstanceName: uniqueInstance("gpus"),
+		Pools: []snakepit.PoolConfig{{Name: "gpu", Size: 3, CUDADevices: []string{"5", "6"}}}})
+	ws, err := app.Workers(t.Context(), "gpu")
+	require.NoError(t, err)
+	seen := map[string]string{}
+	for _, w := range ws {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", w.OSPid))
+		require.NoError(t, err)
+		for _, kv := range strings.Split(string(raw), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "CUDA_VISIBLE_DEVICES="); ok {
+				seen[w.ID] = v
+			}
+		}
+	}
+	assert.Equal(t, map[string]string{"gpu-w1": "5", "gpu-w2": "6", "gpu-w3": "5"}, seen)
+
+	res, err := app.Execute(t.Context(), "hardware_info", nil, snakepit.WithPool("gpu"))
+	require.NoError(t, err)
+	var info struct {
+		Visible []string `json:"cuda_visible_devices"`
+		Device  string   `json:"device"`
+	}
+	require.NoError(t, res.Decode(&info))
+	assert.Equal(t, []string{seen[res.WorkerID]}, info.Visible)
+	assert.Equal(t, "cuda:0", info.Device, "the adapter is told the device it sees")
 }

@@ -142,6 +142,9 @@ type Config struct {
 	// default (warning), unless SNAKEPIT_LOG_LEVEL is in the host's
 	// environment.
 	PythonLogLevel string
+	// CUDADevices: the worker with slot number N (its id ends in -wN) gets
+	// CUDA_VISIBLE_DEVICES=CUDADevices[(N-1) % len] and SNAKEPIT_DEVICE=cuda:0.
+	CUDADevices []string
 
 	// secrets of the generation being started (set by the worker actor).
 	secrets secrets

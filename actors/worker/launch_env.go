@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/snakepit-go/snakepit/actors/heartbeat"
+	"github.com/snakepit-go/snakepit/apps/snakepit/hardware"
 )
 
 // threadLimits keep numeric libraries from starting a thread pool per core
@@ -15,6 +16,10 @@ var threadLimits = []string{
 	"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1",
 	"NUMEXPR_NUM_THREADS=1", "VECLIB_MAXIMUM_THREADS=1", "GRPC_ENABLE_FORK_SUPPORT=0",
 }
+
+// EnvDevice tells a worker the device it was given ("cuda:0"); unset, the
+// worker picks (snakepit_bridge.hardware.device()).
+const EnvDevice = "SNAKEPIT_DEVICE"
 
 // LaunchEnv is a worker's environment (README_GRPC.md, "What the Go host
 // passes"): the host's, minus the variables the launch contract sets or
@@ -69,6 +74,10 @@ func LaunchEnv(c Config, readyFile string) []string {
 	)
 	if c.PythonLogLevel != "" {
 		env = append(env, "SNAKEPIT_LOG_LEVEL="+c.PythonLogLevel)
+	}
+	if dev := hardware.DeviceFor(c.CUDADevices, hardware.SlotNumber(c.WorkerID)); dev != "" {
+		// One GPU for this worker, which it sees as cuda:0.
+		env = append(env, "CUDA_VISIBLE_DEVICES="+dev, EnvDevice+"=cuda:0")
 	}
 	if c.WorkerID != "" {
 		env = append(env, EnvWorkerID+"="+c.WorkerID)

@@ -118,6 +118,33 @@ func TestLaunchEnv(t *testing.T) {
 	assert.Equal(t, []string{"run1"}, get(EnvRunID), "the run marker, not the inherited one")
 	assert.Equal(t, []string{"inst"}, get(EnvInstanceName))
 	assert.Equal(t, []string{"tok"}, get(EnvInstanceToken))
+	assert.Equal(t, []string{"json"}, get("SNAKEPIT_LOG_FORMAT"), "records as JSON lines for the host")
+	assert.Empty(t, get("CUDA_VISIBLE_DEVICES"), "no devices configured: the worker sees what the host sees")
+	assert.Empty(t, get(EnvDevice))
+}
+
+// Workers spread over the configured GPUs one each, round robin by slot.
+func TestLaunchEnvPinsAGPUPerWorker(t *testing.T) {
+	t.Setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3") // the host's own view
+	c := validConfig()
+	c.CUDADevices = []string{"2", "3"}
+	last := func(env []string, key string) string { // exec keeps the last of a key
+		v := ""
+		for _, kv := range env {
+			if k, val, _ := strings.Cut(kv, "="); k == key {
+				v = val
+			}
+		}
+		return v
+	}
+	for id, want := range map[string]string{"p-w1": "2", "p-w2": "3", "p-w3": "2"} {
+		c.WorkerID = id
+		env := LaunchEnv(c, "/r")
+		assert.Equal(t, want, last(env, "CUDA_VISIBLE_DEVICES"), id)
+		assert.Equal(t, "cuda:0", last(env, EnvDevice), id)
+	}
+	c.PythonLogLevel = "debug"
+	assert.Equal(t, "debug", last(LaunchEnv(c, "/r"), "SNAKEPIT_LOG_LEVEL"))
 }
 
 func TestExitInfoError(t *testing.T) {

@@ -12,12 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/bundle"
+	"github.com/snakepit-go/snakepit/apps/snakepit/hardware"
 	"github.com/snakepit-go/snakepit/internal/instance"
 	"github.com/snakepit-go/snakepit/internal/names"
 	"github.com/snakepit-go/snakepit/internal/pyenv"
@@ -71,6 +73,13 @@ type PoolConfig struct {
 	StopGrace time.Duration
 	// Affinity is the default session affinity (default hint).
 	Affinity Affinity
+	// CUDADevices pins the pool's workers to NVIDIA GPUs, one each, round
+	// robin: worker N gets CUDA_VISIBLE_DEVICES=CUDADevices[(N-1) % len]
+	// (indices or UUIDs) and SNAKEPIT_DEVICE=cuda:0 (the one it sees).
+	// []string{"auto"}: every GPU NVML finds (none found: the workers run
+	// without, and Start logs why). Empty: the workers see what the host
+	// sees.
+	CUDADevices []string
 
 	// Recycling (zero = off). TTL: a worker older than this is replaced;
 	// IdleTTL: one that ran no call for this long; MaxRequests: one that
@@ -258,6 +267,13 @@ func (c Config) withDefaults(ctx context.Context) (Config, error) {
 		}
 		if p.Transport == "" {
 			p.Transport = defaultTransport()
+		}
+		if len(p.CUDADevices) == 1 && p.CUDADevices[0] == "auto" {
+			cuda := hardware.DetectCUDA(nvml.New())
+			p.CUDADevices = hardware.Indices(cuda.GPUs)
+			if !cuda.Available {
+				c.Logger.Warn("pool asked for every GPU, but there is none: its workers run without", "pool", p.Name, "why", cuda.Reason)
+			}
 		}
 		if err := p.applyProfile(c.TimeoutProfile); err != nil {
 			return c, &Error{Category: CategoryValidation, Code: CodeInvalidArgument,
@@ -504,7 +520,7 @@ func (c Config) workerConfig(p PoolConfig, runID string) worker.Config {
 		ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace, ExecutionTTL: p.ExecutionTTL,
 		CancelGrace: p.CancelGrace, AllowPickle: p.AllowPickle, Heartbeat: p.Heartbeat.internal(),
 		RunID: runID, InstanceName: c.InstanceName, InstanceToken: c.InstanceToken,
-		Logger: c.Logger, PythonLogLevel: c.PythonLogLevel,
+		Logger: c.Logger, PythonLogLevel: c.PythonLogLevel, CUDADevices: slices.Clone(p.CUDADevices),
 	}
 }
 

@@ -117,6 +117,7 @@ type Pool struct {
 	CancelGrace        time.Duration `koanf:"cancel_grace"`
 	DrainTimeout       time.Duration `koanf:"drain_timeout"`
 	AllowPickle        bool          `koanf:"allow_pickle"`
+	CUDADevices        []string      `koanf:"cuda_devices"`
 }
 
 // DefaultMetricsAddress is where metrics are served when enabled without an address.
@@ -209,7 +210,7 @@ func (f *File) Config() (snakepit.Config, error) {
 			Affinity: aff, TTL: p.TTL, IdleTTL: p.IdleTTL, MaxRequests: p.MaxRequests,
 			MaxRequestsJitter: p.MaxRequestsJitter, MemoryThresholdMB: p.MemoryThresholdMB,
 			ExecutionTTL: p.ExecutionTTL, CancelGrace: p.CancelGrace, DrainTimeout: p.DrainTimeout,
-			AllowPickle: p.AllowPickle,
+			AllowPickle: p.AllowPickle, CUDADevices: p.CUDADevices,
 		})
 	}
 	if len(errs) > 0 {

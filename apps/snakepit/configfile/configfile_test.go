@@ -49,6 +49,7 @@ pools:
     max_requests: 100
     affinity: strict_queue
     allow_pickle: true
+    cuda_devices: ["0", "1"]
   - name: cpu
 `)
 	f, err := Load(p)
@@ -81,6 +82,7 @@ pools:
 	assert.Equal(t, 100, gpu.MaxRequests)
 	assert.Equal(t, snakepit.AffinityStrictQueue, gpu.Affinity)
 	assert.True(t, gpu.AllowPickle)
+	assert.Equal(t, []string{"0", "1"}, gpu.CUDADevices)
 	assert.Equal(t, snakepit.PoolConfig{Name: "cpu"}, cfg.Pools[1], "unset keys stay zero: Start's defaults apply")
 }
 

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any, AsyncIterator, Iterator, Optional
 
+from ... import hardware
 from ...base_adapter import BaseAdapter, tool
 from ...payloads import Binary
 from ...version import __version__
@@ -105,6 +106,10 @@ class ShowcaseAdapter(BaseAdapter):
     @tool(description="Returns the bytes of binary parameter data unchanged, in binary_result")
     def echo_binary(self, data: bytes, note: Optional[str] = None) -> Binary:
         return Binary(data, {"size": len(data), "note": note} if note else {"size": len(data)})
+
+    @tool(description="What this worker can use: CPUs, memory, the GPUs it sees and the device it should use")
+    def hardware_info(self) -> dict[str, Any]:
+        return hardware.info()
 
     @tool(description="Logs message with Python logging at level (debug, info, warning, error); also prints it when printed")
     def log_message(self, message: str, level: str = "info", printed: bool = False) -> str:

@@ -5,8 +5,8 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/snakepit-go/snakepit/actors/lifecycle"
@@ -269,7 +268,7 @@ func (c Config) withDefaults(ctx context.Context) (Config, error) {
 			p.Transport = defaultTransport()
 		}
 		if len(p.CUDADevices) == 1 && p.CUDADevices[0] == "auto" {
-			cuda := hardware.DetectCUDA(nvml.New())
+			cuda := hardware.DetectCUDA()
 			p.CUDADevices = hardware.Indices(cuda.GPUs)
 			if !cuda.Available {
 				c.Logger.Warn("pool asked for every GPU, but there is none: its workers run without", "pool", p.Name, "why", cuda.Reason)

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/mem"
 )
@@ -62,7 +61,7 @@ var mlFlags = []string{"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx51
 
 // Detect looks at this machine.
 func Detect(ctx context.Context) Info {
-	return Info{CPU: detectCPU(ctx), CUDA: DetectCUDA(nvml.New())}
+	return Info{CPU: detectCPU(ctx), CUDA: DetectCUDA()}
 }
 
 func detectCPU(ctx context.Context) CPU {
@@ -84,48 +83,9 @@ func detectCPU(ctx context.Context) CPU {
 	return c
 }
 
-// DetectCUDA asks NVML (lib: nvml.New(), or a mock in tests) for the GPUs.
-func DetectCUDA(lib nvml.Interface) CUDA {
-	switch ret := lib.Init(); ret {
-	case nvml.SUCCESS:
-	case nvml.ERROR_LIBRARY_NOT_FOUND:
-		return CUDA{Reason: "no NVIDIA driver (libnvidia-ml.so.1 not found)"}
-	default:
-		return CUDA{Reason: "NVML did not start: " + nvml.ErrorString(ret)}
-	}
-	defer lib.Shutdown()
-	c := CUDA{}
-	if v, ret := lib.SystemGetDriverVersion(); ret == nvml.SUCCESS {
-		c.DriverVersion = v
-	}
-	if v, ret := lib.SystemGetCudaDriverVersion(); ret == nvml.SUCCESS && v > 0 {
-		c.CUDAVersion = fmt.Sprintf("%d.%d", v/1000, v%1000/10)
-	}
-	n, ret := lib.DeviceGetCount()
-	if ret != nvml.SUCCESS {
-		c.Reason = "NVML could not count devices: " + nvml.ErrorString(ret)
-		return c
-	}
-	for i := range n {
-		d, ret := lib.DeviceGetHandleByIndex(i)
-		if ret != nvml.SUCCESS {
-			continue
-		}
-		g := GPU{Index: i}
-		g.Name, _ = d.GetName()
-		g.UUID, _ = d.GetUUID()
-		if m, ret := d.GetMemoryInfo(); ret == nvml.SUCCESS {
-			g.MemoryBytes, g.MemoryUsed = m.Total, m.Used
-		}
-		c.GPUs = append(c.GPUs, g)
-	}
-	if len(c.GPUs) == 0 {
-		c.Reason = "the NVIDIA driver reports no GPU"
-		return c
-	}
-	c.Available = true
-	return c
-}
+// DetectCUDA asks NVML for the GPUs (a binary built without cgo cannot:
+// it reports no CUDA with that reason).
+func DetectCUDA() CUDA { return detectCUDA() }
 
 // Summary is one line about info, for logs and doctor.
 func (i Info) Summary() string {

@@ -8,6 +8,7 @@ group it started.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -20,6 +21,8 @@ from typing import Any, Optional
 
 import grpc
 
+from . import serialization
+from . import snakepit_bridge_pb2 as pb2
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
 from .security import SERVER_SECRET_ENV, authenticated_channel
 from .session_context import channel_options
@@ -40,6 +43,14 @@ def address_of(ready: str) -> str:
 
 class WorkerStartError(RuntimeError):
     """The worker did not become ready; the message holds its output."""
+
+
+class ToolCallError(RuntimeError):
+    """A tool called with :meth:`WorkerProcess.call` failed; ``payload`` is the structured error."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(f"{payload.get('type')}: {payload.get('message')}")
+        self.payload = payload
 
 
 class WorkerProcess:
@@ -156,6 +167,17 @@ class WorkerProcess:
         """Stops the worker and removes its temporary directory."""
         self.stop()
         self._tmp.cleanup()
+
+    def call(self, tool: str, /, timeout: float = 30.0, **params: Any) -> Any:
+        """Runs tool over real gRPC, as the host would, and returns its decoded value (bytes for a
+        binary result); a failing tool raises :class:`ToolCallError` with the structured payload."""
+        resp = self.stub.ExecuteTool(pb2.ExecuteToolRequest(
+            tool_name=tool, parameters=serialization.encode_params(params)), timeout=timeout)
+        if not resp.success:
+            raise ToolCallError(json.loads(resp.error_message))
+        if resp.metadata.get("result_encoding") == "binary":
+            return resp.binary_result
+        return serialization.decode_any(resp.result)
 
     def __enter__(self) -> "WorkerProcess":
         return self.wait_ready()

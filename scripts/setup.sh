@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Installs what snakepit-go needs and is missing: Go modules, a Python with grpc,
-# protobuf and pytest, and protoc with the gRPC Python plugin (for `make proto`).
+# protobuf and pytest, protoc with the gRPC Python plugin (for `make proto`), and
+# chromium (the status page's test runs in it headless).
 # Debian/Ubuntu: apt-get packages. Elsewhere: pip install -r priv/python/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES="python3-grpcio python3-protobuf python3-pytest protobuf-compiler protobuf-compiler-grpc"
+DEB_PACKAGES="python3-grpcio python3-protobuf python3-pytest protobuf-compiler protobuf-compiler-grpc chromium"
 
 have_python() {
   py=$(scripts/find-python.sh 2>/dev/null) && "$py" -c 'import pytest' >/dev/null 2>&1
 }
 
 missing_tools() {
-  ! have_python || ! command -v protoc >/dev/null || ! command -v grpc_python_plugin >/dev/null
+  ! have_python || ! command -v protoc >/dev/null || ! command -v grpc_python_plugin >/dev/null ||
+    { command -v apt-get >/dev/null 2>&1 && ! command -v chromium >/dev/null; }
 }
 
 if missing_tools; then

@@ -91,6 +91,7 @@ type App struct {
 	instDir   string    // <DataDir>/<InstanceName>
 	startedAt time.Time // when Start began
 	metrics   *metrics  // nil without Config.MeterProvider
+	recent    errorRing // the last failed calls (RecentErrors)
 
 	runDir     string // removed at Stop (and by the next start if this host dies)
 	tools      *bridge.Tools

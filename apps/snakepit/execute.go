@@ -285,7 +285,12 @@ func (a *App) Execute(ctx context.Context, tool string, args any, opts ...Execut
 		return nil, sperr.FromContext(err)
 	}
 	timer := a.startCall(t.pool, tool)
-	defer func() { timer.done(err) }()
+	defer func() {
+		timer.done(err)
+		if err != nil {
+			a.recent.add(t.pool, tool, err)
+		}
+	}()
 	if t.node != "" {
 		return a.executeRemote(ctx, req, t, deadline, req.GetSessionId())
 	}
@@ -421,6 +426,11 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			a.recent.add(t.pool, tool, err)
+		}
+	}()
 	in := newInbox(a.system, streamBuffer)
 	forget := func() {}
 	var window uint32

@@ -32,6 +32,7 @@ workers over its local admin endpoint, found with its token in the instance dire
 	asJSON := fs.Bool("json", false, "print the status as one JSON object")
 	watch := fs.Bool("watch", false, "refresh every -interval until interrupted")
 	interval := fs.Duration("interval", 2*time.Second, "refresh interval with -watch")
+	pageURL := fs.Bool("page", false, "print the address of the live status page (it carries the token: open it in your own browser only)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *interval <= 0 {
 			return usageError{fmt.Errorf("-interval must be positive")}
@@ -39,6 +40,14 @@ workers over its local admin endpoint, found with its token in the instance dire
 		dir, err := instanceDir(*dataDir, *name)
 		if err != nil {
 			return err
+		}
+		if *pageURL {
+			ep, err := admin.ReadEndpoint(dir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), ep.PageURL())
+			return nil
 		}
 		return runStatus(cmd.Context(), dir, *asJSON, *watch, *interval, cmd.OutOrStdout())
 	}
@@ -93,6 +102,18 @@ func printStatus(out io.Writer, st *admin.Status) {
 			p.Busy, p.Queued, p.InFlight, p.Requests, p.Errors, p.WorkerRestarts, p.Recycled)
 	}
 	tw.Flush()
+	if len(st.RecentErrors) > 0 {
+		fmt.Fprintf(out, "\nrecent errors (%d, newest first)\n", len(st.RecentErrors))
+		for _, e := range st.RecentErrors[:min(5, len(st.RecentErrors))] {
+			fmt.Fprintf(out, "  %s  %s %s  %s: %s\n", e.At.Format(time.TimeOnly), e.Pool, e.Tool, e.Code, e.Message)
+		}
+	}
+	if len(st.RecentEvents) > 0 {
+		fmt.Fprintf(out, "\nrecent events (%d, newest first)\n", len(st.RecentEvents))
+		for _, e := range st.RecentEvents[:min(5, len(st.RecentEvents))] {
+			fmt.Fprintf(out, "  %s  %-8s %s %s  %s\n", e.At.Format(time.TimeOnly), e.Kind, e.Pool, e.WorkerID, e.Detail)
+		}
+	}
 	for _, p := range st.Pools {
 		fmt.Fprintf(out, "\npool %s\n", p.Pool)
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

@@ -15,6 +15,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -25,7 +27,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
+
+	"github.com/asynkron/protoactor-go/eventstream"
 
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
 )
@@ -45,6 +51,81 @@ type Status struct {
 	TakenAt       time.Time             `json:"taken_at"`
 	Pools         []PoolStatus          `json:"pools"`
 	Sessions      snakepit.SessionStats `json:"sessions"`
+	// RecentErrors are the last failed calls made through the App.
+	RecentErrors []snakepit.CallError `json:"recent_errors"`
+	// RecentEvents are the last worker crashes, recycles and circuit
+	// changes the admin endpoint saw (newest first).
+	RecentEvents []Event `json:"recent_events"`
+}
+
+// Event is one worker or pool event the admin endpoint keeps.
+type Event struct {
+	At       time.Time `json:"at"`
+	Kind     string    `json:"kind"` // crashed, recycled, circuit
+	Pool     string    `json:"pool"`
+	WorkerID string    `json:"worker_id,omitempty"`
+	Detail   string    `json:"detail"`
+}
+
+// eventsKept is how many events the endpoint remembers.
+const eventsKept = 50
+
+// eventLog keeps the last events, fed by the App's event stream.
+type eventLog struct {
+	mu     sync.Mutex
+	events []Event // oldest first
+}
+
+func (l *eventLog) note(evt any) {
+	var e Event
+	switch m := evt.(type) {
+	case *snakepit.WorkerCrashed:
+		e = Event{Kind: "crashed", Pool: m.Pool, WorkerID: m.WorkerID,
+			Detail: fmt.Sprintf("%s, generation %d", exitText(m.Exit, string(m.Class)), m.Generation)}
+	case *snakepit.WorkerRecycled:
+		d := fmt.Sprintf("%s after %d requests, %s", m.Reason, m.Requests, m.Uptime.Round(time.Second))
+		if m.Removed {
+			d += ", removed"
+		}
+		e = Event{Kind: "recycled", Pool: m.Pool, WorkerID: m.WorkerID, Detail: d}
+	case *snakepit.CircuitChanged:
+		e = Event{Kind: "circuit", Pool: m.Pool, Detail: fmt.Sprintf("%s → %s", m.From, m.To)}
+	default:
+		return
+	}
+	e.At = time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+	if len(l.events) > eventsKept {
+		l.events = slices.Delete(l.events, 0, len(l.events)-eventsKept)
+	}
+}
+
+// exitText says how a worker's process ended: "pid 12 signal killed",
+// "pid 12 exit code 1 (exit)".
+func exitText(e snakepit.WorkerExit, class string) string {
+	s := fmt.Sprintf("pid %d exit code %d", e.OSPid, e.ExitCode)
+	how := fmt.Sprint(e.ExitCode)
+	if e.Signal != "" {
+		s, how = fmt.Sprintf("pid %d signal %s", e.OSPid, e.Signal), e.Signal
+	}
+	if class != "" && class != how {
+		s += " (" + class + ")"
+	}
+	if e.KilledFor != "" {
+		s += " for " + e.KilledFor
+	}
+	return s
+}
+
+// recent returns the events, newest first.
+func (l *eventLog) recent() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := slices.Clone(l.events)
+	slices.Reverse(out)
+	return out
 }
 
 // PoolStatus is one pool: its figures and its workers.
@@ -74,6 +155,7 @@ func Snapshot(ctx context.Context, app *snakepit.App) (*Status, error) {
 		return nil, err
 	}
 	st.Sessions = ss
+	st.RecentErrors = app.RecentErrors()
 	return st, nil
 }
 
@@ -138,12 +220,14 @@ type Options struct {
 
 // Server is a running admin endpoint.
 type Server struct {
-	app  *snakepit.App
-	srv  *http.Server
-	ln   net.Listener
-	file string
-	ep   Endpoint
-	done chan struct{}
+	app    *snakepit.App
+	srv    *http.Server
+	ln     net.Listener
+	file   string
+	ep     Endpoint
+	done   chan struct{}
+	events eventLog
+	sub    *eventstream.Subscription
 }
 
 // Serve starts the admin endpoint of app and writes its EndpointFile.
@@ -174,10 +258,16 @@ func Serve(app *snakepit.App, opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	s.sub = app.System().EventStream.Subscribe(s.events.note)
+	// The page and the status it reads take the token from a cookie too
+	// (set by /login, SameSite=Strict so no other site can use it); a call
+	// (POST /api/execute) takes it only from the Authorization header.
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/status", s.status)
-	mux.HandleFunc("POST /api/execute", s.execute)
-	s.srv = &http.Server{Handler: bearer(s.ep.Token, mux), ReadHeaderTimeout: 5 * time.Second,
+	mux.Handle("GET /{$}", bearerOrCookie(s.ep.Token, http.HandlerFunc(page)))
+	mux.HandleFunc("GET /login", s.login)
+	mux.Handle("GET /api/status", bearerOrCookie(s.ep.Token, http.HandlerFunc(s.status)))
+	mux.Handle("POST /api/execute", bearer(s.ep.Token, http.HandlerFunc(s.execute)))
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	go func() {
 		defer close(s.done)
@@ -194,9 +284,19 @@ func (s *Server) Address() string { return s.ep.Address }
 // Endpoint is what the EndpointFile says.
 func (s *Server) Endpoint() Endpoint { return s.ep }
 
+// PageURL is the address of the live status page with the token to log
+// in once (it sets a cookie and redirects to the page). Keep it private:
+// it carries the token.
+func (s *Server) PageURL() string { return s.ep.PageURL() }
+
+// PageURL is the status page's login address for a host found with
+// ReadEndpoint.
+func (ep Endpoint) PageURL() string { return "http://" + ep.Address + "/login?token=" + ep.Token }
+
 // Close stops the server and removes its EndpointFile (unless another
 // host of the instance has written its own since).
 func (s *Server) Close(ctx context.Context) error {
+	s.app.System().EventStream.Unsubscribe(s.sub)
 	err := s.srv.Shutdown(ctx)
 	<-s.done
 	if ep, rerr := ReadEndpoint(filepath.Dir(s.file)); rerr == nil && ep.Token == s.ep.Token {
@@ -213,7 +313,35 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	st.RecentEvents = s.events.recent()
 	writeJSON(w, http.StatusOK, st)
+}
+
+//go:embed web/index.html
+var pageHTML []byte
+
+// cookieName holds the token in a browser.
+const cookieName = "snakepit_admin"
+
+func page(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+	w.Header().Set("X-Frame-Options", "DENY")
+	_, _ = w.Write(pageHTML)
+}
+
+// login takes the token once from the query, keeps it in a cookie only
+// this origin sends, and redirects to the page (so the token leaves the
+// address bar).
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("token")), []byte(s.ep.Token)) != 1 {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.ep.Token, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // ExecuteRequest is the body of POST /api/execute: one call through the

@@ -142,6 +142,19 @@ func metricsToken(path string) (string, error) {
 	return t, f.Close()
 }
 
+// bearerOrCookie is bearer that also takes the token from the page's cookie.
+func bearerOrCookie(token string, next http.Handler) http.Handler {
+	want := []byte(token)
+	viaHeader := bearer(token, next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie(cookieName); err == nil && subtle.ConstantTimeCompare([]byte(c.Value), want) == 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		viaHeader.ServeHTTP(w, r)
+	})
+}
+
 func bearer(token string, next http.Handler) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -219,6 +219,9 @@ func TestMetricsEndpointCountsCalls(t *testing.T) {
 	assert.Greater(t, metricValue(t, body, "snakepit_worker_rss_bytes", `pool="ops"`, `worker="ops-w1"`), float64(10<<20))
 	assert.Regexp(t, regexp.MustCompile(`(?m)^go_goroutines `), body, "the Go runtime's metrics too")
 
+	// Every metric the Grafana dashboard in examples/ queries is served.
+	checkDashboard(t, body)
+
 	// The counters move with the next call.
 	_, err = app.Execute(t.Context(), "add", map[string]int{"a": 1, "b": 1}, snakepit.WithPool("ops"))
 	require.NoError(t, err)
@@ -230,4 +233,31 @@ func TestMetricsEndpointCountsCalls(t *testing.T) {
 	defer ms2.Close(context.Background())
 	code, _ = get(t, "http://"+ms2.Address()+"/metrics", token)
 	assert.Equal(t, http.StatusOK, code)
+}
+
+// checkDashboard fails when examples/grafana/snakepit-dashboard.json
+// queries a metric that body (a real scrape) does not have.
+func checkDashboard(t *testing.T, body string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "examples", "grafana", "snakepit-dashboard.json"))
+	require.NoError(t, err)
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &dash))
+	require.NotEmpty(t, dash.Panels)
+	name := regexp.MustCompile(`snakepit_[a-z_]+`)
+	for _, p := range dash.Panels {
+		require.NotEmpty(t, p.Targets, p.Title)
+		for _, tg := range p.Targets {
+			for _, m := range name.FindAllString(tg.Expr, -1) {
+				assert.Regexp(t, regexp.MustCompile(`(?m)^`+m+`[{ ]`), body, "panel %q queries %s, which the host does not serve", p.Title, m)
+			}
+		}
+	}
 }

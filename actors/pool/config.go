@@ -58,9 +58,14 @@ type Config struct {
 	// ReconcileBackoff is the first delay before a worker slot whose start
 	// failed is tried again; it doubles per failure up to 30s (default 1s).
 	ReconcileBackoff time.Duration
-	// Events receives the pool's events (WorkerRecycled, WorkerCrashed,
-	// CircuitChanged); the App passes its actor system's event stream.
+	// Events receives the pool's events (PoolInitStarted, PoolInitComplete,
+	// WorkerStarting, WorkerReady, WorkerTerminated, WorkerRecycled,
+	// WorkerCrashed, CircuitChanged, QueueSaturated, and the call events
+	// while CallEvents says so), on the pool's goroutine.
 	Events EventPublisher
+	// CallEvents, when set, is asked before each call event: they are built
+	// and published only while it returns true (nil: never).
+	CallEvents func() bool
 
 	// keyBase gives the first request key of each start of the pool (default:
 	// the clock in nanoseconds, so keys never repeat across restarts of a pool,

@@ -25,6 +25,8 @@ type core struct {
 	log   *slog.Logger
 	sched *Scheduler
 	state string
+	// initDone: PoolInitComplete was published for this start.
+	initDone bool
 
 	nextKey uint64
 	pending map[uint64]*pending
@@ -59,6 +61,7 @@ type pending struct {
 	// deadline bounds queueing and execution: the request's, or the pool's
 	// ExecuteTimeout from when it was taken.
 	deadline time.Time
+	takenAt  time.Time // when the pool took it
 	retried  bool
 	// crashRetried: the call's worker died and it runs again (idempotent).
 	crashRetried bool
@@ -164,6 +167,7 @@ func (c *core) Start() {
 		c.emit(Effect{Kind: EffStop, Worker: s.id, Timeout: c.stopTimeout()})
 	}
 	c.log.Info("pool starting", "workers", c.cfg.Size, "startup_concurrency", c.cfg.StartupConcurrency)
+	c.publish(&PoolInitStarted{Pool: c.cfg.Name, Size: c.cfg.Size})
 	c.startSlots()
 }
 
@@ -289,6 +293,30 @@ func (c *core) armAt(next time.Time, ok bool) {
 }
 
 func (c *core) publish(evt any) { c.emit(Effect{Kind: EffPublish, Event: evt}) }
+
+// callEvents reports whether call events are wanted now.
+func (c *core) callEvents() bool { return c.cfg.CallEvents != nil && c.cfg.CallEvents() }
+
+// checkInitComplete publishes PoolInitComplete once every slot of the
+// first start has settled.
+func (c *core) checkInitComplete() {
+	if c.initDone {
+		return
+	}
+	ready, failed := 0, 0
+	for _, s := range c.slots {
+		switch {
+		case s.startedOK:
+			ready++
+		case s.failed:
+			failed++
+		default:
+			return
+		}
+	}
+	c.initDone = true
+	c.publish(&PoolInitComplete{Pool: c.cfg.Name, Ready: ready, Failed: failed})
+}
 
 func (c *core) initFailedErr() *sperr.Error {
 	e := c.poolErr(sperr.CodePoolNotInitialized, "pool %s failed to initialise: no worker started", c.cfg.Name)

@@ -58,7 +58,7 @@ func (c *core) Execute(m *poolpb.Execute, replyTo any, now time.Time) {
 	}
 	c.nextKey++
 	key := c.nextKey
-	c.pending[key] = &pending{req: m, replyTo: replyTo, trial: trial, deadline: deadline}
+	c.pending[key] = &pending{req: m, replyTo: replyTo, trial: trial, deadline: deadline, takenAt: now}
 	if id := m.GetRequestId(); id != "" {
 		c.byReqID[id] = key
 	}
@@ -86,9 +86,13 @@ func (c *core) submit(key uint64, now time.Time) {
 		c.dispatch(key, d.Worker)
 	case Queued:
 		c.rearmQueue()
+		if c.callEvents() {
+			c.publish(&CallQueued{Pool: c.cfg.Name, RequestID: pd.req.GetRequestId(), Tool: pd.req.GetTool()})
+		}
 	case RejectedSaturated:
 		c.stats.PoolSaturated++
 		st := c.sched.Stats()
+		c.publish(&QueueSaturated{Pool: c.cfg.Name, Queued: st.Queued, MaxQueue: c.cfg.MaxQueue})
 		e := c.poolErr(sperr.CodePoolSaturated, "pool %s is saturated: %d calls queued", c.cfg.Name, st.Queued)
 		e.WithDetail("queue_size", strconv.Itoa(st.Queued)).WithDetail("max_queue_size", strconv.Itoa(c.cfg.MaxQueue))
 		c.fail(key, now, e)
@@ -121,6 +125,10 @@ func (c *core) dispatch(key uint64, id WorkerID) {
 		return
 	}
 	pd.worker, pd.generation = id, s.gen
+	if c.callEvents() {
+		c.publish(&CallDispatched{Pool: c.cfg.Name, RequestID: pd.req.GetRequestId(), Tool: pd.req.GetTool(),
+			WorkerID: string(id), Waited: time.Since(pd.takenAt)})
+	}
 	c.emit(Effect{Kind: EffSubmit, Key: key, Worker: id, Generation: s.gen, Exec: s.exec, Req: pd.req,
 		ReplyTo: pd.replyTo, At: pd.deadline,
 		Retryable: pd.req.GetIdempotent() && !pd.req.GetStream() && !pd.crashRetried && !c.cfg.Crash.NoRetry})
@@ -195,6 +203,14 @@ func (c *core) OnCallDone(m *wk.CallDone, now time.Time) {
 	}
 	c.forget(m.Key, pd)
 	c.stats.Completed++
+	if c.callEvents() {
+		code := ""
+		if m.Err != nil {
+			code = m.Err.Code
+		}
+		c.publish(&CallDone{Pool: c.cfg.Name, RequestID: pd.req.GetRequestId(), Tool: pd.req.GetTool(),
+			WorkerID: string(id), Code: code, Duration: now.Sub(pd.takenAt)})
+	}
 	if m.Err != nil {
 		c.stats.Errors++
 	}
@@ -278,6 +294,10 @@ func (c *core) fail(key uint64, now time.Time, e *sperr.Error) {
 		c.breaker.Abandon(now) // the trial never reached a worker
 	}
 	c.stats.Errors++
+	if c.callEvents() {
+		c.publish(&CallDone{Pool: c.cfg.Name, RequestID: pd.req.GetRequestId(), Tool: pd.req.GetTool(),
+			Code: e.Code, Duration: now.Sub(pd.takenAt)})
+	}
 	c.emit(Effect{Kind: EffReply, ReplyTo: pd.replyTo, Req: pd.req, Err: e})
 }
 

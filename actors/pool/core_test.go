@@ -127,7 +127,11 @@ func TestCoreSlotMachine(t *testing.T) {
 			assert.Equal(t, SlotReady, d.state(w1))
 			_, ready := d.inSched(w1)
 			assert.True(t, ready)
-			assert.Empty(t, d.kinds(EffPublish), "the stale Down is not a crash of the new generation")
+			for _, e := range d.kinds(EffPublish) {
+				_, crashed := e.Event.(*WorkerCrashed)
+				_, gone := e.Event.(*WorkerTerminated)
+				assert.False(t, crashed || gone, "the stale Down is not a crash of the new generation: %T", e.Event)
+			}
 		}},
 		{"taint: ready but out of dispatch until the taint runs out", Config{Crash: CrashBarrier{TaintDuration: time.Second}}, func(t *testing.T, d *driver) {
 			d.c.OnReady(w1, 1, 1, 101, nil, d.now)
@@ -280,4 +284,51 @@ func TestSlotStateNames(t *testing.T) {
 		assert.NotEqual(t, "unknown", s.String(), "state %d", s)
 	}
 	assert.Equal(t, "unknown", SlotState(200).String())
+}
+
+// published is the events among effects.
+func published(effs []Effect) []any {
+	var out []any
+	for _, e := range effs {
+		if e.Kind == EffPublish {
+			out = append(out, e.Event)
+		}
+	}
+	return out
+}
+
+// The pool's lifecycle events, in order; call events only while wanted.
+func TestCoreEvents(t *testing.T) {
+	wanted := false
+	d := newDriver(t, Config{Size: 2, MaxQueue: 1, CallEvents: func() bool { return wanted }})
+	assert.Equal(t, []any{&PoolInitStarted{Pool: "p", Size: 2}, &WorkerStarting{Pool: "p", WorkerID: "p-w1"},
+		&WorkerStarting{Pool: "p", WorkerID: "p-w2"}}, published(d.effects()))
+	d.c.OnReady(w1, 1, 1, 101, nil, d.now)
+	assert.Equal(t, []any{&WorkerReady{Pool: "p", WorkerID: "p-w1", Generation: 1, OSPid: 101}}, published(d.effects()))
+	d.c.OnStartFailed(w2, 1, errors.New("no"), false, d.now)
+	assert.Equal(t, []any{&PoolInitComplete{Pool: "p", Ready: 1, Failed: 1}}, published(d.effects()))
+
+	d.call("a") // runs: no call events while unwanted
+	assert.Empty(t, published(d.effects()))
+	wanted = true
+	d.call("b") // queued
+	assert.Equal(t, []any{&CallQueued{Pool: "p", RequestID: "b", Tool: "t"}}, published(d.effects()))
+	d.call("c") // the queue (1) is full
+	assert.Equal(t, []any{&QueueSaturated{Pool: "p", Queued: 1, MaxQueue: 1},
+		&CallDone{Pool: "p", RequestID: "c", Tool: "t", Code: "pool_saturated"}}, published(d.effects()))
+	d.later(time.Second)
+	d.c.OnCallDone(&wk.CallDone{WorkerID: string(w1), Generation: 1, Key: 1}, d.now) // a ends, b goes
+	evs := published(d.effects())
+	require.Len(t, evs, 2)
+	assert.Equal(t, &CallDone{Pool: "p", RequestID: "a", Tool: "t", WorkerID: "p-w1", Duration: time.Second}, evs[0])
+	disp, ok := evs[1].(*CallDispatched)
+	require.True(t, ok, "%T", evs[1])
+	assert.Equal(t, "b", disp.RequestID)
+	assert.Equal(t, "p-w1", disp.WorkerID)
+
+	d.c.OnDown(w1, 1, false, wk.ExitInfo{ExitCode: 1}, d.now)
+	evs = published(d.effects())
+	require.NotEmpty(t, evs)
+	assert.Equal(t, &WorkerTerminated{Pool: "p", WorkerID: "p-w1", Generation: 1, Exit: wk.ExitInfo{ExitCode: 1}}, evs[0])
+	assert.IsType(t, &WorkerCrashed{}, evs[1], "a process that ended on its own is also a crash")
 }

@@ -115,3 +115,70 @@ type CircuitChanged struct {
 	From BreakerState
 	To   BreakerState
 }
+
+// The pool's lifecycle and call events (published through Config.Events
+// next to WorkerRecycled, WorkerCrashed and CircuitChanged).
+
+// PoolInitStarted: the pool declared its slots and starts its workers.
+type PoolInitStarted struct {
+	Pool string
+	Size int
+}
+
+// PoolInitComplete: every slot of the pool's first start is ready or has
+// failed (once per pool start).
+type PoolInitComplete struct {
+	Pool          string
+	Ready, Failed int
+}
+
+// WorkerStarting: a slot got its start permit; its worker process is being
+// spawned.
+type WorkerStarting struct {
+	Pool     string
+	WorkerID string
+}
+
+// WorkerReady: a generation of a worker answers and takes calls.
+type WorkerReady struct {
+	Pool       string
+	WorkerID   string
+	Generation uint64
+	OSPid      int
+}
+
+// WorkerTerminated: a generation's process is gone, stopped by the host
+// (Planned) or on its own (a WorkerCrashed follows).
+type WorkerTerminated struct {
+	Pool       string
+	WorkerID   string
+	Generation uint64
+	Planned    bool
+	Exit       wk.ExitInfo
+}
+
+// QueueSaturated: a call was refused because the queue was full.
+type QueueSaturated struct {
+	Pool             string
+	Queued, MaxQueue int
+}
+
+// CallQueued, CallDispatched and CallDone follow one call through the pool;
+// they are published only while Config.CallEvents says someone listens.
+type CallQueued struct {
+	Pool, RequestID, Tool string
+}
+
+// CallDispatched: the call went to a worker after Waited in the queue.
+type CallDispatched struct {
+	Pool, RequestID, Tool, WorkerID string
+	Waited                          time.Duration
+}
+
+// CallDone: the call's worker answered (or the pool did: Code says how it
+// ended, "" for success); Duration is from when the pool took it.
+type CallDone struct {
+	Pool, RequestID, Tool, WorkerID string
+	Code                            string
+	Duration                        time.Duration
+}

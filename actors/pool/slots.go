@@ -148,6 +148,7 @@ func (c *core) startSlots() {
 		s.state = SlotStarting
 		c.starting++
 		c.emit(Effect{Kind: EffStart, Worker: s.id})
+		c.publish(&WorkerStarting{Pool: c.cfg.Name, WorkerID: string(s.id)})
 	}
 }
 
@@ -193,9 +194,11 @@ func (c *core) OnReady(id WorkerID, gen uint64, capacity, osPid int, exec *wk.Ex
 	} else {
 		s.taintedUntil = time.Time{}
 	}
+	c.publish(&WorkerReady{Pool: c.cfg.Name, WorkerID: string(id), Generation: gen, OSPid: osPid})
 	c.sync(s, now)
 	c.replaced(s, now)
 	c.checkDrain(now)
+	c.checkInitComplete()
 	c.answerAwaiters(now)
 	c.rearm()
 }
@@ -226,6 +229,7 @@ func (c *core) OnDown(id WorkerID, gen uint64, planned bool, exit wk.ExitInfo, n
 	if s.state == SlotReady {
 		s.state = SlotRestarting
 	}
+	c.publish(&WorkerTerminated{Pool: c.cfg.Name, WorkerID: string(id), Generation: gen, Planned: planned, Exit: exit})
 	if !planned {
 		c.log.Warn("worker down", "worker", id, "exit", exit.String())
 		c.crashed(s, exit, now)
@@ -277,6 +281,7 @@ func (c *core) OnStartFailed(id WorkerID, gen uint64, err error, exited bool, no
 	c.replaced(s, now)
 	c.startSlots()
 	c.checkDrain(now)
+	c.checkInitComplete()
 	c.rearm()
 	if c.state != StateStarting {
 		c.answerAwaiters(now) // this may have been the last worker AwaitReady{All} waited for

@@ -41,6 +41,7 @@ import (
 
 	"github.com/snakepit-go/snakepit/actors/bridge"
 	"github.com/snakepit-go/snakepit/actors/bridge/sessions"
+	"github.com/snakepit-go/snakepit/actors/heartbeat"
 	"github.com/snakepit-go/snakepit/actors/lifecycle/manager"
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/registry"
@@ -87,11 +88,14 @@ type App struct {
 	reason  atomic.Value
 	// lost answers local calls whose messages became dead letters.
 	lost *eventstream.Subscription
+	// heartbeats turns the heartbeat monitors' events into HeartbeatMissed.
+	heartbeats *eventstream.Subscription
 
 	instDir   string    // <DataDir>/<InstanceName>
 	startedAt time.Time // when Start began
 	metrics   *metrics  // nil without Config.MeterProvider
 	recent    errorRing // the last failed calls (RecentErrors)
+	events    *eventHub // App.Subscribe
 
 	runDir     string // removed at Stop (and by the next start if this host dies)
 	tools      *bridge.Tools
@@ -230,7 +234,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 			_ = os.RemoveAll(runDir)
 		}
 	}()
-	app := &App{runDir: runDir, instDir: inst.Dir, startedAt: startedAt,
+	app := &App{runDir: runDir, instDir: inst.Dir, startedAt: startedAt, events: &eventHub{},
 		cfg: cfg, system: system, ownSystem: own, runID: id, log: cfg.Logger.With("run_id", id),
 		pools: map[string]*actor.PID{}, poolCfg: map[string]PoolConfig{}, gaveUp: make(chan struct{}),
 		reqPrefix: id + "-",
@@ -270,12 +274,13 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		AtStart: true,
 		OnReport: func(atStop bool, r cleanup.Report, _ error) {
 			app.mu.Lock()
-			defer app.mu.Unlock()
 			if atStop {
 				app.stopReport = r
 			} else {
 				app.startReport = r
 			}
+			app.mu.Unlock()
+			app.events.publish(&CleanupRun{At: time.Now(), AtStart: !atStop, Report: cleanupReportFrom(r)})
 		},
 	}
 
@@ -308,7 +313,8 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		pc.Worker.HostAddress = bridgeAddr
 		pc.Worker.Credentials = app.creds
 		pc.Worker.TempDir = runDir
-		pc.Events = eventBridge{next: system.EventStream}
+		pc.Events = eventBridge{next: system.EventStream, hub: app.events}
+		pc.CallEvents = app.events.wantCalls
 		if hook := workerhook.Get(); hook != nil {
 			pc.WorkerProps = hook
 		}
@@ -366,17 +372,34 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		return nil, err
 	}
 	started = true // the bridge actor owns the listener from here
+	// Config.OnEvent hears the tree's first events.
+	if cfg.OnEvent != nil {
+		var opts []SubscribeOption
+		if cfg.CallEvents {
+			opts = append(opts, WithCallEvents())
+		}
+		app.Subscribe(cfg.OnEvent, opts...)
+	}
 	app.root, err = system.Root.SpawnNamed(rootProps, name)
 	if err != nil {
+		app.events.closeAll()
 		return nil, fmt.Errorf("snakepit: spawn the app supervisor: %w", err)
 	}
 	// The supervisor's Started ends once every child (and grandchild) has
 	// started in order; a request queued behind it is answered after that.
 	if _, err := system.Root.RequestFuture(app.root, &supervisors.WhichChildren{}, 60*time.Second).Result(); err != nil {
 		app.stopTree(context.Background()) // the caller owns the system's shutdown
+		app.events.closeAll()
 		return nil, fmt.Errorf("snakepit: the supervision tree did not start: %w", err)
 	}
 	app.lost = system.EventStream.Subscribe(func(evt any) { pool.AnswerLost(system.Root, evt) })
+	app.heartbeats = system.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*heartbeat.Event); ok {
+			if out := heartbeatMissed(e); out != nil {
+				app.events.publish(out)
+			}
+		}
+	})
 	if err := app.registerAliases(); err != nil {
 		app.abort()
 		return nil, err
@@ -406,6 +429,8 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 func (a *App) abort() {
 	a.removeAliases()
 	a.system.EventStream.Unsubscribe(a.lost)
+	a.system.EventStream.Unsubscribe(a.heartbeats)
+	a.events.closeAll()
 	a.stopTree(context.Background())
 	a.conns.close()
 	_ = os.RemoveAll(a.runDir)
@@ -500,6 +525,8 @@ func (a *App) Stop(ctx context.Context) (err error) {
 		a.stopErr = a.stopTree(ctx)
 		a.removeAliases()
 		a.system.EventStream.Unsubscribe(a.lost)
+		a.system.EventStream.Unsubscribe(a.heartbeats)
+		a.events.closeAll() // after the tree: the stop's events are delivered
 		a.conns.close()
 		if err := os.RemoveAll(a.runDir); err != nil {
 			a.log.Warn("removing the run directory", "dir", a.runDir, "error", err)

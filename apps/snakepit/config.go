@@ -189,6 +189,12 @@ type Config struct {
 	// Cluster, with a Name, joins a cluster of nodes whose pools are
 	// reached by name (see ClusterConfig); it needs RemoteAddress.
 	Cluster ClusterConfig
+	// OnEvent, when set, receives every event of the catalogue (see Event)
+	// from the very start, as App.Subscribe delivers them: on a goroutine
+	// of its own, never holding up a pool. CallEvents adds the three events
+	// of each call.
+	OnEvent    func(Event)
+	CallEvents bool
 	// MeterProvider, when set, receives the App's OpenTelemetry metrics:
 	// calls by pool, tool and outcome with their duration, queue wait and
 	// execution time, and each pool's queue depth, calls in flight,

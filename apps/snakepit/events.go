@@ -25,6 +25,7 @@ const (
 
 // WorkerRecycled is published when a recycled (or removed) worker stops.
 type WorkerRecycled struct {
+	At         time.Time
 	Pool       string
 	WorkerID   string
 	Reason     RecycleReason
@@ -37,6 +38,7 @@ type WorkerRecycled struct {
 
 // WorkerCrashed is published when a worker's process ends on its own.
 type WorkerCrashed struct {
+	At         time.Time
 	Pool       string
 	WorkerID   string
 	Generation uint64
@@ -68,26 +70,41 @@ const (
 
 // CircuitChanged is published when a pool's crash breaker changes state.
 type CircuitChanged struct {
+	At   time.Time
 	Pool string
 	From CircuitState
 	To   CircuitState
 }
 
-// eventBridge publishes the pools' events on the event stream as the
-// package's own types.
-type eventBridge struct{ next pool.EventPublisher }
+// eventBridge hands the pools' events, as the package's own types, to the
+// App's subscribers (App.Subscribe, never blocking the pool) and, for the
+// three the actor system's event stream has always carried
+// (WorkerRecycled, WorkerCrashed, CircuitChanged), to that stream too.
+type eventBridge struct {
+	next pool.EventPublisher
+	hub  *eventHub
+}
 
 func (b eventBridge) Publish(evt any) {
+	now := time.Now()
+	var out Event
 	switch e := evt.(type) {
 	case *pool.WorkerRecycled:
-		b.next.Publish(&WorkerRecycled{Pool: e.Pool, WorkerID: e.WorkerID, Reason: RecycleReason(e.Reason),
-			Generation: e.Generation, Uptime: e.Uptime, Requests: e.Requests, RSSBytes: e.RSSBytes, Removed: e.Removed})
+		out = &WorkerRecycled{At: now, Pool: e.Pool, WorkerID: e.WorkerID, Reason: RecycleReason(e.Reason),
+			Generation: e.Generation, Uptime: e.Uptime, Requests: e.Requests, RSSBytes: e.RSSBytes, Removed: e.Removed}
 	case *pool.WorkerCrashed:
-		b.next.Publish(&WorkerCrashed{Pool: e.Pool, WorkerID: e.WorkerID, Generation: e.Generation,
-			Class: ExitClass(e.Class), Exit: WorkerExit(e.Exit), Tainted: e.Tainted})
+		out = &WorkerCrashed{At: now, Pool: e.Pool, WorkerID: e.WorkerID, Generation: e.Generation,
+			Class: ExitClass(e.Class), Exit: WorkerExit(e.Exit), Tainted: e.Tainted}
 	case *pool.CircuitChanged:
-		b.next.Publish(&CircuitChanged{Pool: e.Pool, From: CircuitState(e.From), To: CircuitState(e.To)})
+		out = &CircuitChanged{At: now, Pool: e.Pool, From: CircuitState(e.From), To: CircuitState(e.To)}
 	default:
+		if out = b.hub.fromPool(evt, now); out != nil {
+			b.hub.publish(out)
+			return
+		}
 		b.next.Publish(evt)
+		return
 	}
+	b.hub.publish(out)
+	b.next.Publish(out)
 }

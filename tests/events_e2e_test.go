@@ -1,0 +1,109 @@
+//go:build unix
+
+package tests
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+	"github.com/snakepit-go/snakepit/internal/testutil"
+)
+
+func eventsOf[T snakepit.Event](evs []snakepit.Event) []T {
+	var out []T
+	for _, e := range evs {
+		if t, ok := e.(T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// The event catalogue with real workers: a pool's start, calls, a crash
+// and the stop, delivered in order off the pool's goroutine; a handler
+// that blocks holds nothing up and only misses events.
+func TestEventCatalogue(t *testing.T) {
+	rec := testutil.NewRecorder[snakepit.Event]()
+	app := startApp(t, snakepit.Config{DataDir: t.TempDir(), InstanceName: uniqueInstance("events"),
+		Pools:   []snakepit.PoolConfig{{Name: "ev", Size: 2}},
+		OnEvent: rec.Add, CallEvents: true})
+
+	evs := rec.WaitUntil(t, "the pool's start", func(evs []snakepit.Event) bool {
+		return len(eventsOf[*snakepit.PoolInitComplete](evs)) == 1 && len(eventsOf[*snakepit.CleanupRun](evs)) == 1
+	})
+	require.Len(t, eventsOf[*snakepit.PoolInitStarted](evs), 1)
+	assert.Equal(t, 2, eventsOf[*snakepit.PoolInitStarted](evs)[0].Size)
+	assert.Len(t, eventsOf[*snakepit.WorkerSpawned](evs), 2)
+	ready := eventsOf[*snakepit.WorkerReady](evs)
+	require.Len(t, ready, 2)
+	for _, r := range ready {
+		assert.True(t, testutil.Alive(r.OSPid), "ready with its process")
+	}
+	done := eventsOf[*snakepit.PoolInitComplete](evs)[0]
+	assert.Equal(t, 2, done.Ready)
+	assert.Greater(t, done.Duration, time.Duration(0))
+	assert.True(t, eventsOf[*snakepit.CleanupRun](evs)[0].AtStart)
+	assert.Equal(t, "pool.init.complete", done.EventName())
+
+	// Calls: dispatched and done, with their outcome.
+	_, err := app.Execute(t.Context(), "add", map[string]int{"a": 1, "b": 2}, snakepit.WithPool("ev"))
+	require.NoError(t, err)
+	_, err = app.Execute(t.Context(), "raise_error", map[string]string{"kind": "key"}, snakepit.WithPool("ev"))
+	require.Error(t, err)
+	evs = rec.WaitUntil(t, "two calls done", func(evs []snakepit.Event) bool {
+		return len(eventsOf[*snakepit.CallDone](evs)) == 2
+	})
+	calls := eventsOf[*snakepit.CallDone](evs)
+	assert.Equal(t, "add", calls[0].Tool)
+	assert.Equal(t, "", calls[0].Code)
+	assert.NotEmpty(t, calls[0].WorkerID)
+	assert.Greater(t, calls[0].Duration, time.Duration(0))
+	assert.Equal(t, "python_exception", calls[1].Code)
+	assert.Len(t, eventsOf[*snakepit.CallDispatched](evs), 2)
+
+	// A crash: the process's end, the crash, and the replacement.
+	require.NoError(t, syscall.Kill(ready[0].OSPid, syscall.SIGKILL))
+	evs = rec.WaitUntil(t, "the crash and the replacement", func(evs []snakepit.Event) bool {
+		for _, r := range eventsOf[*snakepit.WorkerReady](evs) {
+			if r.WorkerID == ready[0].WorkerID && r.Generation > ready[0].Generation {
+				return true
+			}
+		}
+		return false
+	})
+	term := eventsOf[*snakepit.WorkerTerminated](evs)
+	require.NotEmpty(t, term)
+	assert.False(t, term[0].Planned)
+	assert.Equal(t, "killed", term[0].Exit.Signal)
+	crashed := eventsOf[*snakepit.WorkerCrashed](evs)
+	require.Len(t, crashed, 1)
+	assert.Equal(t, ready[0].WorkerID, crashed[0].WorkerID)
+
+	// A subscriber that blocks: calls go on, it only misses events.
+	block := make(chan struct{})
+	slow := app.Subscribe(func(snakepit.Event) { <-block }, snakepit.WithCallEvents(), snakepit.WithEventBuffer(2))
+	for range 20 {
+		_, err := app.Execute(t.Context(), "ping", nil, snakepit.WithPool("ev"))
+		require.NoError(t, err, "a blocked handler holds no call up")
+	}
+	assert.Greater(t, slow.Dropped(), uint64(0))
+	close(block)
+	slow.Close()
+
+	// A recycle, then the stop's cleanup.
+	require.NoError(t, app.RecycleWorker(t.Context(), "ev", ready[1].WorkerID))
+	evs = rec.WaitUntil(t, "the recycle", func(evs []snakepit.Event) bool {
+		return len(eventsOf[*snakepit.WorkerRecycled](evs)) == 1
+	})
+	assert.Equal(t, snakepit.RecycleManual, eventsOf[*snakepit.WorkerRecycled](evs)[0].Reason)
+	stopAndCheck(t, app)
+	rec.WaitUntil(t, "the stop's cleanup", func(evs []snakepit.Event) bool {
+		runs := eventsOf[*snakepit.CleanupRun](evs)
+		return len(runs) == 2 && !runs[1].AtStart
+	})
+}

@@ -200,9 +200,8 @@ type eventHub struct {
 	subs  []*Subscription
 	calls atomic.Int32 // subscriptions that want call events
 
-	initMu  sync.Mutex
-	initAt  map[string]time.Time // pool → its PoolInitStarted
-	stopped bool
+	initMu sync.Mutex
+	initAt map[string]time.Time // pool → its PoolInitStarted
 }
 
 func (h *eventHub) add(s *Subscription) {

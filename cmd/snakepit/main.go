@@ -121,7 +121,7 @@ Values of exec's --arg are JSON when they parse as JSON (1, true, [1,2], {"a":1}
 	pf.StringSliceVar(&g.pythonPath, "pythonpath", nil, "directories added to the workers' PYTHONPATH (repeat or comma-separate), where adapters are imported from")
 	pf.StringVar(&g.privDir, "priv-dir", "", "directory holding the Python bridge (grpc_server.py); default $SNAKEPIT_PRIV_DIR, else the installed or embedded bridge")
 	root.AddCommand(newRunCmd(g), newStatusCmd(g), newDemoCmd(g), newExecCmd(g), newDemoClusterCmd(g),
-		newServeCmd(g), newCleanupCmd(g), newBenchCmd(g), newDoctorCmd(g), newGenAdapterCmd(g))
+		newServeCmd(g), newCleanupCmd(g), newBenchCmd(g), newDoctorCmd(g), newGenAdapterCmd(g), newSetupCmd(g))
 	return root
 }
 

@@ -91,7 +91,10 @@ func runHost(ctx context.Context, g *globals, f *configfile.File, out io.Writer)
 		}
 		fmt.Fprintln(out)
 	}
-	if err := app.AwaitInitComplete(ctx); err != nil && ctx.Err() == nil {
+	endBar := poolProgress(ctx, app, g.stderr)
+	err = app.AwaitInitComplete(ctx)
+	endBar()
+	if err != nil && ctx.Err() == nil {
 		return err
 	}
 	for _, p := range app.Pools() {

@@ -11,6 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -56,6 +60,11 @@ type Server struct {
 	Sessions SessionStore // nil: the session RPCs answer UNIMPLEMENTED
 	Workers  WorkerConns  // nil: Python-registered tools cannot be forwarded
 	Logger   *slog.Logger
+	// Tracer, when set, records a server span for each host tool call; the
+	// call's trace context (traceparent in its metadata, from the calling
+	// tool's span) is its parent either way, and the handler's context
+	// carries it.
+	Tracer trace.Tracer
 }
 
 func (s *Server) log() *slog.Logger {
@@ -222,8 +231,19 @@ func (s *Server) runHost(ctx context.Context, tool, session string, params map[s
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	ctx = traceContext.Extract(ctx, propagation.MapCarrier(md))
+	var span trace.Span
+	if s.Tracer != nil {
+		ctx, span = s.Tracer.Start(ctx, "snakepit.host_tool "+tool, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("snakepit.tool", tool), attribute.String("snakepit.worker", workerOf(ctx))))
+		defer span.End()
+	}
 	start := time.Now()
 	v, err := s.guard(tool, func() (any, error) { return h.unary(ctx, call) })
+	if err != nil && span != nil {
+		span.RecordError(err)
+		span.SetStatus(otelcodes.Error, err.Error())
+	}
 	resp := &bridgepb.ExecuteToolResponse{Metadata: map[string]string{"tool_type": "host"}}
 	if err == nil {
 		resp.Result, resp.BinaryResult, resp.Metadata["result_encoding"], err = encodeResult(v)
@@ -247,6 +267,9 @@ func (s *Server) guard(tool string, fn func() (any, error)) (v any, err error) {
 	}()
 	return fn()
 }
+
+// traceContext reads a host tool call's W3C trace context.
+var traceContext = propagation.TraceContext{}
 
 // ExecuteStreamingTool streams a host tool (a unary one answers one chunk),
 // or relays the stream of a tool a worker registered. The stream ends with

@@ -38,6 +38,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/asynkron/protoactor-go/remote"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/snakepit-go/snakepit/actors/bridge"
 	"github.com/snakepit-go/snakepit/actors/bridge/sessions"
@@ -91,11 +92,12 @@ type App struct {
 	// heartbeats turns the heartbeat monitors' events into HeartbeatMissed.
 	heartbeats *eventstream.Subscription
 
-	instDir   string    // <DataDir>/<InstanceName>
-	startedAt time.Time // when Start began
-	metrics   *metrics  // nil without Config.MeterProvider
-	recent    errorRing // the last failed calls (RecentErrors)
-	events    *eventHub // App.Subscribe
+	instDir   string       // <DataDir>/<InstanceName>
+	startedAt time.Time    // when Start began
+	metrics   *metrics     // nil without Config.MeterProvider
+	tracer    trace.Tracer // nil without Config.TracerProvider
+	recent    errorRing    // the last failed calls (RecentErrors)
+	events    *eventHub    // App.Subscribe
 
 	runDir     string // removed at Stop (and by the next start if this host dies)
 	tools      *bridge.Tools
@@ -239,6 +241,10 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		pools: map[string]*actor.PID{}, poolCfg: map[string]PoolConfig{}, gaveUp: make(chan struct{}),
 		reqPrefix: id + "-",
 	}
+	if cfg.TracerProvider != nil {
+		app.tracer = cfg.TracerProvider.Tracer(meterName, trace.WithInstrumentationVersion(Version))
+	}
+
 	name := "snakepit-" + id
 	base := func(parts ...string) *actor.PID {
 		p := name
@@ -297,7 +303,8 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	if lis != nil {
 		runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: "bridge", Restart: supervisors.Permanent,
 			Shutdown: 5 * time.Second, Props: bridge.Props(bridge.ActorConfig{
-				Server:      &bridge.Server{Tools: app.tools, Sessions: sessionStore{app.sessions}, Workers: app.conns, Logger: app.log},
+				Server: &bridge.Server{Tools: app.tools, Sessions: sessionStore{app.sessions}, Workers: app.conns, Logger: app.log,
+					Tracer: app.tracer},
 				Credentials: app.creds, AllowUnauthenticated: cfg.Bridge.AllowUnauthenticated, TLS: cfg.Bridge.TLS,
 				Listener: lis, Listen: relisten, Logger: app.log,
 			})})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	"github.com/snakepit-go/snakepit/actors/pool"
@@ -195,6 +196,13 @@ type Config struct {
 	// of each call.
 	OnEvent    func(Event)
 	CallEvents bool
+	// TracerProvider, when set, traces each App.Execute with a client span
+	// ("snakepit.execute <tool>") and each host tool a worker calls with a
+	// server span ("snakepit.host_tool <name>"). Whether set or not, the
+	// trace context of a traced call (W3C traceparent) goes to the worker,
+	// whose tool span is its child, and from the tool's host-tool calls back
+	// to the host: one trace across Go, Python and host tools.
+	TracerProvider trace.TracerProvider
 	// MeterProvider, when set, receives the App's OpenTelemetry metrics:
 	// calls by pool, tool and outcome with their duration, queue wait and
 	// execution time, and each pool's queue depth, calls in flight,

@@ -285,8 +285,10 @@ func (a *App) Execute(ctx context.Context, tool string, args any, opts ...Execut
 		return nil, sperr.FromContext(err)
 	}
 	timer := a.startCall(t.pool, tool)
+	ctx, endSpan := a.startSpan(ctx, req, t.pool)
 	defer func() {
 		timer.done(err)
+		endSpan(err)
 		if err != nil {
 			a.recent.add(t.pool, tool, err)
 		}
@@ -426,6 +428,9 @@ func (a *App) ExecuteStream(ctx context.Context, tool string, args any, opts ...
 	if err != nil {
 		return nil, err
 	}
+	// A stream carries the caller's trace context (when its context is
+	// traced); the App does not time a stream with a span of its own.
+	injectTrace(ctx, req)
 	defer func() {
 		if err != nil {
 			a.recent.add(t.pool, tool, err)

@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator, Optional
 import grpc
 from google.protobuf import timestamp_pb2
 
-from . import serialization, telemetry
+from . import serialization, telemetry, tracing
 from . import snakepit_bridge_pb2 as pb2
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
 from . import snakepit_control_pb2 as control_pb2
@@ -80,14 +80,17 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
         call: Optional[Call] = None
         session = self._context_for(request)
         token = current_context_var().set(session)
+        span = tracing.start(f"tool {request.tool_name}", dict(request.metadata), tool=request.tool_name,
+                             worker_id=self.worker_id)
         running = self.dispatcher.running.begin(request.metadata.get(CALL_ID_KEY, ""), request.tool_name)
         cancelled = True  # until the handler gets to its end
+        ok = False
         try:
             call = self.dispatcher.prepare(request, context=session)
             call.running = running
             value = await self.dispatcher.run_unary(call)
             response = encode_result(value)
-            cancelled = False
+            cancelled, ok = False, True
         except Exception as exc:  # noqa: BLE001 - every tool failure becomes a payload
             cancelled = False
             if not isinstance(exc, (ToolNotFoundError, InvalidArgumentError, StreamingMismatchError)):
@@ -97,6 +100,7 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
             )
         finally:
             self.dispatcher.running.end(running, cancelled)
+            tracing.finish(span, ok)
             current_context_var().reset(token)
         elapsed = time.monotonic() - started
         response.execution_time_ms = int(elapsed * 1000)

@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Iterator, Optional
 
 import grpc
 
-from . import serialization
+from . import serialization, tracing
 from . import snakepit_bridge_pb2 as pb2
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
 from .errors import HostToolError, HostToolNotFoundError
@@ -228,6 +228,12 @@ class SessionContext:
 
     elixir_tools = host_tools
 
+    def _outgoing_metadata(self) -> dict[str, str]:
+        """What a host-tool call carries on: the correlation id and the tool span's trace context."""
+        metadata = {k: v for k, v in self.request_metadata.items() if k == "correlation_id"}
+        metadata.update(tracing.outgoing_metadata())
+        return metadata
+
     def _request(self, tool_name: str, kwargs: dict[str, Any]) -> tuple[str, Any]:
         """The RPC and request for a host tool call.
 
@@ -236,7 +242,7 @@ class SessionContext:
         ``binary_parameters`` carry them untouched.
         """
         json_params, binary = _split_params(kwargs)
-        metadata = {k: v for k, v in self.request_metadata.items() if k == "correlation_id"}
+        metadata = self._outgoing_metadata()
         if binary:
             return "ExecuteTool", pb2.ExecuteToolRequest(
                 session_id=self.session_id, tool_name=tool_name,
@@ -286,7 +292,7 @@ class SessionContext:
         return pb2.ExecuteToolRequest(
             session_id=self.session_id, tool_name=tool_name, stream=True,
             parameters=serialization.encode_params(json_params), binary_parameters=binary,
-            metadata={k: v for k, v in self.request_metadata.items() if k == "correlation_id"},
+            metadata=self._outgoing_metadata(),
         )
 
     def stream_host_tool(self, tool_name: str, /, *, _timeout: Optional[float] = None,

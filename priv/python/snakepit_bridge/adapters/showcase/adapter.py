@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any, AsyncIterator, Iterator, Optional
 
-from ... import hardware
+from ... import hardware, tracing
 from ...base_adapter import BaseAdapter, tool
 from ...payloads import Binary
 from ...version import __version__
@@ -106,6 +106,19 @@ class ShowcaseAdapter(BaseAdapter):
     @tool(description="Returns the bytes of binary parameter data unchanged, in binary_result")
     def echo_binary(self, data: bytes, note: Optional[str] = None) -> Binary:
         return Binary(data, {"size": len(data), "note": note} if note else {"size": len(data)})
+
+    @tool(description="The trace this call runs in (trace_id, span_id, parent_id), null when untraced; calls host tool `then` first when given")
+    def trace_info(self, then: Optional[str] = None, args: Optional[dict[str, Any]] = None) -> Optional[dict[str, Any]]:
+        host = None
+        if then:
+            ctx = self.session_context
+            if ctx is None:
+                raise RuntimeError("trace_info with `then` needs a session context")
+            host = ctx.call_host_tool(then, **(args or {}))
+        span = tracing.current()
+        if span is None:
+            return None
+        return {"trace_id": span.trace_id, "span_id": span.span_id, "parent_id": span.parent_id, "host": host}
 
     @tool(description="What this worker can use: CPUs, memory, the GPUs it sees and the device it should use")
     def hardware_info(self) -> dict[str, Any]:

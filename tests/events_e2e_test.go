@@ -107,3 +107,34 @@ func TestEventCatalogue(t *testing.T) {
 		return len(runs) == 2 && !runs[1].AtStart
 	})
 }
+
+// A pool's Python telemetry stream reaches the App's events with the pool
+// and worker; the filters apply in the worker.
+func TestPythonTelemetryReachesTheEvents(t *testing.T) {
+	rec := testutil.NewRecorder[snakepit.Event]()
+	app := startApp(t, snakepit.Config{DataDir: t.TempDir(), InstanceName: uniqueInstance("pytel"), OnEvent: rec.Add,
+		Pools: []snakepit.PoolConfig{{Name: "tel", Size: 1,
+			Telemetry: snakepit.PythonTelemetry{Enabled: true, Allow: []string{"tool.*"}, Deny: []string{"tool.execution.exception"}}}}})
+	for range 3 {
+		_, err := app.Execute(t.Context(), "add", map[string]int{"a": 1, "b": 2}, snakepit.WithPool("tel"),
+			snakepit.WithCorrelationID("cid-tel"))
+		require.NoError(t, err)
+	}
+	_, err := app.Execute(t.Context(), "raise_error", map[string]string{"kind": "key"}, snakepit.WithPool("tel"))
+	require.Error(t, err)
+	_, err = app.Execute(t.Context(), "ping", nil, snakepit.WithPool("tel")) // after the failure: its events are in by then
+	require.NoError(t, err)
+	evs := rec.WaitUntil(t, "four tool.execution.stop events", func(evs []snakepit.Event) bool {
+		return len(eventsOf[*snakepit.PythonEvent](evs)) >= 4
+	})
+	py := eventsOf[*snakepit.PythonEvent](evs)
+	for _, e := range py {
+		assert.Equal(t, "tool.execution.stop", e.Name, "tool.execution.exception is denied")
+		assert.Equal(t, "python.tool.execution.stop", e.EventName())
+		assert.Equal(t, "tel", e.Pool)
+		assert.Equal(t, "tel-w1", e.WorkerID)
+		assert.Contains(t, e.Measurements, "duration_ms")
+	}
+	assert.Equal(t, "add", py[0].Metadata["tool_name"])
+	assert.Equal(t, "cid-tel", py[0].CorrelationID)
+}

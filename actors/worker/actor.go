@@ -51,6 +51,10 @@ type workerActor struct {
 	proc      *process
 	startedAt time.Time
 	state     State
+	// stopTelemetry ends the generation's telemetry stream (nil when off);
+	// telemetry is the stream boot opened, for onBooted to read (under mu).
+	stopTelemetry context.CancelFunc
+	telemetry     *openStream
 
 	bootCancel context.CancelFunc
 	bootWG     sync.WaitGroup
@@ -252,6 +256,9 @@ func (w *workerActor) boot(ctx context.Context, proc *process) error {
 			w.mu.Lock()
 			w.target = target
 			w.mu.Unlock()
+			if err := w.openTelemetry(client); err != nil {
+				return err
+			}
 			w.syncRecord(ctx)
 			return nil
 		}
@@ -314,6 +321,13 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 			ctx.ActorSystem().Root.Send(self, &KillProcess{Reason: reason})
 		},
 	})
+	w.mu.Lock()
+	telemetry := w.telemetry
+	w.telemetry = nil
+	w.mu.Unlock()
+	if telemetry != nil {
+		go readTelemetry(telemetry.ctx, telemetry.stream, w.cfg.Telemetry, w.cfg.PoolName, w.cfg.WorkerID, w.gen, w.log)
+	}
 	if hb := w.cfg.Heartbeat; hb.Enabled() {
 		client := bridgepb.NewBridgeServiceClient(conn)
 		events := ctx.ActorSystem().EventStream
@@ -423,6 +437,14 @@ func (w *workerActor) shutdown(ctx actor.Context) {
 	w.bootWG.Wait()
 	var info ExitInfo
 	planned := w.proc != nil && !w.proc.exited()
+	// The telemetry stream ends first: the worker's graceful stop would
+	// otherwise wait for it.
+	w.mu.Lock()
+	if w.stopTelemetry != nil {
+		w.stopTelemetry()
+		w.stopTelemetry, w.telemetry = nil, nil
+	}
+	w.mu.Unlock()
 	if w.exec != nil && !w.execClosed {
 		cause := sperr.New(sperr.CodeShutdown, "worker %s is stopping", w.cfg.WorkerID)
 		if !planned {
@@ -450,4 +472,31 @@ func (w *workerActor) shutdown(ctx actor.Context) {
 	if w.cfg.Pool != nil && planned {
 		ctx.Send(w.cfg.Pool, &Down{WorkerID: w.cfg.WorkerID, Generation: w.gen, Planned: true, Exit: info})
 	}
+}
+
+// openStream is a telemetry stream boot opened.
+type openStream struct {
+	ctx    context.Context
+	stream bridgepb.BridgeService_StreamTelemetryClient
+}
+
+// openTelemetry opens the generation's telemetry stream when the pool
+// wants it, before the worker reports ready (so no call's events are
+// missed). A worker that cannot open it does not start.
+func (w *workerActor) openTelemetry(client bridgepb.BridgeServiceClient) error {
+	if !w.cfg.Telemetry.Enabled {
+		return nil
+	}
+	tctx, cancel := context.WithCancel(context.Background())
+	octx, ocancel := context.WithTimeout(tctx, 10*time.Second)
+	defer ocancel()
+	stream, err := openTelemetryHeaders(octx, tctx, client)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("telemetry stream: %w", err)
+	}
+	w.mu.Lock()
+	w.telemetry, w.stopTelemetry = &openStream{ctx: tctx, stream: stream}, cancel
+	w.mu.Unlock()
+	return nil
 }

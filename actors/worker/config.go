@@ -145,6 +145,8 @@ type Config struct {
 	// CUDADevices: the worker with slot number N (its id ends in -wN) gets
 	// CUDA_VISIBLE_DEVICES=CUDADevices[(N-1) % len] and SNAKEPIT_DEVICE=cuda:0.
 	CUDADevices []string
+	// Telemetry reads the worker's Python telemetry stream (off by default).
+	Telemetry TelemetryConfig
 
 	// secrets of the generation being started (set by the worker actor).
 	secrets secrets

@@ -75,6 +75,9 @@ func LaunchEnv(c Config, readyFile string) []string {
 	if c.PythonLogLevel != "" {
 		env = append(env, "SNAKEPIT_LOG_LEVEL="+c.PythonLogLevel)
 	}
+	if c.Telemetry.Enabled {
+		env = append(env, "SNAKEPIT_TELEMETRY="+telemetryEnv(c.Telemetry))
+	}
 	if dev := hardware.DeviceFor(c.CUDADevices, hardware.SlotNumber(c.WorkerID)); dev != "" {
 		// One GPU for this worker, which it sees as cuda:0.
 		env = append(env, "CUDA_VISIBLE_DEVICES="+dev, EnvDevice+"=cuda:0")

@@ -321,6 +321,12 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		pc.Worker.Credentials = app.creds
 		pc.Worker.TempDir = runDir
 		pc.Events = eventBridge{next: system.EventStream, hub: app.events}
+		if pc.Worker.Telemetry.Enabled {
+			pc.Worker.Telemetry.OnEvent = func(e worker.TelemetryEvent) {
+				app.events.publish(&PythonEvent{At: e.At, Pool: e.Pool, WorkerID: e.WorkerID, Generation: e.Generation,
+					Name: e.Name, Measurements: e.Measurements, Metadata: e.Metadata, CorrelationID: e.CorrelationID})
+			}
+		}
 		pc.CallEvents = app.events.wantCalls
 		if hook := workerhook.Get(); hook != nil {
 			pc.WorkerProps = hook

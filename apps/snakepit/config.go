@@ -80,6 +80,12 @@ type PoolConfig struct {
 	// without, and Start logs why). Empty: the workers see what the host
 	// sees.
 	CUDADevices []string
+	// Telemetry reads each worker's Python telemetry stream (upstream's
+	// StreamTelemetry: the bridge's tool.execution.stop/exception events and
+	// what adapters emit with snakepit_bridge.telemetry) into the App's
+	// events as PythonEvent, with the pool and worker. Off by default: the
+	// worker then builds an event per call.
+	Telemetry PythonTelemetry
 
 	// Recycling (zero = off). TTL: a worker older than this is replaced;
 	// IdleTTL: one that ran no call for this long; MaxRequests: one that
@@ -534,6 +540,9 @@ func (c Config) workerConfig(p PoolConfig, runID string) worker.Config {
 		CancelGrace: p.CancelGrace, AllowPickle: p.AllowPickle, Heartbeat: p.Heartbeat.internal(),
 		RunID: runID, InstanceName: c.InstanceName, InstanceToken: c.InstanceToken,
 		Logger: c.Logger, PythonLogLevel: c.PythonLogLevel, CUDADevices: slices.Clone(p.CUDADevices),
+		Telemetry: worker.TelemetryConfig{Enabled: p.Telemetry.Enabled, Allow: slices.Clone(p.Telemetry.Allow),
+			Deny: slices.Clone(p.Telemetry.Deny), SamplingRate: p.Telemetry.SamplingRate,
+			SamplingPatterns: slices.Clone(p.Telemetry.SamplingPatterns)},
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 //	*CircuitChanged                               a pool's crash breaker opened, half-opened or closed
 //	*CleanupRun                                   the cleanup of earlier runs (start) or this one (stop)
 //	*CallQueued, *CallDispatched, *CallDone       one call (only with WithCallEvents)
+//	*PythonEvent                                  a worker's Python telemetry (PoolConfig.Telemetry)
 type Event interface {
 	// EventName is the event's name in the catalogue ("worker.ready", ...).
 	EventName() string
@@ -114,6 +115,23 @@ type CallDone struct {
 	Code                            string
 	Duration                        time.Duration
 }
+
+// PythonEvent is one event of a worker's Python telemetry stream
+// (PoolConfig.Telemetry): the bridge's tool.execution.stop and
+// tool.execution.exception, and what adapters emit.
+type PythonEvent struct {
+	At            time.Time
+	Pool          string
+	WorkerID      string
+	Generation    uint64
+	Name          string // dotted: "tool.execution.stop"
+	Measurements  map[string]any
+	Metadata      map[string]string
+	CorrelationID string
+}
+
+// EventName is "python." and the event's own name.
+func (e *PythonEvent) EventName() string { return "python." + e.Name }
 
 // EventName names the event.
 func (*PoolInitStarted) EventName() string  { return "pool.init.started" }

@@ -29,6 +29,8 @@ func fill(t *testing.T, v reflect.Value, seed *int) {
 			}
 		case reflect.Bool:
 			f.SetBool(true)
+		case reflect.Float64:
+			f.SetFloat(float64(*seed) / 1000)
 		case reflect.Slice:
 			s := reflect.MakeSlice(f.Type(), 1, 1)
 			if s.Index(0).Kind() == reflect.String {
@@ -63,6 +65,12 @@ func TestEveryPoolFieldReachesTheWorkersAndReplacements(t *testing.T) {
 		name := pv.Type().Field(i).Name
 		if name == "TimeoutProfile" {
 			continue // resolved into QueueTimeout, ExecuteTimeout and StreamTimeout by Start (TestApplyProfileFillsOnlyUnsetTimeouts)
+		}
+		if name == "Telemetry" {
+			w := c.workerConfig(p, "run").Telemetry
+			require.Equal(t, PythonTelemetry{Enabled: w.Enabled, Allow: w.Allow, Deny: w.Deny, SamplingRate: w.SamplingRate,
+				SamplingPatterns: w.SamplingPatterns}, p.Telemetry, "PoolConfig.Telemetry reaches the worker template")
+			continue
 		}
 		// Compared as printed: the public types are the package's own, the
 		// actors' are theirs, with the same values and fields.

@@ -133,3 +133,17 @@ func (c CrashBarrier) internal() pool.CrashBarrier {
 
 // internal is the listener mode for m.
 func (m BridgeMode) internal() bridge.Mode { return bridge.Mode(m) }
+
+// PythonTelemetry configures a pool's Python telemetry stream
+// (PoolConfig.Telemetry).
+type PythonTelemetry struct {
+	Enabled bool
+	// Allow and Deny are glob patterns on the dotted event name
+	// ("tool.execution.*"): an event must match an Allow (when any) and no
+	// Deny. Applied in the worker, so filtered events cost no traffic.
+	Allow, Deny []string
+	// SamplingRate in (0, 1) keeps that share of the events (of those
+	// matching SamplingPatterns, when given); 0 keeps all.
+	SamplingRate     float64
+	SamplingPatterns []string
+}

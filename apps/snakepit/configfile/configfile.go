@@ -118,6 +118,16 @@ type Pool struct {
 	DrainTimeout       time.Duration `koanf:"drain_timeout"`
 	AllowPickle        bool          `koanf:"allow_pickle"`
 	CUDADevices        []string      `koanf:"cuda_devices"`
+	Telemetry          Telemetry     `koanf:"telemetry"`
+}
+
+// Telemetry is a pool's Python telemetry stream (snakepit.PythonTelemetry).
+type Telemetry struct {
+	Enabled          bool     `koanf:"enabled"`
+	Allow            []string `koanf:"allow"`
+	Deny             []string `koanf:"deny"`
+	SamplingRate     float64  `koanf:"sampling_rate"`
+	SamplingPatterns []string `koanf:"sampling_patterns"`
 }
 
 // DefaultMetricsAddress is where metrics are served when enabled without an address.
@@ -211,6 +221,8 @@ func (f *File) Config() (snakepit.Config, error) {
 			MaxRequestsJitter: p.MaxRequestsJitter, MemoryThresholdMB: p.MemoryThresholdMB,
 			ExecutionTTL: p.ExecutionTTL, CancelGrace: p.CancelGrace, DrainTimeout: p.DrainTimeout,
 			AllowPickle: p.AllowPickle, CUDADevices: p.CUDADevices,
+			Telemetry: snakepit.PythonTelemetry{Enabled: p.Telemetry.Enabled, Allow: p.Telemetry.Allow, Deny: p.Telemetry.Deny,
+				SamplingRate: p.Telemetry.SamplingRate, SamplingPatterns: p.Telemetry.SamplingPatterns},
 		})
 	}
 	if len(errs) > 0 {

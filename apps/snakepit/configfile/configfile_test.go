@@ -50,6 +50,7 @@ pools:
     affinity: strict_queue
     allow_pickle: true
     cuda_devices: ["0", "1"]
+    telemetry: {enabled: true, allow: ["tool.*"], sampling_rate: 0.5}
   - name: cpu
 `)
 	f, err := Load(p)
@@ -83,6 +84,7 @@ pools:
 	assert.Equal(t, snakepit.AffinityStrictQueue, gpu.Affinity)
 	assert.True(t, gpu.AllowPickle)
 	assert.Equal(t, []string{"0", "1"}, gpu.CUDADevices)
+	assert.Equal(t, snakepit.PythonTelemetry{Enabled: true, Allow: []string{"tool.*"}, SamplingRate: 0.5}, gpu.Telemetry)
 	assert.Equal(t, snakepit.PoolConfig{Name: "cpu"}, cfg.Pools[1], "unset keys stay zero: Start's defaults apply")
 }
 

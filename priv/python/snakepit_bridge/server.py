@@ -36,7 +36,7 @@ import grpc
 from . import __version__
 from . import snakepit_bridge_pb2 as pb2
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
-from . import serialization
+from . import serialization, telemetry
 from . import snakepit_control_pb2_grpc as control_pb2_grpc
 from .base_adapter import BaseAdapter, registration_accepted, set_worker_id
 from .dispatch import TRUTHY, Dispatcher, parse_thread_sensitive
@@ -414,6 +414,7 @@ def main(argv: Optional[list[str]] = None, threaded: bool = False) -> int:
         configure_logging(default_level="info")
         return health_check(args.adapter or DEFAULT_ADAPTER, threaded)
     configure_logging(worker_id=args.worker_id)
+    telemetry.configure_from_env()
     if not args.adapter:
         parser.error("--adapter is required (pkg.module.Class)")
     try:

@@ -167,9 +167,14 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
                 current_context_var().reset(token)
 
     async def StreamTelemetry(self, request_iterator: Any, context: Any) -> AsyncIterator[pb2.TelemetryEvent]:
-        await context.send_initial_metadata(())
-        async for event in telemetry.hub.stream(request_iterator):
-            yield event
+        # Attached before the headers go out: a host that has them misses no event.
+        ready = telemetry.hub.attach()
+        try:
+            await context.send_initial_metadata(())
+            async for event in telemetry.hub.stream(request_iterator, ready):
+                yield event
+        finally:
+            telemetry.hub.detach()
 
     # -- forwarded to the host ----------------------------------------------------
     async def _forward(self, method: str, request: Any, context: Any) -> Any:

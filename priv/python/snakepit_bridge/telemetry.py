@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
+import os
 import contextlib
 import fnmatch
 import random
@@ -122,13 +124,35 @@ class TelemetryHub:
             self._events.clear()
             return events
 
-    async def stream(self, controls: Any) -> Any:
-        """Yields buffered and new events until cancelled; applies controls as they come."""
-        loop = asyncio.get_running_loop()
+    def attach(self) -> asyncio.Event:
+        """Counts a stream as attached (events are built from now on); returns its wake-up event.
+
+        :meth:`stream` attaches itself unless given what this returned, so a
+        servicer can attach before it answers the stream's headers: a host
+        that has the headers knows no event is missed from then on.
+        """
         ready = asyncio.Event()
         with self._lock:
-            self._wakeup = (loop, ready)
+            self._wakeup = (asyncio.get_running_loop(), ready)
             self.attached += 1
+        return ready
+
+    def detach(self) -> None:
+        """Ends what :meth:`attach` began."""
+        with self._lock:
+            self.attached -= 1
+            if self.attached == 0:
+                self._wakeup = None
+
+    async def stream(self, controls: Any, ready: Optional[asyncio.Event] = None) -> Any:
+        """Yields buffered and new events until cancelled; applies controls as they come.
+
+        Without ``ready`` it attaches and detaches itself; with it (from
+        :meth:`attach`) the caller detaches.
+        """
+        owned = ready is None
+        if ready is None:
+            ready = self.attach()
 
         async def read_controls() -> None:
             async for message in controls:
@@ -145,13 +169,28 @@ class TelemetryHub:
                 await ready.wait()
         finally:
             reader.cancel()
-            with self._lock:
-                self.attached -= 1
-                if self.attached == 0:
-                    self._wakeup = None
-
+            if owned:
+                self.detach()
 
 hub = TelemetryHub()
+
+#: The host's initial telemetry settings for this worker, as JSON:
+#: {"allow": [...], "deny": [...], "sampling_rate": r, "sampling_patterns": [...]}.
+CONFIG_ENV = "SNAKEPIT_TELEMETRY"
+
+
+def configure_from_env(environ: Optional[dict[str, str]] = None) -> None:
+    """Applies ``SNAKEPIT_TELEMETRY`` to :data:`hub` (the filters hold from the first event)."""
+    raw = (environ if environ is not None else os.environ).get(CONFIG_ENV, "")
+    if not raw:
+        return
+    cfg = json.loads(raw)
+    with hub._lock:
+        hub.allow = [str(p) for p in cfg.get("allow") or []]
+        hub.deny = [str(p) for p in cfg.get("deny") or []]
+        rate = float(cfg.get("sampling_rate") or 1.0)
+        hub.sampling_rate = min(1.0, max(0.0, rate))
+        hub.sampling_patterns = [str(p) for p in cfg.get("sampling_patterns") or []]
 
 
 def emit(

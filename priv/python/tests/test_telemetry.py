@@ -109,3 +109,19 @@ def test_stream_telemetry_over_grpc():
         finally:
             controls.put(None)
             stream.cancel()
+
+
+def test_configure_from_env_sets_the_first_filters():
+    from snakepit_bridge import telemetry as tel
+
+    hub = tel.hub
+    saved = (hub.allow, hub.deny, hub.sampling_rate, hub.sampling_patterns)
+    try:
+        tel.configure_from_env({tel.CONFIG_ENV: '{"allow": ["tool.*"], "deny": ["tool.execution.exception"], '
+                                                '"sampling_rate": 0.5, "sampling_patterns": ["tool.*"]}'})
+        assert hub.allow == ["tool.*"] and hub.deny == ["tool.execution.exception"]
+        assert hub.sampling_rate == 0.5 and hub.sampling_patterns == ["tool.*"]
+        tel.configure_from_env({})  # unset: unchanged
+        assert hub.allow == ["tool.*"]
+    finally:
+        hub.allow, hub.deny, hub.sampling_rate, hub.sampling_patterns = saved

@@ -58,13 +58,40 @@ var (
 	allocatedRe = regexp.MustCompile(`(?i)([\d.]+ ?[KMGT]i?B) already allocated`)
 )
 
+// classifyLimit is how much of a message classify reads: the libraries put
+// what it looks for first, and a long message must not cost a long scan.
+const classifyLimit = 2048
+
 // classify recognises shape, dtype and device mismatches and out-of-memory
 // errors in a Python exception's type and message; ok is false otherwise.
 func classify(pyType, message string) (mlError, bool) {
-	if m, ok := classifyOOM(pyType, message); ok {
-		return m, true
+	if len(message) > classifyLimit {
+		message = message[:classifyLimit]
+	}
+	// Words each kind's messages contain, looked for before any regexp
+	// runs: most exceptions are none of these, and then cost one lower-case
+	// copy and a few substring searches.
+	lower := strings.ToLower(message)
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(lower, w) {
+				return true
+			}
+		}
+		return false
+	}
+	if pyType == "OutOfMemoryError" || pyType == "MemoryError" || has("out of memory", "memoryallocation") {
+		if m, ok := classifyOOM(pyType, message); ok {
+			return m, true
+		}
+	}
+	if !has("device", "weight type", "dtype", "scalar type", "cannot cast", "shape", "size", "broadcast") {
+		return mlError{}, false
 	}
 	for _, re := range deviceRe {
+		if !re.MatchString(message) {
+			continue
+		}
 		if g := re.FindStringSubmatch(message); g != nil {
 			return mlError{code: CodeDeviceMismatch, details: map[string]string{"devices": g[1] + " and " + g[2]},
 				suggestion: "move the model and every input to one device (tensor.to(device)) before the call; " +
@@ -72,6 +99,9 @@ func classify(pyType, message string) (mlError, bool) {
 		}
 	}
 	for _, re := range dtypeRe {
+		if !re.MatchString(message) {
+			continue
+		}
 		if g := re.FindStringSubmatch(message); g != nil {
 			d := map[string]string{}
 			if len(g) == 3 {

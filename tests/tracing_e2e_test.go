@@ -57,6 +57,9 @@ func TestOneTraceAcrossGoPythonAndAHostTool(t *testing.T) {
 	require.NotNil(t, client, "the Go call's span")
 	require.NotNil(t, server, "the host tool's span")
 	traceID := client.SpanContext.TraceID().String()
+	t.Logf("trace %s\n  %s span %s (Go, %s)\n    tool trace_info span %s (Python, parent %s)\n      %s span %s (Go, parent %s)",
+		traceID, client.Name, client.SpanContext.SpanID(), client.SpanKind, py.SpanID, py.ParentID,
+		server.Name, server.SpanContext.SpanID(), server.Parent.SpanID())
 	assert.Equal(t, traceID, py.TraceID, "the Python tool runs in the Go call's trace")
 	assert.Equal(t, client.SpanContext.SpanID().String(), py.ParentID, "the tool span is the Go span's child")
 	assert.Equal(t, traceID, server.SpanContext.TraceID().String(), "the host tool runs in the same trace")

@@ -280,11 +280,12 @@ func (w *workerActor) boot(ctx context.Context, proc *process) error {
 const window = 4 << 20
 
 // Dial returns a client connection to a worker's gRPC server at target
-// that sends secret (the worker's server secret) on every call.
+// that sends secret (the worker's server secret) on every call, and the
+// call's correlation id (CorrelationHeader) when its context has one.
 func Dial(target, secret string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(auth.Secret(secret)),
+		grpc.WithPerRPCCredentials(callCredentials(secret)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)),
 		grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window),
 	)

@@ -80,7 +80,7 @@ func WithMetadata(md map[string]string) ExecuteOption {
 }
 
 // WithCorrelationID tags the call for logs and telemetry: the worker's
-// request metadata (correlation_id) and gRPC metadata (x-correlation-id)
+// request metadata (correlation_id) and gRPC metadata (x-snakepit-correlation-id)
 // carry it, the worker's Python log records show it, and calls the tool
 // makes back into host tools carry it on. Without it a call's correlation
 // id is its request id.

@@ -5,7 +5,10 @@
 //	snakepit run -config snakepit.yaml     a host serving the pools of a config file, with its admin endpoint
 //	snakepit status                        a running host's pools and workers (-json, -watch)
 //	snakepit demo                          a tour: execute, stream, errors, a killed worker, stats
-//	snakepit exec POOL TOOL --arg k=v      run one tool and print its result as JSON
+//	snakepit exec POOL TOOL --arg k=v      run one tool and print its result as JSON (-host: through a running host)
+//	snakepit doctor                        check Python, packages, the bridge, adapters, directories, ports, GPUs
+//	snakepit gen-adapter NAME              an adapter package whose tests pass as made
+//	snakepit setup --requirements FILE     a venv for an adapter's requirements
 //	snakepit demo-cluster                  three nodes, one SIGKILLed under load, every reply counted
 //	snakepit serve                         a node whose pool other nodes call by name (-cluster) or PID
 //	snakepit cleanup                       end what a dead host of an instance left behind

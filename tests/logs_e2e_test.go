@@ -117,10 +117,12 @@ func TestWorkersArePinnedToTheirGPU(t *testing.T) {
 	res, err := app.Execute(t.Context(), "hardware_info", nil, snakepit.WithPool("gpu"))
 	require.NoError(t, err)
 	var info struct {
-		Visible []string `json:"cuda_visible_devices"`
-		Device  string   `json:"device"`
+		Visible    []string `json:"cuda_visible_devices"`
+		Device     string   `json:"device"`
+		CallDevice string   `json:"call_device"`
 	}
 	require.NoError(t, res.Decode(&info))
 	assert.Equal(t, []string{seen[res.WorkerID]}, info.Visible)
 	assert.Equal(t, "cuda:0", info.Device, "the adapter is told the device it sees")
+	assert.Equal(t, "cuda:0", info.CallDevice, "in the call's metadata too")
 }

@@ -318,6 +318,7 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 		ExecutionTTL: w.cfg.ExecutionTTL,
 		Control:      controlpb.NewWorkerControlClient(conn),
 		CancelGrace:  w.cfg.CancelGrace,
+		Device:       w.cfg.device(),
 		Kill: func(reason string) {
 			ctx.ActorSystem().Root.Send(self, &KillProcess{Reason: reason})
 		},

@@ -138,6 +138,7 @@ type Executor struct {
 	workerID   string
 	pool       string
 	generation uint64
+	device     string
 	client     bridgepb.BridgeServiceClient
 	sender     Sender
 	poolPID    *actor.PID
@@ -231,6 +232,9 @@ type ExecutorConfig struct {
 	// Kill. Without it the slot is freed at once.
 	Control     controlpb.WorkerControlClient
 	CancelGrace time.Duration
+	// Device, when set, goes with every call as the request metadata
+	// DeviceKey (the device the worker was pinned to, "cuda:0").
+	Device string
 }
 
 // NewExecutor returns an open executor.
@@ -245,7 +249,7 @@ func NewExecutor(c ExecutorConfig) *Executor {
 		c.CancelGrace = DefaultCancelGrace
 	}
 	return &Executor{
-		workerID: c.WorkerID, pool: c.Pool, generation: c.Generation, client: c.Client,
+		workerID: c.WorkerID, pool: c.Pool, generation: c.Generation, client: c.Client, device: c.Device,
 		sender: c.Sender, poolPID: c.PoolPID, exit: c.Exit, exitWait: c.ExitWait,
 		execTTL: c.ExecutionTTL, kill: c.Kill, control: c.Control, cancelGrace: c.CancelGrace,
 		calls: map[uint64]*callState{}, idle: make(chan queued), closing: make(chan struct{}),
@@ -537,6 +541,10 @@ func (x *Executor) reply(c Call, msg any) {
 // WorkerControl.Status lists running calls by it).
 const CallIDKey = "snakepit_call_id"
 
+// DeviceKey is the request metadata naming the device a pinned worker
+// computes on ("cuda:0"); snakepit_bridge.hardware.device() reads it.
+const DeviceKey = "snakepit_device"
+
 // callID names call key of this executor's generation
 // ("<worker>-<generation>-<key>"), in one allocation.
 func (x *Executor) callID(key uint64) string {
@@ -569,6 +577,9 @@ func (x *Executor) request(c Call) (*bridgepb.ExecuteToolRequest, *sperr.Error) 
 		md["correlation_id"] = id
 	}
 	md[CallIDKey] = x.callID(c.Key)
+	if x.device != "" {
+		md[DeviceKey] = x.device
+	}
 	return &bridgepb.ExecuteToolRequest{
 		SessionId:        c.Req.GetSessionId(),
 		ToolName:         c.Req.GetTool(),

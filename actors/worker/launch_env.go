@@ -80,7 +80,7 @@ func LaunchEnv(c Config, readyFile string) []string {
 	}
 	if dev := hardware.DeviceFor(c.CUDADevices, hardware.SlotNumber(c.WorkerID)); dev != "" {
 		// One GPU for this worker, which it sees as cuda:0.
-		env = append(env, "CUDA_VISIBLE_DEVICES="+dev, EnvDevice+"=cuda:0")
+		env = append(env, "CUDA_VISIBLE_DEVICES="+dev, EnvDevice+"="+c.device())
 	}
 	if c.WorkerID != "" {
 		env = append(env, EnvWorkerID+"="+c.WorkerID)
@@ -119,4 +119,13 @@ func heartbeatEnv(hb heartbeat.Config) string {
 		"dependent": !hb.Independent,
 	})
 	return string(b)
+}
+
+// device is the device a worker pinned to a GPU computes on ("cuda:0": the
+// one GPU it sees), "" for a worker that is not pinned.
+func (c Config) device() string {
+	if hardware.DeviceFor(c.CUDADevices, hardware.SlotNumber(c.WorkerID)) == "" {
+		return ""
+	}
+	return "cuda:0"
 }

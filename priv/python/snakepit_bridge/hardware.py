@@ -16,9 +16,23 @@ from typing import Any
 DEVICE_ENV = "SNAKEPIT_DEVICE"
 
 
+#: The request metadata key the host names the worker's device with, on every call.
+DEVICE_KEY = "snakepit_device"
+
+
+def _call_device() -> str:
+    from .base_adapter import current_context_var  # late: base_adapter is heavier
+
+    ctx = current_context_var().get(None)
+    metadata = getattr(ctx, "request_metadata", None) or {}
+    value = metadata.get(DEVICE_KEY, "")
+    return value if isinstance(value, str) else ""
+
+
 def device() -> str:
-    """The device to use: the host's choice (``SNAKEPIT_DEVICE``), else ``cuda``, ``mps`` or ``cpu``."""
-    chosen = os.environ.get(DEVICE_ENV, "").strip()
+    """The device to use: the host's choice (the call's ``snakepit_device`` metadata, else
+    ``SNAKEPIT_DEVICE``), else ``cuda``, ``mps`` or ``cpu``."""
+    chosen = _call_device() or os.environ.get(DEVICE_ENV, "").strip()
     if chosen:
         return chosen
     if importlib.util.find_spec("torch") is not None:
@@ -48,4 +62,5 @@ def info() -> dict[str, Any]:
         "memory_bytes": _memory_bytes(),
         "cuda_visible_devices": visible.split(",") if visible else None,
         "device": device(),
+        "call_device": _call_device(),
     }

@@ -25,3 +25,17 @@ def test_without_a_choice_and_without_torch_it_is_the_cpu(monkeypatch: pytest.Mo
     got = hardware.info()
     assert got["cpu_count"] >= 1 and got["cpus_usable"] >= 1 and got["memory_bytes"] > 0
     assert got["cuda_visible_devices"] is None
+
+
+def test_the_calls_metadata_names_the_device(monkeypatch: pytest.MonkeyPatch):
+    from snakepit_bridge.base_adapter import current_context_var
+    from snakepit_bridge.session_context import SessionContext
+
+    monkeypatch.setenv("SNAKEPIT_DEVICE", "cuda:1")
+    token = current_context_var().set(SessionContext(None, "s", {"snakepit_device": "cuda:0"}))
+    try:
+        assert hardware.device() == "cuda:0"
+        assert hardware.info()["call_device"] == "cuda:0"
+    finally:
+        current_context_var().reset(token)
+    assert hardware.device() == "cuda:1", "outside a call: the environment"

@@ -406,15 +406,28 @@ func TestNoWorkOutlivesItsCall(t *testing.T) {
 // deadline on a pool with an execution TTL still has its hung worker
 // replaced (the TTL fires while the call's slot is held).
 func TestExecutionTTLActsWhateverTheCallersDeadline(t *testing.T) {
-	app := startApp(t, edgeConfig(t, "sec-ttl-"+strconv.Itoa(os.Getpid()),
-		edgePool(t, snakepit.PoolConfig{Name: "ttl", ExecutionTTL: 800 * time.Millisecond, CancelGrace: time.Minute})))
+	cfg := edgeConfig(t, "sec-ttl-"+strconv.Itoa(os.Getpid()),
+		edgePool(t, snakepit.PoolConfig{Name: "ttl", ExecutionTTL: 800 * time.Millisecond, CancelGrace: time.Minute}))
+	rec := testutil.NewRecorder[snakepit.Event]()
+	cfg.OnEvent = rec.Add
+	app := startApp(t, cfg)
 	old := osPidOf(t, app, "ttl")
 	cctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	_, err := app.Execute(cctx, "spin", map[string]any{"seconds": 120}, snakepit.WithPool("ttl"))
+	_, err := app.Execute(cctx, "spin", map[string]any{"seconds": 120}, snakepit.WithPool("ttl"), snakepit.WithCorrelationID("cid-ttl"))
 	cancel()
 	require.Error(t, err)
 	require.Eventually(t, func() bool { return !testutil.Alive(old) }, 6*time.Second, 20*time.Millisecond,
 		"killed by the TTL although the caller left long before it and the cancel grace is a minute")
+	// Why it was killed names the call.
+	rec.WaitUntil(t, "the kill's reason", func(evs []snakepit.Event) bool {
+		for _, e := range evs {
+			if c, ok := e.(*snakepit.WorkerTerminated); ok && strings.Contains(c.Exit.KilledFor, "correlation id cid-ttl") &&
+				strings.Contains(c.Exit.KilledFor, "execution TTL") {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // TestStopWithFrozenWorkersTakesAboutOneGrace: 16 SIGSTOPped workers stop

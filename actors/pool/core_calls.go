@@ -190,7 +190,8 @@ func (c *core) OnCallDone(m *wk.CallDone, now time.Time) {
 		// An idempotent call whose worker died: once more, on another worker.
 		pd.crashRetried, pd.worker, pd.generation = true, "", 0
 		c.stats.Retried++
-		c.log.Info("retrying an idempotent call after its worker died", "worker", id, "error", m.Err)
+		c.log.Info("retrying an idempotent call after its worker died", "worker", id, "tool", pd.req.GetTool(),
+			"correlation_id", pd.req.GetCorrelationId(), "error", m.Err)
 		if current {
 			// That generation is dead (its Down may still be on the way):
 			// no new call may go to it, the retry above all.

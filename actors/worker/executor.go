@@ -328,7 +328,7 @@ func (x *Executor) register(c Call) (*callState, error) {
 		st.ctx, st.stop = context.WithDeadline(context.Background(), dl)
 	}
 	if x.execTTL > 0 {
-		ttl, tool, key := x.execTTL, c.Req.GetTool(), c.Key
+		ttl, tool, key, cid := x.execTTL, c.Req.GetTool(), c.Key, c.Req.GetCorrelationId()
 		st.ttl = time.AfterFunc(ttl, func() {
 			x.mu.Lock()
 			cur, running := x.calls[key]
@@ -339,7 +339,7 @@ func (x *Executor) register(c Call) (*callState, error) {
 			st.killed.Store(true)
 			st.cancel(sperr.New(sperr.CodeDeadlineExceeded, "call to %s ran past the execution TTL (%s); its worker is killed and replaced", tool, ttl))
 			if x.kill != nil {
-				x.kill(fmt.Sprintf("a call to %s ran past the execution TTL (%s)", tool, ttl))
+				x.kill(fmt.Sprintf("a call to %s (correlation id %s) ran past the execution TTL (%s)", tool, cid, ttl))
 			}
 		})
 	}

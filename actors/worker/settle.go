@@ -83,8 +83,8 @@ func (x *Executor) settle(c Call) {
 		}
 		pause = min(2*pause, 200*time.Millisecond)
 	}
-	reason := fmt.Sprintf("a call to %s whose caller left was not done %s later: %s",
-		sperr.Truncate(c.Req.GetTool(), sperr.EchoLimit), x.cancelGrace, last)
+	reason := fmt.Sprintf("a call to %s (correlation id %s) whose caller left was not done %s later: %s",
+		sperr.Truncate(c.Req.GetTool(), sperr.EchoLimit), sperr.Truncate(c.Req.GetCorrelationId(), sperr.EchoLimit), x.cancelGrace, last)
 	killed = true
 	if x.kill != nil {
 		x.kill(reason)

@@ -51,6 +51,9 @@ type workerActor struct {
 	proc      *process
 	startedAt time.Time
 	state     State
+	// quiet: the worker is stopping; its heartbeat pings are not sent (a
+	// process on its way out would be reported as missing them).
+	quiet atomic.Bool
 	// stopTelemetry ends the generation's telemetry stream (nil when off);
 	// telemetry is the stream boot opened, for onBooted to read (under mu).
 	stopTelemetry context.CancelFunc
@@ -337,7 +340,13 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 		_, err := ctx.SpawnNamed(heartbeat.Props(heartbeat.Options{
 			Config: hb, WorkerID: w.cfg.WorkerID, Notify: self, Logger: w.log,
 			Ping: func(ctx context.Context) error {
+				if w.quiet.Load() {
+					return nil // stopping: not a miss
+				}
 				_, err := client.Ping(ctx, &bridgepb.PingRequest{Message: "heartbeat"})
+				if err != nil && w.quiet.Load() {
+					return nil // the worker began to stop meanwhile
+				}
 				return err
 			},
 			OnEvent: func(e heartbeat.Event) {
@@ -430,6 +439,7 @@ func (w *workerActor) onProcessExited(ctx actor.Context) {
 // shutdown runs on Stopping (a stop, or the stop half of a restart): no new
 // calls, running ones are answered, the process group is terminated.
 func (w *workerActor) shutdown(ctx actor.Context) {
+	w.quiet.Store(true)
 	w.stopping = true
 	w.state = StateStopping
 	w.answerInfoWaiters(ctx)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/process"
@@ -34,7 +35,18 @@ type memoryResult struct {
 	PythonRSSMean        uint64   `json:"python_rss_mean_bytes"`
 	PythonRSSMax         uint64   `json:"python_rss_max_bytes"`
 	PythonMeasuredWorker []string `json:"python_workers"`
+	// The margin: the live Go heap of an App with MarginalLow workers and
+	// of one with MarginalHigh, each ready; per worker = the difference /
+	// (high − low), so the App's fixed cost does not count.
+	MarginalLow           int    `json:"marginal_low_workers"`
+	MarginalHigh          int    `json:"marginal_high_workers"`
+	HeapLow               uint64 `json:"go_heap_low_bytes"`
+	HeapHigh              uint64 `json:"go_heap_high_bytes"`
+	HeapMarginalPerWorker int64  `json:"go_heap_marginal_per_worker_bytes"`
 }
+
+// marginal workers: the two pool sizes the per-worker heap is measured between.
+const marginalLow, marginalHigh = 4, 64
 
 // memory: host RSS growth per worker and each worker's Python RSS.
 func (b *bench) memory(ctx context.Context) (*benchReport, error) {
@@ -44,10 +56,11 @@ func (b *bench) memory(ctx context.Context) (*benchReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	app, stop, err := b.startApp(ctx, n)
+	app, stopApp, err := b.startApp(ctx, n)
 	if err != nil {
 		return nil, err
 	}
+	stop := sync.OnceFunc(stopApp) // stopped before the margin is measured
 	defer stop()
 	if err := awaitAll(ctx, app, n); err != nil {
 		return nil, err
@@ -80,6 +93,10 @@ func (b *bench) memory(ctx context.Context) (*benchReport, error) {
 		return nil, errors.New("no workers in the registry")
 	}
 	res.PythonRSSMean = total / uint64(len(metas))
+	stop()
+	if err := b.heapMargin(ctx, &res); err != nil {
+		return nil, err
+	}
 	mib := func(v float64) string { return fmt.Sprintf("%.1f", v/(1<<20)) }
 	b.table([][]string{
 		{"what", "MiB"},
@@ -87,6 +104,8 @@ func (b *bench) memory(ctx context.Context) (*benchReport, error) {
 		{fmt.Sprintf("host RSS with %d workers ready", n), mib(float64(after))},
 		{"host RSS growth per worker", mib(float64(res.HostGrowthPerWorker))},
 		{"go heap growth per worker", mib(float64(res.HeapGrowthPerWorker))},
+		{fmt.Sprintf("go heap per worker at the margin (%d vs %d workers), KiB", res.MarginalHigh, res.MarginalLow),
+			fmt.Sprintf("%.0f", float64(res.HeapMarginalPerWorker)/1024)},
 		{"python RSS per worker, mean", mib(float64(res.PythonRSSMean))},
 		{"python RSS per worker, max", mib(float64(res.PythonRSSMax))},
 	})
@@ -100,8 +119,8 @@ func (b *bench) memory(ctx context.Context) (*benchReport, error) {
 		"alone for a clean RSS figure; the live Go heap figures do not suffer from this); each reading waits until the heap "+
 		"and goroutine count have settled (a stopped App's last goroutines hold its memory for a moment); Python RSS is "+
 		"lifecycle.TreeRSS of each worker's process tree; no ratio", res)
-	b.summary = append(b.summary, fmt.Sprintf("memory\tno ratio\t(host RSS %+.1f MiB, Go heap %+.1f MiB per worker; python %.1f MiB mean, %.1f MiB max per worker)\t-",
-		float64(res.HostGrowthPerWorker)/(1<<20), float64(res.HeapGrowthPerWorker)/(1<<20),
+	b.summary = append(b.summary, fmt.Sprintf("memory\tno ratio\t(Go heap %.0f KiB per worker at the margin; host RSS %+.1f MiB, Go heap %+.1f MiB per worker with the App; python %.1f MiB mean, %.1f MiB max per worker)\t-",
+		float64(res.HeapMarginalPerWorker)/1024, float64(res.HostGrowthPerWorker)/(1<<20), float64(res.HeapGrowthPerWorker)/(1<<20),
 		float64(res.PythonRSSMean)/(1<<20), float64(res.PythonRSSMax)/(1<<20)))
 	return rep, nil
 }
@@ -139,4 +158,32 @@ func hostMemory() (rss, heap uint64, err error) {
 		return 0, 0, err
 	}
 	return m.RSS, heap, nil
+}
+
+// heapMargin measures the live Go heap with marginalLow and with
+// marginalHigh workers ready, one App at a time.
+func (b *bench) heapMargin(ctx context.Context, res *memoryResult) error {
+	res.MarginalLow, res.MarginalHigh = marginalLow, marginalHigh
+	for _, n := range []int{marginalLow, marginalHigh} {
+		app, stop, err := b.startApp(ctx, n)
+		if err != nil {
+			return err
+		}
+		if err := awaitAll(ctx, app, n); err != nil {
+			stop()
+			return err
+		}
+		_, heap, err := hostMemory()
+		stop()
+		if err != nil {
+			return err
+		}
+		if n == marginalLow {
+			res.HeapLow = heap
+		} else {
+			res.HeapHigh = heap
+		}
+	}
+	res.HeapMarginalPerWorker = (int64(res.HeapHigh) - int64(res.HeapLow)) / int64(marginalHigh-marginalLow)
+	return nil
 }

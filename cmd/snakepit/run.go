@@ -99,8 +99,15 @@ func runHost(ctx context.Context, g *globals, f *configfile.File, out io.Writer)
 	}
 	for _, p := range app.Pools() {
 		if st, err := app.Stats(ctx, p); err == nil {
-			fmt.Fprintf(out, "pool     %s: %d/%d workers ready\n", p, st.Ready, st.Workers)
+			fmt.Fprintf(out, "pool     %s: %d/%d workers ready", p, st.Ready, st.Workers)
+			if cfg.RemoteAddress != "" {
+				fmt.Fprintf(out, "; other nodes reach it at %s id %s", app.Address(), app.PoolID(p))
+			}
+			fmt.Fprintln(out)
 		}
+	}
+	if cfg.Cluster.Name != "" {
+		fmt.Fprintf(out, "cluster  %s as %s, gossip %s\n", cfg.Cluster.Name, cfg.Cluster.NodeName, app.GossipAddress())
 	}
 	fmt.Fprintf(out, "serving  instance %s, run %s, ready in %s; Ctrl-C stops\n", app.Instance(), app.RunID(),
 		time.Since(start).Round(time.Millisecond))

@@ -124,3 +124,37 @@ func readAll(t *testing.T, resp *http.Response) string {
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
 	return string(b)
 }
+
+// A config file with remote: the node's pools are reachable by other
+// nodes, with the secret read from its file.
+func TestRunServesRemote(t *testing.T) {
+	testutil.Python(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret"), []byte("s3cret-for-remote\n"), 0o600))
+	cfgPath := filepath.Join(dir, "node.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+instance: cli-remote-%d
+data_dir: state
+priv_dir: %s
+log_level: warn
+admin: {disabled: true}
+remote: {address: "127.0.0.1:0", secret_file: secret}
+pools: [{name: far, size: 1}]
+`, time.Now().UnixNano(), filepath.Join(testutil.RepoRoot(t), "priv", "python"))), 0o600))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb testutil.SyncBuffer
+	done := make(chan int, 1)
+	go func() { done <- runContext(ctx, []string{"run", "-config", cfgPath}, nil, &out, &errb) }()
+	testutil.Eventually(t, "the node serving", func() bool { return strings.Contains(out.String(), "serving") })
+	assert.Regexp(t, regexp.MustCompile(`pool     far: 1/1 workers ready; other nodes reach it at 127\.0\.0\.1:\d+ id \S+`), out.String())
+	assert.NotContains(t, out.String(), "admin ", "the admin endpoint is off")
+	assert.NotContains(t, out.String()+errb.String(), "s3cret", "the secret is never printed")
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code, errb.String())
+	case <-time.After(60 * time.Second):
+		t.Fatal("run did not stop")
+	}
+}

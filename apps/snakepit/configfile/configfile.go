@@ -24,7 +24,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -60,6 +62,11 @@ type File struct {
 	Admin Admin `koanf:"admin"`
 	// Metrics is the Prometheus endpoint.
 	Metrics Metrics `koanf:"metrics"`
+	// Remote lets other nodes call this host's pools (protoactor remote).
+	Remote Remote `koanf:"remote"`
+	// Cluster joins a cluster of nodes that reach each other's pools by
+	// name (needs remote).
+	Cluster Cluster `koanf:"cluster"`
 	// Pools are the pools to serve; none means one default pool.
 	Pools []Pool `koanf:"pools"`
 
@@ -74,6 +81,29 @@ type Admin struct {
 	// Address is host:port (default 127.0.0.1:0, a port the OS picks;
 	// `snakepit status` finds it in the instance directory).
 	Address string `koanf:"address"`
+}
+
+// Remote is the node's listener for other nodes (Config.RemoteAddress,
+// Config.Remote).
+type Remote struct {
+	// Address is host:port (port 0 picks one); empty: remote is off.
+	Address string `koanf:"address"`
+	// SecretFile holds the secret every node shares (a file of this user's,
+	// mode 0600 or stricter). Without it, $SNAKEPIT_REMOTE_SECRET. The file
+	// format has no key for the secret itself: a config file is often
+	// shared and checked in, a secret should not be.
+	SecretFile string `koanf:"secret_file"`
+}
+
+// Cluster is the node's cluster membership (Config.Cluster).
+type Cluster struct {
+	Name      string   `koanf:"name"`
+	Node      string   `koanf:"node"`
+	Bind      string   `koanf:"bind"`
+	Advertise string   `koanf:"advertise"`
+	Seeds     []string `koanf:"seeds"`
+	// Timings: lan (default) or loopback (nodes on one machine).
+	Timings string `koanf:"timings"`
 }
 
 // Metrics configures the Prometheus /metrics endpoint (off by default).
@@ -225,10 +255,55 @@ func (f *File) Config() (snakepit.Config, error) {
 				SamplingRate: p.Telemetry.SamplingRate, SamplingPatterns: p.Telemetry.SamplingPatterns},
 		})
 	}
+	if f.Remote.Address != "" {
+		cfg.RemoteAddress = f.Remote.Address
+		if f.Remote.SecretFile != "" {
+			secret, err := readSecret(f.path(f.Remote.SecretFile))
+			if err != nil {
+				errs = append(errs, err)
+			}
+			cfg.Remote.Secret = secret
+		}
+	}
+	if c := f.Cluster; c.Name != "" {
+		cfg.Cluster = snakepit.ClusterConfig{Name: c.Name, NodeName: c.Node, Bind: c.Bind, Advertise: c.Advertise, Seeds: c.Seeds}
+		switch c.Timings {
+		case "", "lan":
+			cfg.Cluster.Timings = snakepit.ClusterLAN
+		case "loopback":
+			cfg.Cluster.Timings = snakepit.ClusterLoopback
+		default:
+			errs = append(errs, fmt.Errorf("cluster.timings %q: lan or loopback", c.Timings))
+		}
+		if f.Remote.Address == "" {
+			errs = append(errs, errors.New("cluster needs remote.address: calls between nodes travel over it"))
+		}
+	}
 	if len(errs) > 0 {
 		return snakepit.Config{}, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// readSecret reads a secret file, which must be the user's own and not
+// readable by others.
+func readSecret(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("remote.secret_file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("remote.secret_file %s: mode %#o lets others read it (chmod 600)", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("remote.secret_file: %w", err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("remote.secret_file %s is empty", path)
+	}
+	return secret, nil
 }
 
 // affinity parses upstream's names of the session affinity modes.

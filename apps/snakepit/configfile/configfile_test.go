@@ -137,3 +137,56 @@ func TestExampleFileLoads(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, cfg.Pools)
 }
+
+func TestRemoteAndCluster(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("s3cret\n"), 0o600))
+	p := filepath.Join(dir, "node.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(`
+remote:
+  address: 10.0.0.5:7000
+  secret_file: secret
+cluster:
+  name: prod
+  node: node-a
+  bind: 10.0.0.5:7946
+  seeds: [10.0.0.6:7946, 10.0.0.7:7946]
+  timings: loopback
+`), 0o600))
+	f, err := Load(p)
+	require.NoError(t, err)
+	cfg, err := f.Config()
+	require.NoError(t, err)
+	assert.Equal(t, "10.0.0.5:7000", cfg.RemoteAddress)
+	assert.Equal(t, "s3cret", cfg.Remote.Secret, "read from the file beside the config")
+	assert.Equal(t, "prod", cfg.Cluster.Name)
+	assert.Equal(t, "node-a", cfg.Cluster.NodeName)
+	assert.Equal(t, []string{"10.0.0.6:7946", "10.0.0.7:7946"}, cfg.Cluster.Seeds)
+	assert.Equal(t, snakepit.ClusterLoopback, cfg.Cluster.Timings)
+
+	for name, tc := range map[string]struct {
+		body, mode, want string
+	}{
+		"a secret others can read": {"remote: {address: 127.0.0.1:0, secret_file: secret}\n", "0644", "chmod 600"},
+		"no secret file":            {"remote: {address: 127.0.0.1:0, secret_file: nope}\n", "", "nope"},
+		"a cluster without remote":  {"cluster: {name: x}\n", "", "remote.address"},
+		"odd timings":               {"remote: {address: 127.0.0.1:0}\ncluster: {name: x, timings: wan}\n", "", "timings"},
+		"a secret in the file":      {"remote: {address: 127.0.0.1:0, secret: plain}\n", "", "secret"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if tc.mode == "0644" {
+				require.NoError(t, os.Chmod(secret, 0o644))
+				defer os.Chmod(secret, 0o600)
+			}
+			p := filepath.Join(dir, "bad.yaml")
+			require.NoError(t, os.WriteFile(p, []byte(tc.body), 0o600))
+			f, err := Load(p)
+			if err == nil {
+				_, err = f.Config()
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}

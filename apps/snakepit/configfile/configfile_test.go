@@ -169,10 +169,10 @@ cluster:
 		body, mode, want string
 	}{
 		"a secret others can read": {"remote: {address: 127.0.0.1:0, secret_file: secret}\n", "0644", "chmod 600"},
-		"no secret file":            {"remote: {address: 127.0.0.1:0, secret_file: nope}\n", "", "nope"},
-		"a cluster without remote":  {"cluster: {name: x}\n", "", "remote.address"},
-		"odd timings":               {"remote: {address: 127.0.0.1:0}\ncluster: {name: x, timings: wan}\n", "", "timings"},
-		"a secret in the file":      {"remote: {address: 127.0.0.1:0, secret: plain}\n", "", "secret"},
+		"no secret file":           {"remote: {address: 127.0.0.1:0, secret_file: nope}\n", "", "nope"},
+		"a cluster without remote": {"cluster: {name: x}\n", "", "remote.address"},
+		"odd timings":              {"remote: {address: 127.0.0.1:0}\ncluster: {name: x, timings: wan}\n", "", "timings"},
+		"a secret in the file":     {"remote: {address: 127.0.0.1:0, secret: plain}\n", "", "secret"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if tc.mode == "0644" {

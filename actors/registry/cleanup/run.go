@@ -72,6 +72,9 @@ type Report struct {
 	Forgotten int // registry entries dropped
 	Kept      int // registry entries of live hosts, left alone
 	Took      time.Duration
+	// DryRun: nothing was ended or dropped; Killed and Forgotten are what
+	// the real run would end and drop.
+	DryRun bool
 }
 
 // Survivors are the processes still alive after SIGKILL.
@@ -87,6 +90,10 @@ func (r Report) Survivors() []Killed {
 
 // String is a one-line summary.
 func (r Report) String() string {
+	if r.DryRun {
+		return fmt.Sprintf("%d would be killed, %d entries would be forgotten, %d kept (dry run), in %s",
+			len(r.Killed), r.Forgotten, r.Kept, r.Took.Round(time.Millisecond))
+	}
 	return fmt.Sprintf("%d killed, %d survivors, %d entries forgotten, %d kept, in %s",
 		len(r.Killed), len(r.Survivors()), r.Forgotten, r.Kept, r.Took.Round(time.Millisecond))
 }
@@ -98,7 +105,7 @@ func (r Report) String() string {
 func Orphans(ctx context.Context, o Options) (Report, error) {
 	o = o.withDefaults()
 	start := time.Now()
-	var rep Report
+	rep := Report{DryRun: o.DryRun}
 	table, err := snapshot(ctx, o.Lister)
 	if err != nil {
 		return rep, err
@@ -137,7 +144,13 @@ func Orphans(ctx context.Context, o Options) (Report, error) {
 				runs = append(runs, r.RunID)
 			}
 		}
-		if (len(forget) > 0 || len(runs) > 0) && !o.DryRun {
+		switch {
+		case o.DryRun:
+			rep.Forgotten = len(forget)
+			// The sweep judges the table as the kills above would leave it,
+			// so a dry run counts what the real run does, each process once.
+			table = withoutTargets(table, targets)
+		case len(forget) > 0 || len(runs) > 0:
 			if err := o.Registry.Forget(ctx, forget, runs); err != nil {
 				errs = append(errs, fmt.Errorf("forget entries: %w", err))
 			} else {
@@ -232,6 +245,28 @@ func CurrentRun(ctx context.Context, o Options) (Report, error) {
 	rep.Took = time.Since(start)
 	logReport(o.Logger, "cleanup of the current run", rep)
 	return rep, errors.Join(errs...)
+}
+
+// withoutTargets is table less what killing targets ends: each target's
+// process and, for a group target, its group.
+func withoutTargets(table map[int]procs.Proc, targets []Killed) map[int]procs.Proc {
+	if len(targets) == 0 {
+		return table
+	}
+	out := make(map[int]procs.Proc, len(table))
+	for pid, p := range table {
+		gone := false
+		for _, t := range targets {
+			if p.PID == t.PID || t.PGID != 0 && p.PGID == t.PGID {
+				gone = true
+				break
+			}
+		}
+		if !gone {
+			out[pid] = p
+		}
+	}
+	return out
 }
 
 // killed is a target not yet ended.

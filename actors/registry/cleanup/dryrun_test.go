@@ -58,10 +58,10 @@ func TestDryRunReportsWhatTheRealRunDoes(t *testing.T) {
 		return &liveTable{procs: []procs.Proc{
 			{PID: 1, Cmdline: []string{"/sbin/init"}},
 			{PID: 61, PPID: 1, CreateTime: hostStart + 99_000, Cmdline: []string{"/usr/bin/other"}}, // a dead host's pid, reused
-			{PID: 200, PPID: 1, PGID: 200, Cmdline: worker("grpc_server.py", "old0001", "tok-a")},    // registered orphan
-			{PID: 205, PPID: 200, PGID: 200, Cmdline: []string{"/bin/sleep", "100"}},                  // its child, same group
-			{PID: 203, PPID: 1, PGID: 999, Cmdline: worker("grpc_server.py", "old0001", "tok-a")},    // left its group
-			{PID: 210, PPID: 1, PGID: 210, Cmdline: worker("grpc_server.py", "old0003", "tok-a")},    // unregistered orphan (rogue)
+			{PID: 200, PPID: 1, PGID: 200, Cmdline: worker("grpc_server.py", "old0001", "tok-a")},   // registered orphan
+			{PID: 205, PPID: 200, PGID: 200, Cmdline: []string{"/bin/sleep", "100"}},                // its child, same group
+			{PID: 203, PPID: 1, PGID: 999, Cmdline: worker("grpc_server.py", "old0001", "tok-a")},   // left its group
+			{PID: 210, PPID: 1, PGID: 210, Cmdline: worker("grpc_server.py", "old0003", "tok-a")},   // unregistered orphan (rogue)
 		}}
 	}
 	registry := func() *memRegistry {

@@ -67,7 +67,11 @@ func runStatus(ctx context.Context, dir string, asJSON, watch bool, interval tim
 			return err
 		}
 		if watch && !asJSON {
-			fmt.Fprint(out, "\033[H\033[2J") // home, clear screen
+			if isTerminal(out) {
+				fmt.Fprint(out, "\033[H\033[2J") // home, clear screen
+			} else {
+				fmt.Fprintf(out, "--- %s\n", time.Now().Format(time.TimeOnly))
+			}
 		}
 		if asJSON {
 			enc := json.NewEncoder(out)

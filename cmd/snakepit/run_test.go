@@ -66,6 +66,16 @@ pools:
 	require.Equal(t, 0, runContext(t.Context(), append([]string{"status"}, common...), nil, &sout, &serr), serr.String())
 	assert.Regexp(t, regexp.MustCompile(`main\s+ready\s+closed\s+2/2`), sout.String())
 
+	// status -watch: a snapshot per interval until interrupted (into a
+	// buffer, not a terminal: a time line between snapshots, no escapes).
+	wctx, wcancel := context.WithTimeout(t.Context(), 450*time.Millisecond)
+	sout.Reset()
+	require.Equal(t, 0, runContext(wctx, append([]string{"status", "-watch", "-interval", "100ms"}, common...), nil, &sout, &serr), serr.String())
+	wcancel()
+	assert.GreaterOrEqual(t, strings.Count(sout.String(), "\n--- "), 2, sout.String())
+	assert.GreaterOrEqual(t, strings.Count(sout.String(), "main  "), 2)
+	assert.NotContains(t, sout.String(), "\033[")
+
 	// exec -host: calls through the running host, errors printed once.
 	sout.Reset()
 	require.Equal(t, 0, runContext(t.Context(), append([]string{"exec", "-host", "main", "add", "--arg", "a=40", "--arg", "b=2"}, common...), nil, &sout, &serr), serr.String())

@@ -64,6 +64,9 @@ func runStatus(ctx context.Context, dir string, asJSON, watch bool, interval tim
 		st, err := admin.Fetch(fctx, ep)
 		cancel()
 		if err != nil {
+			if watch && ctx.Err() != nil {
+				return nil // interrupted while watching: done
+			}
 			return err
 		}
 		if watch && !asJSON {

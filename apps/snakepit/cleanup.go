@@ -15,6 +15,8 @@ type CleanupReport struct {
 	Forgotten int // process-registry entries dropped
 	Kept      int // registry entries of hosts still alive, left alone
 	Took      time.Duration
+	// DryRun: nothing was ended or dropped (the App's own passes never are).
+	DryRun bool
 }
 
 // CleanedProcess is one process a cleanup pass ended (or tried to).
@@ -51,12 +53,16 @@ func (r CleanupReport) Survivors() []CleanedProcess {
 
 // String is a one-line summary.
 func (r CleanupReport) String() string {
+	if r.DryRun {
+		return fmt.Sprintf("%d would be killed, %d entries would be forgotten, %d kept (dry run), in %s",
+			len(r.Killed), r.Forgotten, r.Kept, r.Took.Round(time.Millisecond))
+	}
 	return fmt.Sprintf("%d killed, %d survivors, %d entries forgotten, %d kept, in %s",
 		len(r.Killed), len(r.Survivors()), r.Forgotten, r.Kept, r.Took.Round(time.Millisecond))
 }
 
 func cleanupReportFrom(r cleanup.Report) CleanupReport {
-	out := CleanupReport{Forgotten: r.Forgotten, Kept: r.Kept, Took: r.Took}
+	out := CleanupReport{Forgotten: r.Forgotten, Kept: r.Kept, Took: r.Took, DryRun: r.DryRun}
 	for _, k := range r.Killed {
 		out.Killed = append(out.Killed, CleanedProcess{PID: k.PID, PGID: k.PGID, RunID: k.RunID, WorkerID: k.WorkerID,
 			Reason: k.Reason, Outcome: KillOutcome(k.Outcome.String()), Err: k.Err})

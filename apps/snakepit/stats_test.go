@@ -49,7 +49,7 @@ func TestSessionStatsCarriesEveryField(t *testing.T) {
 
 // A cleanup report keeps every field, and outcomes read as their names.
 func TestCleanupReportCarriesEveryField(t *testing.T) {
-	in := cleanup.Report{Forgotten: 2, Kept: 1, Took: time.Second, Killed: []cleanup.Killed{
+	in := cleanup.Report{Forgotten: 2, Kept: 1, Took: time.Second, DryRun: true, Killed: []cleanup.Killed{
 		{PID: 10, PGID: 10, RunID: "r", WorkerID: "w", Reason: "old run", Outcome: procs.Survived, Err: errors.New("EPERM")},
 	}}
 	got := cleanupReportFrom(in)

@@ -3,7 +3,6 @@
 package tests
 
 import (
-	"context"
 	"syscall"
 	"testing"
 	"time"
@@ -140,30 +139,23 @@ func TestPythonTelemetryReachesTheEvents(t *testing.T) {
 	assert.Equal(t, "cid-tel", py[0].CorrelationID)
 }
 
-// A worker that is stopping is not reported as missing heartbeats: while
-// a call that ignores cancellation (a sync spin) holds its stop for the
-// grace, its server refuses pings, which used to be logged and published
-// as misses.
+// A worker that is stopping is not reported as missing heartbeats. The
+// worker is frozen (SIGSTOP) as the App stops, so its stop takes the whole
+// grace and ends with SIGKILL; pings to it would fail or time out and used
+// to be logged and published as misses.
 func TestStoppingWorkersMissNoHeartbeat(t *testing.T) {
 	rec := testutil.NewRecorder[snakepit.Event]()
-	cfg := edgeConfig(t, uniqueInstance("hbstop"), edgePool(t, snakepit.PoolConfig{Name: "hb", StopGrace: time.Second,
-		Heartbeat: snakepit.HeartbeatConfig{Interval: 20 * time.Millisecond, Timeout: 200 * time.Millisecond, MaxMissed: 1000,
-			Independent: true}}))
-	cfg.OnEvent = rec.Add
-	app := startApp(t, cfg)
-	done := make(chan error, 1)
-	go func() {
-		_, err := app.Execute(context.Background(), "spin", map[string]any{"seconds": 30}, snakepit.WithPool("hb"))
-		done <- err
-	}()
-	testutil.Eventually(t, "the call running", func() bool {
-		st, err := app.Stats(t.Context(), "hb")
-		return err == nil && st.InFlight == 1
-	})
+	app := startApp(t, snakepit.Config{DataDir: t.TempDir(), InstanceName: uniqueInstance("hbstop"), OnEvent: rec.Add,
+		Pools: []snakepit.PoolConfig{{Name: "hb", Size: 1, StopGrace: time.Second,
+			Heartbeat: snakepit.HeartbeatConfig{Interval: 20 * time.Millisecond, Timeout: 2 * time.Second, MaxMissed: 1000,
+				Independent: true}}}})
+	ws, err := app.Workers(t.Context(), "hb")
+	require.NoError(t, err)
+	require.Len(t, ws, 1)
+	require.NoError(t, syscall.Kill(ws[0].OSPid, syscall.SIGSTOP))
 	start := time.Now()
 	stopAndCheck(t, app)
-	require.GreaterOrEqual(t, time.Since(start), 900*time.Millisecond, "the spinning call held the stop for the grace")
-	require.Error(t, <-done)
+	require.GreaterOrEqual(t, time.Since(start), 900*time.Millisecond, "the frozen worker held the stop for the grace")
 	for _, e := range rec.All() {
 		if m, ok := e.(*snakepit.HeartbeatMissed); ok {
 			t.Errorf("a heartbeat miss was reported while the worker stopped: %+v", m)

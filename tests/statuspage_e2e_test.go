@@ -47,9 +47,11 @@ func TestStatusPageInAHeadlessBrowser(t *testing.T) {
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel() // ends the browser this test started
-	// The first action starts the browser: no timeout on it (it would end
-	// the browser); later ones are bounded.
+	// The first action starts the browser: no timeout on its context (it
+	// would end the browser); a browser that never starts is cancelled.
+	guard := time.AfterFunc(90*time.Second, cancel)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.PageURL())))
+	guard.Stop()
 	bounded, cancelB := context.WithTimeout(ctx, 60*time.Second)
 	defer cancelB()
 	run := func(a chromedp.Action[string]) string {

@@ -9,35 +9,36 @@ import (
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
 
-// Error is snakepit's structured error: Category says what kind of thing
+// Error is snakepit's structured error (it encodes as JSON with the
+// snake_case names of the protocol's error payload): Category says what kind of thing
 // failed, Code exactly what; PythonType and PythonTraceback are set when a
 // tool raised. Every error the App returns that is about a call, a pool or
 // a session is one (match it with errors.As, or a sentinel with errors.Is);
 // a host tool handler may return one to choose what the calling worker sees.
 type Error struct {
-	Category Category
-	Code     string
-	Message  string
+	Category Category `json:"category"`
+	Code     string   `json:"code"`
+	Message  string   `json:"message"`
 	// Details holds extra facts: exit_code, signal, last_output, queue_size, …
-	Details map[string]string
+	Details map[string]string `json:"details,omitempty"`
 	// PythonType and PythonTraceback are set when a tool raised;
 	// PythonBases are its class and bases, nearest first (so errors.Is
 	// with ErrLookupError matches a KeyError); PythonStacktrace the frames
 	// ("file:line in fn", innermost last); PythonContext what the bridge
 	// reported with it (tool_name, session_id, function, call_type, ...).
-	PythonType       string
-	PythonTraceback  string
-	PythonBases      []string
-	PythonStacktrace []string
-	PythonContext    map[string]string
+	PythonType       string            `json:"python_type,omitempty"`
+	PythonTraceback  string            `json:"python_traceback,omitempty"`
+	PythonBases      []string          `json:"python_bases,omitempty"`
+	PythonStacktrace []string          `json:"python_stacktrace,omitempty"`
+	PythonContext    map[string]string `json:"python_context,omitempty"`
 	// Suggestion says what to try, for the errors the host recognises
 	// (CodeShapeMismatch, CodeDTypeMismatch, CodeDeviceMismatch,
 	// CodeOutOfMemory); the figures it read are in Details.
-	Suggestion string
+	Suggestion string `json:"suggestion,omitempty"`
 	// GRPCCode is the status code of the failed worker call (codes.OK if none).
-	GRPCCode codes.Code
-	WorkerID string
-	Pool     string
+	GRPCCode codes.Code `json:"grpc_code,omitempty"`
+	WorkerID string     `json:"worker_id,omitempty"`
+	Pool     string     `json:"pool,omitempty"`
 
 	cause error
 }

@@ -97,35 +97,45 @@ func Resolve(dataDir, name, token string) (Instance, error) {
 
 // ReadToken returns the token kept in an instance directory, if any (for
 // tools such as `snakepit cleanup` that act for a host that is gone).
-func ReadToken(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "token"))
+func ReadToken(dir string) (string, error) { return readSecret(filepath.Join(dir, "token")) }
+
+// readSecret reads a file holding one token.
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
 	t := strings.TrimSpace(string(b))
 	if !names.Valid(t) {
-		return "", fmt.Errorf("token file %s holds no valid token", filepath.Join(dir, "token"))
+		return "", fmt.Errorf("token file %s holds no valid token", path)
 	}
 	return t, nil
 }
 
-// fileToken reads the token file, or creates it. The token is written to a
-// private temporary file and linked into place, so a reader never sees a
-// partial token and two hosts creating it at once agree on the first link.
+// fileToken reads the instance's token file, or creates it.
 func fileToken(path string) (string, error) {
-	if t, err := ReadToken(filepath.Dir(path)); err == nil || !errors.Is(err, fs.ErrNotExist) {
+	return SecretFile(path, func() string {
+		var b [16]byte
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported systems
+		return hex.EncodeToString(b[:])
+	})
+}
+
+// SecretFile reads the token kept in the file at path, or, when there is
+// none, makes one with newSecret and keeps it there (mode 0600). The token
+// is written to a private temporary file and linked into place, so a reader
+// never sees a partial token and two processes creating it at once agree on
+// the first link.
+func SecretFile(path string, newSecret func() string) (string, error) {
+	if t, err := readSecret(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return t, err
-	}
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), ".token-*")
 	if err != nil {
 		return "", fmt.Errorf("token file: %w", err)
 	}
 	defer os.Remove(f.Name())
-	_, werr := f.WriteString(hex.EncodeToString(b[:]) + "\n")
+	_, werr := f.WriteString(newSecret() + "\n")
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
@@ -135,5 +145,5 @@ func fileToken(path string) (string, error) {
 	if err := os.Link(f.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", fmt.Errorf("token file: %w", err)
 	}
-	return ReadToken(filepath.Dir(path))
+	return readSecret(path)
 }

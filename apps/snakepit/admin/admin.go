@@ -14,10 +14,7 @@ package admin
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
 	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +31,7 @@ import (
 	"github.com/asynkron/protoactor-go/eventstream"
 
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+	"github.com/snakepit-go/snakepit/internal/auth"
 )
 
 // EndpointFile is the file in the instance directory that tells tools of
@@ -211,21 +209,17 @@ func Fetch(ctx context.Context, ep Endpoint) (*Status, error) {
 
 // Options configure Serve.
 type Options struct {
-	// Address is host:port (default 127.0.0.1:0). A non-loopback host is
-	// refused unless AllowRemote.
-	Address     string
-	AllowRemote bool
-	Logger      *slog.Logger
+	// Address is host:port (default 127.0.0.1:0); a loopback address only.
+	Address string
+	Logger  *slog.Logger
 }
 
 // Server is a running admin endpoint.
 type Server struct {
+	*httpServer
 	app    *snakepit.App
-	srv    *http.Server
-	ln     net.Listener
 	file   string
 	ep     Endpoint
-	done   chan struct{}
 	events eventLog
 	sub    *eventstream.Subscription
 }
@@ -236,50 +230,31 @@ func Serve(app *snakepit.App, opts Options) (*Server, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	if !opts.AllowRemote && !loopback(addr) {
+	if !loopback(addr) {
 		return nil, fmt.Errorf("admin address %s is not a loopback address", addr)
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("admin endpoint: %w", err)
-	}
-	s := &Server{app: app, ln: ln, done: make(chan struct{}),
-		file: filepath.Join(app.InstanceDir(), EndpointFile)}
-	s.ep = Endpoint{Address: ln.Addr().String(), Token: hex.EncodeToString(raw), PID: os.Getpid(), RunID: app.RunID()}
-	if err := writeEndpoint(s.file, s.ep); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	s.sub = app.System().EventStream.Subscribe(s.events.note)
+	s := &Server{app: app, file: filepath.Join(app.InstanceDir(), EndpointFile)}
+	token := auth.NewSecret()
 	// The page and the status it reads take the token from a cookie too
 	// (set by /login, SameSite=Strict so no other site can use it); a call
 	// (POST /api/execute) takes it only from the Authorization header.
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", bearerOrCookie(s.ep.Token, http.HandlerFunc(page)))
+	mux.Handle("GET /{$}", bearerOrCookie(token, http.HandlerFunc(page)))
 	mux.HandleFunc("GET /login", s.login)
-	mux.Handle("GET /api/status", bearerOrCookie(s.ep.Token, http.HandlerFunc(s.status)))
-	mux.Handle("POST /api/execute", bearer(s.ep.Token, http.HandlerFunc(s.execute)))
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("admin endpoint stopped", "error", err)
-		}
-	}()
+	mux.Handle("GET /api/status", bearerOrCookie(token, http.HandlerFunc(s.status)))
+	mux.Handle("POST /api/execute", bearer(token, http.HandlerFunc(s.execute)))
+	var err error
+	if s.httpServer, err = serveHTTP(addr, mux, opts.Logger, "admin endpoint"); err != nil {
+		return nil, err
+	}
+	s.ep = Endpoint{Address: s.Address(), Token: token, PID: os.Getpid(), RunID: app.RunID()}
+	if err := writeEndpoint(s.file, s.ep); err != nil {
+		_ = s.httpServer.Close(context.Background())
+		return nil, err
+	}
+	s.sub = app.System().EventStream.Subscribe(s.events.note)
 	return s, nil
 }
-
-// Address is the endpoint's host:port.
-func (s *Server) Address() string { return s.ep.Address }
 
 // Endpoint is what the EndpointFile says.
 func (s *Server) Endpoint() Endpoint { return s.ep }
@@ -297,8 +272,7 @@ func (ep Endpoint) PageURL() string { return "http://" + ep.Address + "/login?to
 // host of the instance has written its own since).
 func (s *Server) Close(ctx context.Context) error {
 	s.app.System().EventStream.Unsubscribe(s.sub)
-	err := s.srv.Shutdown(ctx)
-	<-s.done
+	err := s.httpServer.Close(ctx)
 	if ep, rerr := ReadEndpoint(filepath.Dir(s.file)); rerr == nil && ep.Token == s.ep.Token {
 		_ = os.Remove(s.file)
 	}
@@ -335,7 +309,7 @@ func page(w http.ResponseWriter, _ *http.Request) {
 // this origin sends, and redirects to the page (so the token leaves the
 // address bar).
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("token")), []byte(s.ep.Token)) != 1 {
+	if !auth.Equal(r.URL.Query().Get("token"), s.ep.Token) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
@@ -360,30 +334,7 @@ type ExecuteReply struct {
 	Result      json.RawMessage `json:"result,omitempty"`
 	BinaryBytes int             `json:"binary_bytes,omitempty"`
 	WorkerID    string          `json:"worker_id,omitempty"`
-	Error       *ErrorReply     `json:"error,omitempty"`
-}
-
-// ErrorReply is a snakepit.Error as JSON.
-type ErrorReply struct {
-	Category   string            `json:"category"`
-	Code       string            `json:"code"`
-	Message    string            `json:"message"`
-	PythonType string            `json:"python_type,omitempty"`
-	Traceback  string            `json:"python_traceback,omitempty"`
-	Bases      []string          `json:"python_bases,omitempty"`
-	Stacktrace []string          `json:"python_stacktrace,omitempty"`
-	Context    map[string]string `json:"python_context,omitempty"`
-	Suggestion string            `json:"suggestion,omitempty"`
-	Details    map[string]string `json:"details,omitempty"`
-	Pool       string            `json:"pool,omitempty"`
-	WorkerID   string            `json:"worker_id,omitempty"`
-}
-
-// AsError is the reply's error as a *snakepit.Error.
-func (e *ErrorReply) AsError() *snakepit.Error {
-	return &snakepit.Error{Category: snakepit.Category(e.Category), Code: e.Code, Message: e.Message,
-		PythonType: e.PythonType, PythonTraceback: e.Traceback, PythonBases: e.Bases, PythonStacktrace: e.Stacktrace,
-		PythonContext: e.Context, Suggestion: e.Suggestion, Details: e.Details, Pool: e.Pool, WorkerID: e.WorkerID}
+	Error       *snakepit.Error `json:"error,omitempty"`
 }
 
 // maxExecuteBody bounds a request body (the args of one call).
@@ -398,8 +349,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			msg += ": " + err.Error()
 		}
-		writeJSON(w, http.StatusBadRequest, ExecuteReply{Error: &ErrorReply{Category: string(snakepit.CategoryValidation),
-			Code: snakepit.CodeInvalidArgument, Message: msg}})
+		writeJSON(w, http.StatusBadRequest, ExecuteReply{Error: snakepit.NewError(snakepit.CodeInvalidArgument, msg)})
 		return
 	}
 	ctx := r.Context()
@@ -422,10 +372,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		if !errors.As(err, &se) {
 			se = snakepit.NewError(snakepit.CodeInternal, err.Error())
 		}
-		writeJSON(w, http.StatusOK, ExecuteReply{Error: &ErrorReply{Category: string(se.Category), Code: se.Code,
-			Message: se.Message, PythonType: se.PythonType, Traceback: se.PythonTraceback, Bases: se.PythonBases,
-			Stacktrace: se.PythonStacktrace, Context: se.PythonContext, Suggestion: se.Suggestion, Details: se.Details,
-			Pool: se.Pool, WorkerID: se.WorkerID}})
+		writeJSON(w, http.StatusOK, ExecuteReply{Error: se})
 		return
 	}
 	rep := ExecuteReply{Result: res.JSON, WorkerID: res.WorkerID}
@@ -458,7 +405,7 @@ func Execute(ctx context.Context, ep Endpoint, req ExecuteRequest) (*ExecuteRepl
 		return nil, fmt.Errorf("admin endpoint %s: %s", ep.Address, resp.Status)
 	}
 	if rep.Error != nil {
-		return &rep, rep.Error.AsError()
+		return &rep, rep.Error
 	}
 	return &rep, nil
 }

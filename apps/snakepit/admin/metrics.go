@@ -2,16 +2,11 @@ package admin
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,6 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/snakepit-go/snakepit/internal/auth"
+	"github.com/snakepit-go/snakepit/internal/instance"
 )
 
 // MetricsTokenFile is the file in the instance directory holding the
@@ -56,10 +54,8 @@ type MetricsOptions struct {
 
 // MetricsServer serves /metrics.
 type MetricsServer struct {
-	srv       *http.Server
-	addr      string
+	*httpServer
 	tokenFile string
-	done      chan struct{}
 }
 
 // ServeMetrics serves handler at /metrics on opts.Address. Unless NoAuth,
@@ -69,85 +65,71 @@ func ServeMetrics(instanceDir string, handler http.Handler, opts MetricsOptions)
 	if !opts.AllowRemote && !loopback(opts.Address) {
 		return nil, fmt.Errorf("metrics address %s is not a loopback address (set allow_remote to serve it elsewhere)", opts.Address)
 	}
-	s := &MetricsServer{done: make(chan struct{})}
+	s := &MetricsServer{}
 	if !opts.NoAuth {
 		s.tokenFile = filepath.Join(instanceDir, MetricsTokenFile)
-		token, err := metricsToken(s.tokenFile)
+		token, err := instance.SecretFile(s.tokenFile, auth.NewSecret)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("metrics token: %w", err)
 		}
 		handler = bearer(token, handler)
 	}
-	ln, err := net.Listen("tcp", opts.Address)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", handler)
+	var err error
+	s.httpServer, err = serveHTTP(opts.Address, mux, opts.Logger, "metrics endpoint")
 	if err != nil {
-		return nil, fmt.Errorf("metrics endpoint: %w", err)
+		return nil, err
 	}
-	s.addr = ln.Addr().String()
-	logger := opts.Logger
+	return s, nil
+}
+
+// TokenFile is the file holding the bearer token ("" without auth).
+func (s *MetricsServer) TokenFile() string { return s.tokenFile }
+
+// httpServer is a listener serving a handler until Close (the admin and
+// the metrics endpoints).
+type httpServer struct {
+	srv  *http.Server
+	addr string
+	done chan struct{}
+}
+
+// serveHTTP listens on addr and serves h; what names it in errors and logs.
+func serveHTTP(addr string, h http.Handler, logger *slog.Logger, what string) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", handler)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	s := &httpServer{addr: ln.Addr().String(), done: make(chan struct{}),
+		srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}}
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("metrics endpoint stopped", "error", err)
+			logger.Error(what+" stopped", "error", err)
 		}
 	}()
 	return s, nil
 }
 
 // Address is the endpoint's host:port.
-func (s *MetricsServer) Address() string { return s.addr }
+func (s *httpServer) Address() string { return s.addr }
 
-// TokenFile is the file holding the bearer token ("" without auth).
-func (s *MetricsServer) TokenFile() string { return s.tokenFile }
-
-// Close stops the server.
-func (s *MetricsServer) Close(ctx context.Context) error {
+// Close stops the server and waits for it.
+func (s *httpServer) Close(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
 	<-s.done
 	return err
 }
 
-// metricsToken reads the token file, making it (mode 0600) when missing.
-func metricsToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if t := strings.TrimSpace(string(b)); t != "" {
-			return t, nil
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", err
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", err
-	}
-	t := hex.EncodeToString(raw)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) { // made meanwhile by another host of the instance
-		return metricsToken(path)
-	}
-	if err != nil {
-		return "", fmt.Errorf("metrics token: %w", err)
-	}
-	if _, err := f.WriteString(t + "\n"); err != nil {
-		f.Close()
-		return "", err
-	}
-	return t, f.Close()
-}
-
 // bearerOrCookie is bearer that also takes the token from the page's cookie.
 func bearerOrCookie(token string, next http.Handler) http.Handler {
-	want := []byte(token)
 	viaHeader := bearer(token, next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c, err := r.Cookie(cookieName); err == nil && subtle.ConstantTimeCompare([]byte(c.Value), want) == 1 {
+		if c, err := r.Cookie(cookieName); err == nil && auth.Equal(c.Value, token) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -155,10 +137,11 @@ func bearerOrCookie(token string, next http.Handler) http.Handler {
 	})
 }
 
+// bearer admits requests carrying "Authorization: Bearer <token>".
 func bearer(token string, next http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !auth.Equal(got, token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="snakepit"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return

@@ -97,6 +97,7 @@ type App struct {
 	metrics   *metrics     // nil without Config.MeterProvider
 	tracer    trace.Tracer // nil without Config.TracerProvider
 	recent    errorRing    // the last failed calls (RecentErrors)
+	rss       rssCache     // the workers' process-tree RSS (Workers)
 	events    *eventHub    // App.Subscribe
 
 	runDir     string // removed at Stop (and by the next start if this host dies)

@@ -8,7 +8,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/snakepit-go/snakepit/actors/lifecycle"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 )
 
@@ -32,41 +31,6 @@ type metrics struct {
 
 	mu    sync.RWMutex
 	attrs map[callKey]*callAttrs
-	rss   rssCache
-}
-
-// rssCache keeps each worker's process-tree RSS for rssMaxAge: reading a
-// tree walks /proc (a few ms for a worker with many threads), which a
-// scrape every second would otherwise pay for every worker.
-type rssCache struct {
-	mu   sync.Mutex
-	seen map[int]rssAt
-}
-
-type rssAt struct {
-	bytes uint64
-	at    time.Time
-}
-
-const rssMaxAge = 10 * time.Second
-
-func (c *rssCache) get(pid int) uint64 {
-	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if r, ok := c.seen[pid]; ok && now.Sub(r.at) < rssMaxAge {
-		return r.bytes
-	}
-	if c.seen == nil || len(c.seen) > 4096 {
-		c.seen = map[int]rssAt{} // pids of workers long gone
-	}
-	rss, err := lifecycle.TreeRSS(context.Background(), pid)
-	if err != nil {
-		delete(c.seen, pid)
-		return 0
-	}
-	c.seen[pid] = rssAt{rss, now}
-	return rss
 }
 
 type callKey struct{ pool, tool, outcome string }
@@ -135,7 +99,7 @@ func newMetrics(a *App, mp metric.MeterProvider) (*metrics, error) {
 			o.ObserveInt64(inflight, int64(s.InFlight), metric.WithAttributes(pool))
 			o.ObserveInt64(restarts, int64(s.WorkerRestarts), metric.WithAttributes(pool))
 			o.ObserveInt64(recycled, int64(s.Recycled), metric.WithAttributes(pool))
-			ws, err := a.workers(ctx, name, mt.rss.get)
+			ws, err := a.Workers(ctx, name)
 			if err != nil {
 				continue
 			}

@@ -2,6 +2,7 @@ package snakepit
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/snakepit-go/snakepit/actors/bridge/sessions"
@@ -117,8 +118,9 @@ type WorkerInfo struct {
 	InFlight    int  `json:"in_flight"`
 	Draining    bool `json:"draining,omitempty"`
 	Tainted     bool `json:"tainted,omitempty"`
-	// RSSBytes is the resident memory of the worker's Python process tree
-	// (0 when it has no process or it could not be read).
+	// RSSBytes is the resident memory of the worker's Python process tree,
+	// read at most every 10 s (0 when it has no process or it could not be
+	// read).
 	RSSBytes uint64 `json:"rss_bytes,omitempty"`
 }
 
@@ -131,17 +133,10 @@ func (w WorkerInfo) Uptime(now time.Time) time.Duration {
 }
 
 // Workers returns every worker slot of the named pool ("" is the default
-// pool) in slot order, with the memory of each live worker's process tree.
+// pool) in slot order, with the memory of each live worker's process tree
+// (read at most every 10 s).
 func (a *App) Workers(ctx context.Context, poolName string) (_ []WorkerInfo, err error) {
 	defer func() { err = public(err) }()
-	return a.workers(ctx, poolName, func(pid int) uint64 {
-		rss, _ := lifecycle.TreeRSS(ctx, pid)
-		return rss
-	})
-}
-
-// workers is Workers with the memory of a worker's process tree from rss.
-func (a *App) workers(ctx context.Context, poolName string, rss func(pid int) uint64) ([]WorkerInfo, error) {
 	ws, err := askPool[*pool.WorkerStates](ctx, a, poolName, &pool.GetWorkerStates{All: true})
 	if err != nil {
 		return nil, err
@@ -152,9 +147,44 @@ func (a *App) workers(ctx context.Context, poolName string, rss func(pid int) ui
 			StartedAt: w.StartedAt, LastActive: w.LastActive, Requests: w.Requests, MaxRequests: w.MaxRequests,
 			InFlight: w.InFlight, Draining: w.Draining, Tainted: w.Tainted}
 		if w.OSPid > 0 {
-			info.RSSBytes = rss(w.OSPid)
+			info.RSSBytes = a.rss.get(ctx, w.OSPid)
 		}
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// rssCache keeps each worker's process-tree RSS for rssMaxAge: reading a
+// tree walks /proc (a few ms for a worker with many threads), which the
+// status page (every 2 s) and a metrics scrape would otherwise both pay for
+// every worker, each time.
+type rssCache struct {
+	mu   sync.Mutex
+	seen map[int]rssAt
+}
+
+type rssAt struct {
+	bytes uint64
+	at    time.Time
+}
+
+const rssMaxAge = 10 * time.Second
+
+func (c *rssCache) get(ctx context.Context, pid int) uint64 {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.seen[pid]; ok && now.Sub(r.at) < rssMaxAge {
+		return r.bytes
+	}
+	if c.seen == nil || len(c.seen) > 4096 {
+		c.seen = map[int]rssAt{} // pids of workers long gone
+	}
+	rss, err := lifecycle.TreeRSS(ctx, pid)
+	if err != nil {
+		delete(c.seen, pid)
+		return 0
+	}
+	c.seen[pid] = rssAt{rss, now}
+	return rss
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/snakepit-go/snakepit/actors/registry/cleanup"
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/instance"
-	"github.com/snakepit-go/snakepit/internal/names"
 	"github.com/snakepit-go/snakepit/internal/rundir"
 )
 
@@ -27,25 +26,18 @@ import (
 // instance's token and a run marker. Processes of live hosts are never
 // touched.
 func cleanupCommand(fl *pflag.FlagSet) func(ctx context.Context, stdout io.Writer, logger *slog.Logger) error {
-	name := fl.String("instance", "", "instance name (default $SNAKEPIT_INSTANCE_NAME, else default)")
-	dataDir := fl.String("data-dir", "", "data directory (default $SNAKEPIT_DATA_DIR, else ~/.local/state/snakepit)")
+	inst := addInstanceFlags(fl, "")
 	token := fl.String("token", "", "instance token (default $SNAKEPIT_INSTANCE_TOKEN, else the instance's token file)")
 	rogue := fl.Bool("rogue", true, "also sweep orphans that are not in the registry")
 	grace := fl.Duration("grace", 2*time.Second, "SIGTERM to SIGKILL")
 	dry := fl.Bool("dry-run", false, "report what would be ended, end nothing")
 	return func(ctx context.Context, stdout io.Writer, logger *slog.Logger) error {
-		if *name == "" {
-			*name = os.Getenv(instance.EnvName)
+		name, dir, err := inst.locate()
+		if err != nil {
+			return err
 		}
-		if *name == "" {
-			*name = instance.DefaultName
-		}
-		if !names.Valid(*name) {
-			return fmt.Errorf("instance name %q: only letters, digits, '-' and '_'", *name)
-		}
-		dir := filepath.Join(instance.DataDir(*dataDir), *name)
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return fmt.Errorf("no instance %q in %s", *name, filepath.Dir(dir))
+			return fmt.Errorf("no instance %q in %s", name, filepath.Dir(dir))
 		}
 		if *token == "" {
 			*token = os.Getenv(instance.EnvToken)
@@ -53,12 +45,12 @@ func cleanupCommand(fl *pflag.FlagSet) func(ctx context.Context, stdout io.Write
 		if *token == "" {
 			t, err := instance.ReadToken(dir)
 			if err != nil {
-				return fmt.Errorf("instance %q has no token file; pass -token: %w", *name, err)
+				return fmt.Errorf("instance %q has no token file; pass -token: %w", name, err)
 			}
 			*token = t
 		}
 		opts := cleanup.Options{
-			Identity: cleanup.Identity{InstanceName: *name, InstanceToken: *token},
+			Identity: cleanup.Identity{InstanceName: name, InstanceToken: *token},
 			Rogue:    *rogue, Grace: *grace, DryRun: *dry, Logger: logger,
 		}
 		db := filepath.Join(dir, "processes.db")
@@ -83,13 +75,13 @@ func cleanupCommand(fl *pflag.FlagSet) func(ctx context.Context, stdout io.Write
 			}
 			fmt.Fprintln(stdout)
 		}
-		fmt.Fprintf(stdout, "instance %s: %s\n", *name, rep)
+		fmt.Fprintf(stdout, "instance %s: %s\n", name, rep)
 		if err != nil {
 			return err
 		}
 		if !*dry {
 			// The temp directories (worker sockets, ready files) of runs whose host is gone.
-			dirs, err := rundir.Sweep("", *name, "", rundir.HostAlive(ctx))
+			dirs, err := rundir.Sweep("", name, "", rundir.HostAlive(ctx))
 			for _, d := range dirs {
 				fmt.Fprintf(stdout, "removed %s\n", d)
 			}

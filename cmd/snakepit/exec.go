@@ -50,14 +50,13 @@ Values of --arg are JSON when they parse as JSON (1, true, [1,2], {"a":1}), stri
 	stream := fs.Bool("stream", false, "call a streaming tool; print one JSON line per chunk")
 	pairs := fs.StringArray("arg", nil, "a tool argument as key=value (repeat for more)")
 	host := fs.Bool("host", false, "call the running host of -instance (snakepit run) through its admin endpoint instead of starting a pool")
-	name := fs.String("instance", "", "with -host: the host's instance (default $SNAKEPIT_INSTANCE_NAME, else default)")
-	dataDir := fs.String("data-dir", "", "with -host: the data directory (default $SNAKEPIT_DATA_DIR, else ~/.local/state/snakepit)")
+	inst := addInstanceFlags(fs, "with -host: ")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if *host {
 			if *stream {
 				return usageError{errors.New("-stream is not available with -host")}
 			}
-			dir, err := instanceDir(*dataDir, *name)
+			dir, err := inst.dir()
 			if err != nil {
 				return err
 			}

@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/snakepit-go/snakepit/apps/snakepit/admin"
 	"github.com/snakepit-go/snakepit/internal/instance"
-	"github.com/snakepit-go/snakepit/internal/names"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -27,8 +25,7 @@ workers over its local admin endpoint, found with its token in the instance dire
 		Args: usageArgs(cobra.NoArgs),
 	}
 	fs := cmd.Flags()
-	name := fs.String("instance", "", "instance name (default $SNAKEPIT_INSTANCE_NAME, else default)")
-	dataDir := fs.String("data-dir", "", "data directory (default $SNAKEPIT_DATA_DIR, else ~/.local/state/snakepit)")
+	inst := addInstanceFlags(fs, "")
 	asJSON := fs.Bool("json", false, "print the status as one JSON object")
 	watch := fs.Bool("watch", false, "refresh every -interval until interrupted")
 	interval := fs.Duration("interval", 2*time.Second, "refresh interval with -watch")
@@ -37,7 +34,7 @@ workers over its local admin endpoint, found with its token in the instance dire
 		if *interval <= 0 {
 			return usageError{fmt.Errorf("-interval must be positive")}
 		}
-		dir, err := instanceDir(*dataDir, *name)
+		dir, err := inst.dir()
 		if err != nil {
 			return err
 		}
@@ -146,17 +143,30 @@ func printStatus(out io.Writer, st *admin.Status) {
 	}
 }
 
-// instanceDir is the directory of the named instance (default
-// $SNAKEPIT_INSTANCE_NAME, else default) under the data directory.
-func instanceDir(dataDir, name string) (string, error) {
-	if name == "" {
-		name = os.Getenv(instance.EnvName)
+// instanceFlags are -instance and -data-dir, which name an instance a host
+// made.
+type instanceFlags struct{ name, dataDir *string }
+
+// addInstanceFlags defines them on fs; when is prepended to their help
+// ("with -host: ").
+func addInstanceFlags(fs *pflag.FlagSet, when string) instanceFlags {
+	return instanceFlags{
+		name:    fs.String("instance", "", when+"instance name (default $SNAKEPIT_INSTANCE_NAME, else default)"),
+		dataDir: fs.String("data-dir", "", when+"data directory (default $SNAKEPIT_DATA_DIR, else ~/.local/state/snakepit)"),
 	}
-	if name == "" {
-		name = instance.DefaultName
+}
+
+// dir is the instance's directory.
+func (f instanceFlags) dir() (string, error) {
+	_, dir, err := f.locate()
+	return dir, err
+}
+
+// locate is the instance's name and directory; a bad name is a usage error.
+func (f instanceFlags) locate() (string, string, error) {
+	name, dir, err := instance.Locate(*f.dataDir, *f.name)
+	if err != nil {
+		return "", "", usageError{err}
 	}
-	if !names.Valid(name) {
-		return "", usageError{fmt.Errorf("instance name %q: only letters, digits, '-' and '_'", name)}
-	}
-	return filepath.Join(instance.DataDir(dataDir), name), nil
+	return name, dir, nil
 }

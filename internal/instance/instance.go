@@ -67,22 +67,16 @@ func DataDir(configured string) string {
 // token file, made on first use), checks both are command-line safe, and
 // creates the instance directory under dataDir.
 func Resolve(dataDir, name, token string) (Instance, error) {
-	if name == "" {
-		name = os.Getenv(EnvName)
-	}
-	if name == "" {
-		name = DefaultName
+	name, dir, err := Locate(dataDir, name)
+	if err != nil {
+		return Instance{}, err
 	}
 	if token == "" {
 		token = os.Getenv(EnvToken)
 	}
-	if !names.Valid(name) {
-		return Instance{}, fmt.Errorf("instance name %q: only letters, digits, '-' and '_' are allowed", name)
-	}
 	if token != "" && !names.Valid(token) {
 		return Instance{}, fmt.Errorf("instance token: only letters, digits, '-' and '_' are allowed")
 	}
-	dir := filepath.Join(DataDir(dataDir), name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Instance{}, fmt.Errorf("instance directory: %w", err)
 	}
@@ -93,6 +87,22 @@ func Resolve(dataDir, name, token string) (Instance, error) {
 		}
 	}
 	return Instance{Name: name, Token: token, Dir: dir}, nil
+}
+
+// Locate names an instance (configured, $SNAKEPIT_INSTANCE_NAME,
+// DefaultName) and its directory under dataDir (see DataDir), without
+// making anything: for tools that act on an instance a host made.
+func Locate(dataDir, name string) (string, string, error) {
+	if name == "" {
+		name = os.Getenv(EnvName)
+	}
+	if name == "" {
+		name = DefaultName
+	}
+	if !names.Valid(name) {
+		return "", "", fmt.Errorf("instance name %q: only letters, digits, '-' and '_' are allowed", name)
+	}
+	return name, filepath.Join(DataDir(dataDir), name), nil
 }
 
 // ReadToken returns the token kept in an instance directory, if any (for

@@ -90,16 +90,14 @@ func runSetup(ctx context.Context, reqs, venv, installer string, indexTimeout ti
 		}
 		return fmt.Errorf("setup: %s: %v\n%s", strings.Join(args, " "), err, msg)
 	}
-	check, err := exec.CommandContext(ctx, py, "-c", probeScriptVersions).CombinedOutput()
+	venvInterp, err := pyenv.Probe(ctx, py)
 	if err != nil {
-		return fmt.Errorf("setup: the venv's Python cannot import grpc and protobuf, which workers need: %s", strings.TrimSpace(string(check)))
+		return fmt.Errorf("setup: the venv's Python cannot run workers: %w", err)
 	}
-	fmt.Fprintf(out, "ready: %s (%s)\nuse it with -python %s (or python: %s in the config file)\n", py, strings.TrimSpace(string(check)), py, py)
+	fmt.Fprintf(out, "ready: %s (grpcio %s protobuf %s)\nuse it with -python %s (or python: %s in the config file)\n",
+		py, venvInterp.GRPC, venvInterp.Protobuf, py, py)
 	return nil
 }
-
-// probeScriptVersions prints the versions workers need.
-const probeScriptVersions = `import grpc, google.protobuf; print("grpcio", grpc.__version__, "protobuf", google.protobuf.__version__)`
 
 // installArgs is the install command: pip in the venv, or uv for it.
 func installArgs(installer, py, reqs string, offline bool) []string {

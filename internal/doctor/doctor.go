@@ -64,13 +64,9 @@ type Options struct {
 // skipped with the reason.
 func Run(ctx context.Context, o Options) []Check {
 	var out []Check
-	py, c := checkPython(ctx)
-	out = append(out, c)
-	if py == "" {
-		out = append(out, Check{Name: "python packages", Status: Skip, Detail: "no interpreter"})
-	} else {
-		out = append(out, checkPackages(ctx, py))
-	}
+	interp, c := checkPython(ctx)
+	out = append(out, c, checkPackages(interp))
+	py := interp.Path
 	priv, c := checkBridge(o.PrivDir)
 	out = append(out, c)
 	adapters := o.Adapters
@@ -102,7 +98,7 @@ func Failed(checks []Check) bool {
 
 // checkPython finds the interpreter as workers do ($SNAKEPIT_PYTHON, which
 // -python sets, else python3 on $PATH, else the system's).
-func checkPython(ctx context.Context) (string, Check) {
+func checkPython(ctx context.Context) (pyenv.Interpreter, Check) {
 	c := Check{Name: "python"}
 	var source string
 	if v := os.Getenv(pyenv.EnvPython); v != "" {
@@ -112,7 +108,7 @@ func checkPython(ctx context.Context) (string, Check) {
 	if err != nil {
 		c.Status, c.Detail = Fail, err.Error()
 		c.Fix = "install Python 3.10+ with grpcio and protobuf (Debian: apt install python3-grpcio python3-protobuf), or point -python / $SNAKEPIT_PYTHON at one that has them"
-		return "", c
+		return pyenv.Interpreter{}, c
 	}
 	if source == "" {
 		source = "the system interpreter"
@@ -121,7 +117,7 @@ func checkPython(ctx context.Context) (string, Check) {
 		}
 	}
 	c.Status, c.Detail = OK, fmt.Sprintf("%s (Python %s), chosen from %s", interp.Path, interp.Version, source)
-	return interp.Path, c
+	return interp, c
 }
 
 func samePath(a, b string) bool {
@@ -130,27 +126,15 @@ func samePath(a, b string) bool {
 	return err1 == nil && err2 == nil && ra == rb || a == b
 }
 
-// probeScript prints the versions the bridge needs.
-const probeScript = `import sys
-import grpc, google.protobuf
-print(grpc.__version__, google.protobuf.__version__)`
-
-func checkPackages(ctx context.Context, python string) Check {
+// checkPackages reports the grpcio and protobuf the interpreter imports:
+// pyenv's probe, which chose it, read their versions.
+func checkPackages(interp pyenv.Interpreter) Check {
 	c := Check{Name: "python packages"}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, python, "-c", probeScript).CombinedOutput()
-	if err != nil {
-		c.Status, c.Detail = Fail, lastLine(string(out))
-		c.Fix = "install grpcio and protobuf for " + python + " (Debian: apt install python3-grpcio python3-protobuf; elsewhere: pip install grpcio protobuf)"
+	if interp.Path == "" {
+		c.Status, c.Detail = Skip, "no interpreter"
 		return c
 	}
-	f := strings.Fields(lastLine(string(out)))
-	if len(f) != 2 {
-		c.Status, c.Detail = Warn, "unexpected output: "+string(out)
-		return c
-	}
-	c.Status, c.Detail = OK, fmt.Sprintf("grpcio %s, protobuf %s", f[0], f[1])
+	c.Status, c.Detail = OK, fmt.Sprintf("grpcio %s, protobuf %s", interp.GRPC, interp.Protobuf)
 	return c
 }
 

@@ -33,8 +33,9 @@ const ProbeTimeout = 5 * time.Second
 // interpreter can import grpc and google.protobuf.
 var ErrNotFound = errors.New("no Python interpreter with grpc and google.protobuf found")
 
-// probeScript checks the version, imports what the workers need and prints the version.
-const probeScript = `import sys, grpc, google.protobuf; assert sys.version_info >= (3, 10), "Python 3.10+ is needed"; print("%d.%d.%d" % sys.version_info[:3])`
+// probeScript checks the version, imports what the workers need and prints
+// the versions of Python, grpcio and protobuf.
+const probeScript = `import sys, grpc, google.protobuf; assert sys.version_info >= (3, 10), "Python 3.10+ is needed"; print("%d.%d.%d" % sys.version_info[:3], grpc.__version__, google.protobuf.__version__)`
 
 var versionRE = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
 
@@ -45,6 +46,14 @@ type Interpreter struct {
 	Path string
 	// Version is the interpreter's own version, e.g. "3.11.2".
 	Version string
+	// GRPC and Protobuf are the versions of grpcio and protobuf it imports.
+	GRPC, Protobuf string
+}
+
+// Probe checks the interpreter at path as Find checks its candidates: it
+// runs, is Python 3.10+ and imports grpc and google.protobuf.
+func Probe(ctx context.Context, path string) (Interpreter, error) {
+	return finder{timeout: ProbeTimeout}.probe(ctx, path)
 }
 
 // Attempt is one candidate that was tried and why it was rejected.
@@ -193,11 +202,15 @@ func (f finder) probe(ctx context.Context, path string) (Interpreter, error) {
 		}
 		return Interpreter{}, fmt.Errorf("probe failed: %w", err)
 	}
-	version := strings.TrimSpace(stdout.String())
-	if !versionRE.MatchString(version) {
-		return Interpreter{}, fmt.Errorf("probe printed %q, want a version like 3.11.2", version)
+	out := strings.Fields(stdout.String())
+	if len(out) == 0 || !versionRE.MatchString(out[0]) {
+		return Interpreter{}, fmt.Errorf("probe printed %q, want a version like 3.11.2", strings.TrimSpace(stdout.String()))
 	}
-	return Interpreter{Path: path, Version: version}, nil
+	interp := Interpreter{Path: path, Version: out[0]}
+	if len(out) == 3 {
+		interp.GRPC, interp.Protobuf = out[1], out[2]
+	}
+	return interp, nil
 }
 
 // lastLine returns the last non-empty line of s: for a Python traceback, the

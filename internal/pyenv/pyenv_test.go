@@ -208,3 +208,13 @@ func TestFindOnThisMachine(t *testing.T) {
 	assert.Regexp(t, `^3\.\d+\.\d+$`, got.Version)
 	t.Logf("found %s (Python %s)", got.Path, got.Version)
 }
+
+// Probe reports the versions of grpcio and protobuf with Python's.
+func TestProbeReportsThePackagesVersions(t *testing.T) {
+	p := fake(t, t.TempDir(), "python3", fakeGood, "3.12.1 1.60.0 4.25.1")
+	got, err := Probe(context.Background(), p)
+	require.NoError(t, err)
+	assert.Equal(t, Interpreter{Path: p, Version: "3.12.1", GRPC: "1.60.0", Protobuf: "4.25.1"}, got)
+	_, err = Probe(context.Background(), fake(t, t.TempDir(), "python3", fakeBad, ""))
+	assert.ErrorContains(t, err, "No module named 'grpc'")
+}

@@ -281,6 +281,14 @@ func (h *eventHub) closeAll() {
 // fromPool turns a pool's event into the catalogue's (nil for others).
 func (h *eventHub) fromPool(evt any, now time.Time) Event {
 	switch e := evt.(type) {
+	case *pool.WorkerRecycled:
+		return &WorkerRecycled{At: now, Pool: e.Pool, WorkerID: e.WorkerID, Reason: RecycleReason(e.Reason),
+			Generation: e.Generation, Uptime: e.Uptime, Requests: e.Requests, RSSBytes: e.RSSBytes, Removed: e.Removed}
+	case *pool.WorkerCrashed:
+		return &WorkerCrashed{At: now, Pool: e.Pool, WorkerID: e.WorkerID, Generation: e.Generation,
+			Class: ExitClass(e.Class), Exit: WorkerExit(e.Exit), Tainted: e.Tainted}
+	case *pool.CircuitChanged:
+		return &CircuitChanged{At: now, Pool: e.Pool, From: CircuitState(e.From), To: CircuitState(e.To)}
 	case *pool.PoolInitStarted:
 		h.initMu.Lock()
 		if h.initAt == nil {

@@ -86,25 +86,14 @@ type eventBridge struct {
 }
 
 func (b eventBridge) Publish(evt any) {
-	now := time.Now()
-	var out Event
-	switch e := evt.(type) {
-	case *pool.WorkerRecycled:
-		out = &WorkerRecycled{At: now, Pool: e.Pool, WorkerID: e.WorkerID, Reason: RecycleReason(e.Reason),
-			Generation: e.Generation, Uptime: e.Uptime, Requests: e.Requests, RSSBytes: e.RSSBytes, Removed: e.Removed}
-	case *pool.WorkerCrashed:
-		out = &WorkerCrashed{At: now, Pool: e.Pool, WorkerID: e.WorkerID, Generation: e.Generation,
-			Class: ExitClass(e.Class), Exit: WorkerExit(e.Exit), Tainted: e.Tainted}
-	case *pool.CircuitChanged:
-		out = &CircuitChanged{At: now, Pool: e.Pool, From: CircuitState(e.From), To: CircuitState(e.To)}
-	default:
-		if out = b.hub.fromPool(evt, now); out != nil {
-			b.hub.publish(out)
-			return
-		}
+	out := b.hub.fromPool(evt, time.Now())
+	if out == nil {
 		b.next.Publish(evt)
 		return
 	}
 	b.hub.publish(out)
-	b.next.Publish(out)
+	switch out.(type) {
+	case *WorkerRecycled, *WorkerCrashed, *CircuitChanged:
+		b.next.Publish(out)
+	}
 }

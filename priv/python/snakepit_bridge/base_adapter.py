@@ -456,3 +456,11 @@ def overrides_set_session_context(adapter: Any) -> bool:
 def current_context_var() -> contextvars.ContextVar[Any]:
     """The context variable holding the current call's session context."""
     return _current_context
+
+
+def current_request_metadata(key: str) -> str:
+    """The current call's request metadata value for ``key``, or ``""`` outside a call."""
+    ctx = _current_context.get(None)
+    metadata = getattr(ctx, "request_metadata", None) or {}
+    value = metadata.get(key, "")
+    return value if isinstance(value, str) else ""

@@ -21,12 +21,9 @@ DEVICE_KEY = "snakepit_device"
 
 
 def _call_device() -> str:
-    from .base_adapter import current_context_var  # late: base_adapter is heavier
+    from .base_adapter import current_request_metadata  # late: base_adapter is heavier
 
-    ctx = current_context_var().get(None)
-    metadata = getattr(ctx, "request_metadata", None) or {}
-    value = metadata.get(DEVICE_KEY, "")
-    return value if isinstance(value, str) else ""
+    return current_request_metadata(DEVICE_KEY)
 
 
 def device() -> str:

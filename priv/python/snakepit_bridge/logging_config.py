@@ -39,12 +39,9 @@ class CorrelationFilter(logging.Filter):
 
 def current_correlation_id() -> str:
     """The correlation id of the call this code runs in, or ``""``."""
-    from .base_adapter import current_context_var  # late: base_adapter imports this module's users
+    from .base_adapter import current_request_metadata  # late: base_adapter imports this module's users
 
-    ctx = current_context_var().get(None)
-    metadata = getattr(ctx, "request_metadata", None) or {}
-    value = metadata.get("correlation_id", "")
-    return value if isinstance(value, str) else ""
+    return current_request_metadata("correlation_id")
 
 
 class HostFormatter(logging.Formatter):

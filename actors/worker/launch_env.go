@@ -78,9 +78,8 @@ func LaunchEnv(c Config, readyFile string) []string {
 	if c.Telemetry.Enabled {
 		env = append(env, "SNAKEPIT_TELEMETRY="+telemetryEnv(c.Telemetry))
 	}
-	if dev := hardware.DeviceFor(c.CUDADevices, hardware.SlotNumber(c.WorkerID)); dev != "" {
-		// One GPU for this worker, which it sees as cuda:0.
-		env = append(env, "CUDA_VISIBLE_DEVICES="+dev, EnvDevice+"="+c.device())
+	if gpu := c.gpu(); gpu != "" {
+		env = append(env, "CUDA_VISIBLE_DEVICES="+gpu, EnvDevice+"="+pinnedDevice)
 	}
 	if c.WorkerID != "" {
 		env = append(env, EnvWorkerID+"="+c.WorkerID)
@@ -121,11 +120,21 @@ func heartbeatEnv(hb heartbeat.Config) string {
 	return string(b)
 }
 
-// device is the device a worker pinned to a GPU computes on ("cuda:0": the
-// one GPU it sees), "" for a worker that is not pinned.
+// pinnedDevice is the device a worker pinned to a GPU computes on: the one
+// GPU it sees.
+const pinnedDevice = "cuda:0"
+
+// gpu is the GPU (CUDA_VISIBLE_DEVICES) this worker is pinned to, "" for
+// none.
+func (c Config) gpu() string {
+	return hardware.DeviceFor(c.CUDADevices, hardware.SlotNumber(c.WorkerID))
+}
+
+// device is the device the worker computes on: pinnedDevice when it is
+// pinned to a GPU, "" (the worker picks) when not.
 func (c Config) device() string {
-	if hardware.DeviceFor(c.CUDADevices, hardware.SlotNumber(c.WorkerID)) == "" {
+	if c.gpu() == "" {
 		return ""
 	}
-	return "cuda:0"
+	return pinnedDevice
 }

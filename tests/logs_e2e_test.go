@@ -61,10 +61,17 @@ func TestPythonLogsReachTheHostLog(t *testing.T) {
 	require.Error(t, err)
 
 	var recs []map[string]any
+	var failed map[string]any
 	testutil.Eventually(t, "the records in the host's log", func() bool {
 		recs = logLines(t, out.String())
+		failed = nil
+		for _, r := range recs {
+			if m, _ := r["msg"].(string); strings.HasPrefix(m, "tool raise_error failed") {
+				failed = r
+			}
+		}
 		return findRecord(recs, "printed: generated id") != nil && findRecord(recs, "weights loaded") != nil &&
-			findRecord(recs, "generated id") != nil
+			findRecord(recs, "generated id") != nil && failed != nil
 	})
 	w := findRecord(recs, "weights loaded")
 	assert.Equal(t, "WARN", w["level"])
@@ -85,12 +92,6 @@ func TestPythonLogsReachTheHostLog(t *testing.T) {
 	assert.Equal(t, "logs-w1", p["worker"])
 
 	assert.Nil(t, findRecord(recs, "hidden detail"), "below the workers' Python level (info)")
-	var failed map[string]any
-	for _, r := range recs {
-		if m, _ := r["msg"].(string); strings.HasPrefix(m, "tool raise_error failed") {
-			failed = r
-		}
-	}
 	require.NotNil(t, failed, "the bridge's own record of the failure")
 	assert.Equal(t, "cid-ops-2", failed["correlation_id"])
 }

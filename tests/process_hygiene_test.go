@@ -200,6 +200,7 @@ type crashHost struct {
 	RunID    string `json:"run_id"`
 	Pids     []int  `json:"pids"`
 	Detached int    `json:"detached"`
+	Zygote   int    `json:"zygote"`
 }
 
 func startCrashHost(t *testing.T, bin, data, inst string, workers int, extra ...string) *crashHost {

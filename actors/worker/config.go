@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -147,11 +148,27 @@ type Config struct {
 	CUDADevices []string
 	// Telemetry reads the worker's Python telemetry stream (off by default).
 	Telemetry TelemetryConfig
+	// ForkServer, when set, forks the worker from the pool's pre-imported
+	// fork server instead of spawning a new interpreter (NewForkServer).
+	ForkServer *ForkServer
+	// ForkPreload are further modules the fork server imports before it
+	// forks ($SNAKEPIT_FORK_PRELOAD).
+	ForkPreload []string
 
+	// extras are what a fork server's own process adds to the launch.
+	extras launchExtras
 	// secrets of the generation being started (set by the worker actor).
 	secrets secrets
 	// listen is the unix socket the worker serves ("unix:/path"; "" for TCP).
 	listen string
+}
+
+// launchExtras are what a fork server's own process adds to a worker's
+// launch: flags, environment, and files (fd 3 on) it inherits.
+type launchExtras struct {
+	args  []string
+	env   []string
+	files []*os.File
 }
 
 // secrets are one generation's: the server secret callers must present to

@@ -31,14 +31,15 @@ const outputDrain = 300 * time.Millisecond
 // on its stdin as its lifeline: when the host dies the pipe closes and the
 // server exits.
 type process struct {
-	cmd   *exec.Cmd
-	pid   int
-	pgid  int
-	stdin io.WriteCloser
-	out   *tailBuffer
-	dir   string // private directory: ready file and unix socket
-	ready string // ready file path
-	sock  string // unix socket path, "" for TCP
+	cmd    *exec.Cmd // nil for a forked worker
+	parent int       // the fork server's pid for a forked worker, 0 when spawned
+	pid    int
+	pgid   int
+	stdin  io.WriteCloser
+	out    *tailBuffer
+	dir    string // private directory: ready file and unix socket
+	ready  string // ready file path
+	sock   string // unix socket path, "" for TCP
 
 	done chan struct{} // closed once reaped; exit is valid then
 	exit ExitInfo
@@ -77,8 +78,19 @@ func launchArgs(c Config) []string {
 	return args
 }
 
-// startProcess spawns the worker server. It does not wait for readiness.
+// startProcess starts the worker server: forked by the pool's fork server
+// when the config names one, spawned otherwise. It does not wait for
+// readiness.
 func startProcess(c Config, lineLog func(line string, rec *pyRecord)) (*process, error) {
+	if c.ForkServer != nil {
+		return c.ForkServer.start(c, lineLog)
+	}
+	return spawnProcess(c, lineLog)
+}
+
+// newProcess makes the process's private directory (ready file, unix
+// socket) and sets c.listen; the caller starts the process.
+func newProcess(c *Config) (*process, error) {
 	// A short directory: unix socket paths are limited to about 100 bytes.
 	dir, err := os.MkdirTemp(c.TempDir, "spw-"+c.WorkerID+"-") // Validate keeps the id file-safe
 	if err != nil {
@@ -87,21 +99,29 @@ func startProcess(c Config, lineLog func(line string, rec *pyRecord)) (*process,
 	p := &process{dir: dir, ready: filepath.Join(dir, "ready"), out: newTailBuffer(outputTail), done: make(chan struct{})}
 	if c.Transport == TransportUnix {
 		p.sock = filepath.Join(dir, "w.sock")
-	}
-	cmd := exec.Command(c.Python, launchArgs(c)...)
-	cmd.Dir = filepath.Dir(c.script())
-	if p.sock != "" {
 		c.listen = "unix:" + p.sock
 	}
-	cmd.Env = LaunchEnv(c, p.ready)
+	return p, nil
+}
+
+// spawnProcess starts the worker server as a child of this process.
+func spawnProcess(c Config, lineLog func(line string, rec *pyRecord)) (*process, error) {
+	p, err := newProcess(&c)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(c.Python, append(launchArgs(c), c.extras.args...)...)
+	cmd.Dir = filepath.Dir(c.script())
+	cmd.Env = append(LaunchEnv(c, p.ready), c.extras.env...)
+	cmd.ExtraFiles = c.extras.files
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		_ = os.RemoveAll(dir)
+		_ = os.RemoveAll(p.dir)
 		return nil, fmt.Errorf("stdin pipe: %w", err)
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		_ = os.RemoveAll(dir)
+		_ = os.RemoveAll(p.dir)
 		return nil, fmt.Errorf("output pipe: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = outW, outW
@@ -111,12 +131,42 @@ func startProcess(c Config, lineLog func(line string, rec *pyRecord)) (*process,
 	if err != nil {
 		_ = outR.Close()
 		_ = outW.Close()
-		_ = os.RemoveAll(dir)
+		_ = os.RemoveAll(p.dir)
 		return nil, fmt.Errorf("start %s: %w", c.Python, err)
 	}
 	_ = outW.Close() // the child holds its own copy
 	p.cmd, p.pid, p.pgid, p.stdin = cmd, cmd.Process.Pid, cmd.Process.Pid, stdin
 
+	copied := p.copyOutput(outR, lineLog)
+	go func() {
+		// Where the system allows it, wait for the leader's exit without
+		// reaping it: while it is a zombie the group id is still ours, so the
+		// members that outlive it (a tool's subprocesses) are ended now, and
+		// never by a signal sent after the reap.
+		kept := procs.CanKeepZombie && procs.WaitExitedKeepZombie(p.pid) == nil
+		if kept {
+			p.endGroup(true)
+		}
+		err := cmd.Wait()
+		if !kept {
+			p.endGroup(false)
+		}
+		release()
+		var ps *os.ProcessState
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			ps = ee.ProcessState
+		} else {
+			ps = cmd.ProcessState
+		}
+		p.finish(copied, outR, func(output string) ExitInfo { return exitInfoOf(ps, p.pid, output) })
+	}()
+	return p, nil
+}
+
+// copyOutput copies what the process writes on outR to its tail and the
+// host's log; the channel is closed when the copy ends.
+func (p *process) copyOutput(outR *os.File, lineLog func(line string, rec *pyRecord)) <-chan struct{} {
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
@@ -146,40 +196,23 @@ func startProcess(c Config, lineLog func(line string, rec *pyRecord)) (*process,
 			}
 		}
 	}()
-	go func() {
-		// Where the system allows it, wait for the leader's exit without
-		// reaping it: while it is a zombie the group id is still ours, so the
-		// members that outlive it (a tool's subprocesses) are ended now, and
-		// never by a signal sent after the reap.
-		kept := procs.CanKeepZombie && procs.WaitExitedKeepZombie(p.pid) == nil
-		if kept {
-			p.endGroup(true)
-		}
-		err := cmd.Wait()
-		if !kept {
-			p.endGroup(false)
-		}
-		release()
-		// The output ends when every writer is gone; a tool's subprocess may
-		// hold the pipe open after the server died, so wait only briefly,
-		// then close our end: the exit must be reported now.
-		select {
-		case <-copied:
-		case <-time.After(outputDrain):
-			_ = outR.Close()
-			<-copied
-		}
-		var ps *os.ProcessState
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			ps = ee.ProcessState
-		} else {
-			ps = cmd.ProcessState
-		}
-		p.exit = exitInfoOf(ps, p.pid, p.out.String())
-		close(p.done)
-	}()
-	return p, nil
+	return copied
+}
+
+// finish records the exit of a process that is gone (reaped, or no longer
+// ours to wait for) and closes done.
+func (p *process) finish(copied <-chan struct{}, outR *os.File, info func(output string) ExitInfo) {
+	// The output ends when every writer is gone; a tool's subprocess may
+	// hold the pipe open after the server died, so wait only briefly,
+	// then close our end: the exit must be reported now.
+	select {
+	case <-copied:
+	case <-time.After(outputDrain):
+		_ = outR.Close()
+		<-copied
+	}
+	p.exit = info(p.out.String())
+	close(p.done)
 }
 
 // exited reports whether the process has been reaped.

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -74,9 +75,12 @@ type App struct {
 	log       *slog.Logger
 	pools     map[string]*actor.PID
 	poolCfg   map[string]PoolConfig
-	registry  *actor.PID
-	reqPrefix string
-	reqSeq    atomic.Uint64
+	// forkServers are the pools' fork servers (PoolConfig.ForkServer),
+	// closed after the tree has stopped.
+	forkServers map[string]*worker.ForkServer
+	registry    *actor.PID
+	reqPrefix   string
+	reqSeq      atomic.Uint64
 
 	stopOnce sync.Once
 	stopErr  error
@@ -321,6 +325,13 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		pc.Worker.HostAddress = bridgeAddr
 		pc.Worker.Credentials = app.creds
 		pc.Worker.TempDir = runDir
+		if p.ForkServer {
+			pc.Worker.ForkServer = worker.NewForkServer(pc.Worker)
+			if app.forkServers == nil {
+				app.forkServers = map[string]*worker.ForkServer{}
+			}
+			app.forkServers[p.Name] = pc.Worker.ForkServer
+		}
 		pc.Events = eventBridge{next: system.EventStream, hub: app.events}
 		if pc.Worker.Telemetry.Enabled {
 			pc.Worker.Telemetry.OnEvent = func(e worker.TelemetryEvent) {
@@ -340,6 +351,14 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		app.pools[p.Name] = base("runtime", child)
 		app.poolCfg[p.Name] = p
 		watched = append(watched, manager.Pool{Name: p.Name, PID: app.pools[p.Name], Limits: limits(p)})
+	}
+	if len(app.forkServers) > 0 {
+		// The fork servers come right before the workers: they stop after
+		// every worker has (no fork is asked then), and before the stop's
+		// cleanup pass would find their zygotes still running.
+		at := slices.IndexFunc(runtimeChildren, func(c supervisors.ChildSpec) bool { return c.Name == "workers" })
+		runtimeChildren = slices.Insert(runtimeChildren, at, supervisors.ChildSpec{Name: "forkservers",
+			Restart: supervisors.Permanent, Shutdown: 2 * workersShutdown(cfg), Props: forkServersProps(app.forkServers)})
 	}
 	// The lifecycle manager comes before the pools (DESIGN.md §3).
 	runtimeChildren = append(runtimeChildren, supervisors.ChildSpec{Name: "lifecycle", Restart: supervisors.Permanent,
@@ -537,6 +556,9 @@ func (a *App) Stop(ctx context.Context) (err error) {
 			return true
 		})
 		a.stopErr = a.stopTree(ctx)
+		for _, fs := range a.forkServers {
+			fs.Close() // closed by the tree already, unless its stop timed out
+		}
 		a.removeAliases()
 		a.system.EventStream.Unsubscribe(a.lost)
 		a.system.EventStream.Unsubscribe(a.heartbeats)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -54,6 +55,18 @@ type PoolConfig struct {
 	Threads int
 	// Transport: unix socket (default) or TCP loopback.
 	Transport Transport
+	// ForkServer starts the pool's workers by forking them from one Python
+	// process (a zygote) that imported grpc, the bridge and the adapter's
+	// module once, instead of starting a new interpreter per worker: starts
+	// are several times faster and the imported pages are shared. Off by
+	// default; Linux only, and with the bundled worker script (or one built
+	// on snakepit_bridge.server). ForkPreload names further modules the
+	// zygote imports (numpy, torch, …: $SNAKEPIT_FORK_PRELOAD). A module
+	// that starts threads or opens devices at import must not be preloaded:
+	// only the forking thread survives a fork. See
+	// README_PROCESS_MANAGEMENT.md, "Fork server".
+	ForkServer  bool
+	ForkPreload []string
 	// MaxQueue bounds waiting calls (default 1000). TimeoutProfile (default
 	// Config.TimeoutProfile, else balanced) sets the three budgets below
 	// that are left zero: QueueTimeout bounds the wait in the queue (10s
@@ -381,6 +394,14 @@ func (c Config) validate() error {
 		if p.Profile != ProfileProcess && p.Profile != ProfileThread {
 			errs = append(errs, fmt.Errorf("pool %q: unknown Profile %q (process or thread)", p.Name, p.Profile))
 		}
+		if p.ForkServer && !worker.ForkServerSupported {
+			errs = append(errs, fmt.Errorf("pool %q: ForkServer is supported on Linux only", p.Name))
+		}
+		for _, m := range p.ForkPreload {
+			if !moduleName.MatchString(m) {
+				errs = append(errs, fmt.Errorf("pool %q: ForkPreload %q is not a Python module name", p.Name, m))
+			}
+		}
 		if p.Transport != TransportUnix && p.Transport != TransportTCP {
 			errs = append(errs, fmt.Errorf("pool %q: unknown Transport %q (unix or tcp)", p.Name, p.Transport))
 		}
@@ -527,6 +548,9 @@ func FindPrivDir(configured string) (string, error) {
 	return dir, nil
 }
 
+// moduleName is a dotted Python module name.
+var moduleName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+
 // workerConfig is the one template of a pool's workers: the first start
 // and every replacement (after a crash, a recycle, a resize or a retry)
 // are made from it. The pool fills in each worker's id and its own PID.
@@ -539,7 +563,7 @@ func (c Config) workerConfig(p PoolConfig, runID string) worker.Config {
 		ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace, ExecutionTTL: p.ExecutionTTL,
 		CancelGrace: p.CancelGrace, AllowPickle: p.AllowPickle, Heartbeat: p.Heartbeat.internal(),
 		RunID: runID, InstanceName: c.InstanceName, InstanceToken: c.InstanceToken,
-		Logger: c.Logger, PythonLogLevel: c.PythonLogLevel, CUDADevices: slices.Clone(p.CUDADevices),
+		ForkPreload: slices.Clone(p.ForkPreload), Logger: c.Logger, PythonLogLevel: c.PythonLogLevel, CUDADevices: slices.Clone(p.CUDADevices),
 		Telemetry: worker.TelemetryConfig{Enabled: p.Telemetry.Enabled, Allow: slices.Clone(p.Telemetry.Allow),
 			Deny: slices.Clone(p.Telemetry.Deny), SamplingRate: p.Telemetry.SamplingRate,
 			SamplingPatterns: slices.Clone(p.Telemetry.SamplingPatterns)},

@@ -188,3 +188,23 @@ func (c *rssCache) get(ctx context.Context, pid int) uint64 {
 	c.seen[pid] = rssAt{rss, now}
 	return rss
 }
+
+// ForkServerInfo describes a pool's fork server (PoolConfig.ForkServer).
+type ForkServerInfo struct {
+	// PID is the running zygote's OS pid, 0 while none runs (it starts
+	// with the pool's first worker and is restarted when it dies).
+	PID    int  `json:"pid,omitempty"`
+	Ready  bool `json:"ready"`
+	Starts int  `json:"starts"` // zygotes started so far: restarts + 1
+}
+
+// ForkServer reports the named pool's fork server ("" is the default
+// pool); ok is false when the pool has none.
+func (a *App) ForkServer(poolName string) (info ForkServerInfo, ok bool) {
+	fs := a.forkServers[a.poolName(poolName)]
+	if fs == nil {
+		return ForkServerInfo{}, false
+	}
+	i := fs.Info()
+	return ForkServerInfo{PID: i.PID, Ready: i.Ready, Starts: i.Starts}, true
+}

@@ -97,6 +97,9 @@ def build_parser(threaded: bool = False) -> argparse.ArgumentParser:
         p.add_argument("--max-threads", type=int, default=int(os.environ.get("SNAKEPIT_MAX_THREADS", "32")),
                        help="threads for sync tools")
     p.add_argument("--shutdown-grace-ms", type=int, default=2000)
+    p.add_argument("--snakepit-fork-server", dest="fork_server", action="store_true",
+                   help="run as the pool's fork server on the socket at $SNAKEPIT_FORK_SERVER_FD "
+                   "(started by the host; see snakepit_bridge.forkserver)")
     p.add_argument("--health-check", action="store_true",
                    help="import and instantiate the adapter, list its tools, exit 0 or 1")
     hb = p.add_argument_group("heartbeat (worker → host)")
@@ -422,6 +425,10 @@ def main(argv: Optional[list[str]] = None, threaded: bool = False) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     _become_group_leader()
+    if args.fork_server:
+        from . import forkserver
+
+        return forkserver.run(args.adapter)
     try:
         return asyncio.run(serve(args, threaded))
     except StartupError as exc:

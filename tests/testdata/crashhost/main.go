@@ -20,6 +20,7 @@ func main() {
 	workers := flag.Int("workers", 3, "pool size")
 	pyHeartbeat := flag.Bool("python-heartbeat", false, "workers heartbeat to the host (dependent, 100 ms)")
 	detach := flag.Bool("detach", false, "have a tool start a process in a session of its own (it leaves the worker's group)")
+	fork := flag.Bool("fork", false, "fork the workers from the pool's fork server")
 	flag.Parse()
 	var args, env []string
 	pyLevel := "warning"
@@ -33,7 +34,7 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	app, err := snakepit.Start(ctx, snakepit.Config{
-		Pools:          []snakepit.PoolConfig{{Name: "crash", Size: *workers, AdapterArgs: args, AdapterEnv: env}},
+		Pools:          []snakepit.PoolConfig{{Name: "crash", Size: *workers, AdapterArgs: args, AdapterEnv: env, ForkServer: *fork}},
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		PythonLogLevel: pyLevel,
 	})
@@ -64,7 +65,11 @@ func main() {
 		}
 		_ = json.Unmarshal(res.JSON, &detached)
 	}
-	out, _ := json.Marshal(map[string]any{"run_id": app.RunID(), "pids": pids, "detached": detached})
+	zygote := 0
+	if fs, ok := app.ForkServer("crash"); ok {
+		zygote = fs.PID
+	}
+	out, _ := json.Marshal(map[string]any{"run_id": app.RunID(), "pids": pids, "detached": detached, "zygote": zygote})
 	fmt.Println(string(out))
 	select {} // until killed
 }

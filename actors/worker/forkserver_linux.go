@@ -153,7 +153,7 @@ func (f *ForkServer) get(ctx context.Context) (*zygote, error) {
 // launch spawns a zygote (under f.mu) and makes it current.
 func (f *ForkServer) launch() *zygote {
 	f.starts++
-	z := &zygote{ready: make(chan struct{}), gone: make(chan struct{}), born: time.Now(),
+	z := &zygote{ready: make(chan struct{}), gone: make(chan struct{}), born: time.Now(), log: f.log,
 		pending: map[uint64]*pendingFork{}, children: map[int]chan exitReport{}}
 	f.cur = z
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -249,6 +249,7 @@ type zygote struct {
 	proc *process
 	conn *net.UnixConn
 	born time.Time
+	log  *slog.Logger
 
 	ready chan struct{} // closed once it is ready or failed (err)
 	err   error
@@ -323,6 +324,7 @@ func (z *zygote) read() {
 		switch m.Op {
 		case "ready":
 			z.setReady(nil)
+			z.log.Info("fork server ready", "os_pid", z.proc.pid, "took", time.Since(z.born))
 		case "failed":
 			z.setReady(fmt.Errorf("the fork server could not import the adapter: %s", m.Error))
 		case "forked":

@@ -34,7 +34,7 @@ import (
 )
 
 // benchScenarios are the scenarios of `snakepit bench`, in the order they run.
-var benchScenarios = []string{"dispatch", "unary", "metrics", "stream", "binary", "startup", "memory"}
+var benchScenarios = []string{"dispatch", "unary", "metrics", "stream", "binary", "startup", "fork", "memory"}
 
 // Targets: a pool must keep at least this share of the direct path's
 // throughput, and start at most this far above the cold-start floor.
@@ -44,6 +44,7 @@ const (
 	streamTarget  = 0.80
 	binaryTarget  = 0.80
 	startupTarget = 1.2
+	forkTarget    = 3.0
 )
 
 // Fixed workload parameters.
@@ -80,6 +81,12 @@ all, in this order):
            cold-start x K / CPUs (at least one cold start), where cold-start
            is the median of 3 Python worker servers spawned directly;
            target ratio <= 1.2
+  fork     Start + AwaitInitComplete of 64 workers spawned vs forked from
+           the pool's fork server, with the showcase adapter and with one
+           importing numpy (when Python has it); ratio = the smaller
+           spawn/fork time; target >= 3. Also: 100 forked showcase workers
+           ready (target < 1 s) and each worker's PSS, spawned vs forked
+           (the zygote's PSS shared out; target forked <= half)
   memory   host RSS growth per worker and each worker's Python RSS (no ratio)
 
 Pool and direct phases alternate (A B A B) and the best of each is kept:
@@ -251,7 +258,7 @@ func runBench(ctx context.Context, f benchFlags, scenarios []string, stdout, std
 	b.say("   pool of %d workers, concurrency %d, %s per measured phase; results in %s", *workers, *concurrency, *duration, *out)
 
 	run := map[string]func(context.Context) (*benchReport, error){
-		"dispatch": b.dispatch, "unary": b.unary, "metrics": b.metrics, "stream": b.stream, "binary": b.binary, "startup": b.startup, "memory": b.memory,
+		"dispatch": b.dispatch, "unary": b.unary, "metrics": b.metrics, "stream": b.stream, "binary": b.binary, "startup": b.startup, "fork": b.fork, "memory": b.memory,
 	}
 	var failed []string
 	for _, s := range scenarios {
@@ -364,8 +371,9 @@ func (b *bench) startApp(ctx context.Context, size int) (*snakepit.App, func(), 
 	return b.startAppWith(ctx, size, nil)
 }
 
-// startAppWith is startApp with the App's metrics going to mp (nil: none).
-func (b *bench) startAppWith(ctx context.Context, size int, mp metric.MeterProvider) (*snakepit.App, func(), error) {
+// startAppWith is startApp with the App's metrics going to mp (nil: none)
+// and its config changed by each of change.
+func (b *bench) startAppWith(ctx context.Context, size int, mp metric.MeterProvider, change ...func(*snakepit.Config)) (*snakepit.App, func(), error) {
 	dir, err := os.MkdirTemp("", "snakepit-bench-")
 	if err != nil {
 		return nil, nil, err
@@ -373,12 +381,16 @@ func (b *bench) startAppWith(ctx context.Context, size int, mp metric.MeterProvi
 	b.apps++
 	tok := make([]byte, 12)
 	_, _ = rand.Read(tok)
-	app, err := snakepit.Start(ctx, snakepit.Config{
+	cfg := snakepit.Config{
 		Python: b.interp.Path, PrivDir: b.privDir, DataDir: dir, Logger: b.logger,
 		InstanceName: "bench", InstanceToken: "bench-" + hex.EncodeToString(tok),
 		Pools:         []snakepit.PoolConfig{{Name: benchPool, Size: size}},
 		MeterProvider: mp,
-	})
+	}
+	for _, f := range change {
+		f(&cfg)
+	}
+	app, err := snakepit.Start(ctx, cfg)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, nil, err

@@ -63,9 +63,12 @@ type workerActor struct {
 	bootWG     sync.WaitGroup
 	watchWG    sync.WaitGroup
 
-	mu     sync.Mutex // guards conn and target, which the boot goroutine sets
+	mu     sync.Mutex // guards conn, target and concurrency, which the boot goroutine sets
 	conn   *grpc.ClientConn
 	target string
+	// concurrency is what the worker's handshake declared (its adapter's
+	// max_concurrency), 1 when it said nothing.
+	concurrency int
 
 	exec *Executor
 	// execClosed: exec was closed when the process exited (the stop that
@@ -238,10 +241,14 @@ func (w *workerActor) start(ctx actor.Context) {
 // boot waits for the ready file, dials and pings. It runs in a goroutine
 // and only touches w.conn and w.target, under w.mu.
 func (w *workerActor) boot(ctx context.Context, proc *process) error {
-	target, err := proc.waitReady(ctx)
+	hs, err := proc.waitReady(ctx)
 	if err != nil {
 		return err
 	}
+	target := hs.Target
+	w.mu.Lock()
+	w.concurrency = hs.Concurrency
+	w.mu.Unlock()
 	conn, err := Dial(target, w.cfg.secrets.server)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", target, err)
@@ -367,10 +374,26 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 	w.answerInfoWaiters(ctx)
 	if w.cfg.Pool != nil {
 		ctx.Send(w.cfg.Pool, &Ready{
-			WorkerID: w.cfg.WorkerID, PID: ctx.Self(), Generation: w.gen, Capacity: w.cfg.Capacity(),
+			WorkerID: w.cfg.WorkerID, PID: ctx.Self(), Generation: w.gen, Capacity: w.capacity(),
 			OSPid: proc.pid, Exec: w.exec,
 		})
 	}
+}
+
+// capacity is how many calls the pool may give this generation at once:
+// the thread profile's threads, else what the adapter declared, capped by
+// Config.MaxCallsPerWorker.
+func (w *workerActor) capacity() int {
+	if w.cfg.Profile == ProfileThread {
+		return w.cfg.Capacity()
+	}
+	w.mu.Lock()
+	n := max(1, w.concurrency)
+	w.mu.Unlock()
+	if w.cfg.MaxCallsPerWorker > 0 {
+		n = min(n, w.cfg.MaxCallsPerWorker)
+	}
+	return n
 }
 
 // answerInfoWaiters answers the GetInfo{WaitReady} requests held during

@@ -88,7 +88,11 @@ type Config struct {
 	AdapterEnv []string
 	Profile    Profile
 	Threads    int // thread profile: concurrent calls (capacity)
-	Transport  Transport
+	// MaxCallsPerWorker caps the calls a process-profile worker runs at
+	// once when its adapter declares more than one (max_concurrency);
+	// 0: what the adapter declares.
+	MaxCallsPerWorker int
+	Transport         Transport
 
 	RunID         string
 	InstanceName  string

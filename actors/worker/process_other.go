@@ -20,7 +20,7 @@ type process struct {
 
 func startProcess(Config, func(string, *pyRecord)) (*process, error) { return nil, errUnsupported }
 func (p *process) exited() bool                                      { return true }
-func (p *process) waitReady(context.Context) (string, error)         { return "", errUnsupported }
+func (p *process) waitReady(context.Context) (Handshake, error)      { return Handshake{}, errUnsupported }
 func (p *process) kill()                                             {}
 func (p *process) stop(time.Duration) ExitInfo                       { return ExitInfo{} }
 func (p *process) exitInfo() ExitInfo                                { return ExitInfo{} }

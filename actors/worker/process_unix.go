@@ -226,11 +226,12 @@ func (p *process) exited() bool {
 }
 
 // waitReady waits until the ready file names the server's address, the
-// process exits, or ctx ends, and returns the gRPC dial target. It is woken
+// process exits, or ctx ends, and returns the handshake (the gRPC dial
+// target and the worker's concurrency). It is woken
 // by changes in the worker's private directory (readyWatch); it also looks
 // every readyRecheck in case an event was lost, and polls every few ms
 // when no watcher could be had.
-func (p *process) waitReady(ctx context.Context) (string, error) {
+func (p *process) waitReady(ctx context.Context) (Handshake, error) {
 	changed, stop, watched := readyWatcher.watch(p.dir)
 	defer stop()
 	delay := 2 * time.Millisecond
@@ -241,13 +242,13 @@ func (p *process) waitReady(ctx context.Context) (string, error) {
 	defer timer.Stop()
 	for {
 		if b, err := os.ReadFile(p.ready); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-			return ParseReady(b)
+			return ParseHandshake(b)
 		}
 		select {
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return Handshake{}, ctx.Err()
 		case <-p.done:
-			return "", errors.New("python process exited before it was ready")
+			return Handshake{}, errors.New("python process exited before it was ready")
 		case <-changed:
 			continue
 		case <-timer.C:

@@ -53,6 +53,12 @@ type PoolConfig struct {
 	// concurrency per worker (default 10, upstream's threads_per_worker).
 	Profile Profile
 	Threads int
+	// MaxCallsPerWorker caps the calls a process-profile worker runs at
+	// once. An adapter that can run several (an asyncio adapter setting
+	// max_concurrency = N, e.g. AsyncShowcaseAdapter) gets that many call
+	// slots per worker, dispatched fairly (the least loaded worker first);
+	// 0 (default): what the adapter declares (1 unless it says more).
+	MaxCallsPerWorker int
 	// Transport: unix socket (default) or TCP loopback.
 	Transport Transport
 	// ForkServer starts the pool's workers by forking them from one Python
@@ -405,7 +411,7 @@ func (c Config) validate() error {
 		if p.Transport != TransportUnix && p.Transport != TransportTCP {
 			errs = append(errs, fmt.Errorf("pool %q: unknown Transport %q (unix or tcp)", p.Name, p.Transport))
 		}
-		if p.Threads < 0 || p.QueueTimeout < 0 || p.ExecuteTimeout < 0 || p.StreamTimeout < 0 || p.ReadyTimeout < 0 || p.StopGrace < 0 ||
+		if p.Threads < 0 || p.MaxCallsPerWorker < 0 || p.QueueTimeout < 0 || p.ExecuteTimeout < 0 || p.StreamTimeout < 0 || p.ReadyTimeout < 0 || p.StopGrace < 0 ||
 			p.ExecutionTTL < 0 || p.DrainTimeout < 0 || p.CancelGrace < 0 {
 			errs = append(errs, fmt.Errorf("pool %q: durations and Threads must not be negative", p.Name))
 		}
@@ -559,7 +565,7 @@ func (c Config) workerConfig(p PoolConfig, runID string) worker.Config {
 		PoolName: p.Name, PoolIdentifier: c.InstanceName + "/" + p.Name,
 		Python: c.Python, Script: c.Script, ThreadedScript: c.ThreadedScript, PythonPath: slices.Clone(c.PythonPath),
 		Adapter: p.Adapter, AdapterArgs: slices.Clone(p.AdapterArgs), AdapterEnv: slices.Clone(p.AdapterEnv),
-		Profile: worker.Profile(p.Profile), Threads: p.Threads, Transport: worker.Transport(p.Transport),
+		Profile: worker.Profile(p.Profile), Threads: p.Threads, MaxCallsPerWorker: p.MaxCallsPerWorker, Transport: worker.Transport(p.Transport),
 		ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace, ExecutionTTL: p.ExecutionTTL,
 		CancelGrace: p.CancelGrace, AllowPickle: p.AllowPickle, Heartbeat: p.Heartbeat.internal(),
 		RunID: runID, InstanceName: c.InstanceName, InstanceToken: c.InstanceToken,

@@ -66,6 +66,9 @@ func TestEveryPoolFieldReachesTheWorkersAndReplacements(t *testing.T) {
 		if name == "TimeoutProfile" {
 			continue // resolved into QueueTimeout, ExecuteTimeout and StreamTimeout by Start (TestApplyProfileFillsOnlyUnsetTimeouts)
 		}
+		if name == "ForkServer" {
+			continue // a *worker.ForkServer made per pool by Start (tests/forkserver_e2e_test.go)
+		}
 		if name == "Telemetry" {
 			w := c.workerConfig(p, "run").Telemetry
 			require.Equal(t, PythonTelemetry{Enabled: w.Enabled, Allow: w.Allow, Deny: w.Deny, SamplingRate: w.SamplingRate,

@@ -256,6 +256,14 @@ class BaseAdapter:
 
     _tool_cache: dict[type, dict[str, ToolInfo]] = {}
 
+    #: How many calls one worker process may run at once (process profile).
+    #: 1 (the default) is upstream's one call per process. An adapter whose
+    #: tools are coroutines (or thread-safe sync functions) raises it; the
+    #: host then gives each of its workers that capacity, capped by the
+    #: pool's MaxCallsPerWorker. The thread profile's capacity is its
+    #: --max-workers instead.
+    max_concurrency: int = 1
+
     # -- lifecycle hooks (sync or async) -------------------------------------
     def initialize(self) -> Any:
         """Called once per process before the worker reports ready."""

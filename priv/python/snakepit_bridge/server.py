@@ -51,11 +51,27 @@ log = logging.getLogger("snakepit_bridge.server")
 
 DEFAULT_ADAPTER = "snakepit_bridge.adapters.showcase.ShowcaseAdapter"
 
-def handshake_line(address: str, host: str) -> str:
-    """The ready file's content for a bound address (a port, or unix:/path)."""
+def handshake_line(address: str, host: str, concurrency: int = 1) -> str:
+    """The ready file's content for a bound address (a port, or unix:/path).
+
+    A worker that runs more than one call at once says so in a trailing
+    ``concurrency=N`` field (the host then gives it capacity N).
+    """
+    extra = f"|concurrency={concurrency}" if concurrency > 1 else ""
     if address.startswith("unix:"):
-        return f"{HANDSHAKE}|{PROTOCOL_VERSION}|unix|{address[len('unix:'):]}"
-    return f"{HANDSHAKE}|{PROTOCOL_VERSION}|tcp|{host}:{address}"
+        return f"{HANDSHAKE}|{PROTOCOL_VERSION}|unix|{address[len('unix:'):]}{extra}"
+    return f"{HANDSHAKE}|{PROTOCOL_VERSION}|tcp|{host}:{address}{extra}"
+
+
+MAX_CONCURRENCY = 1024
+
+
+def declared_concurrency(cls: type, path: str) -> int:
+    """The calls one process of adapter cls may run at once (its max_concurrency, default 1)."""
+    n = getattr(cls, "max_concurrency", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CONCURRENCY:
+        raise StartupError(f"adapter {path!r}: max_concurrency must be an int from 1 to {MAX_CONCURRENCY}, got {n!r}")
+    return n
 EXIT_OK, EXIT_STARTUP, EXIT_USAGE = 0, 1, 2
 
 
@@ -315,6 +331,7 @@ async def serve(args: argparse.Namespace, threaded: bool = False) -> int:
         cls = load_adapter_class(args.adapter)
         if threaded:
             check_thread_safe(cls, args.adapter)
+        concurrency = 1 if threaded else declared_concurrency(cls, args.adapter)
         serialization.set_graceful(serialization.graceful() or getattr(cls, "graceful_serialization", False) is True)
         adapter = cls()
         try:
@@ -324,7 +341,7 @@ async def serve(args: argparse.Namespace, threaded: bool = False) -> int:
         dispatcher = Dispatcher(
             adapter,
             thread_sensitive=parse_thread_sensitive(os.environ.get("SNAKEPIT_THREAD_SENSITIVE", "")),
-            max_threads=max(1, args.max_threads),
+            max_threads=max(1, args.max_threads, concurrency),
             allow_pickle=secrets.allow_pickle,
         )
         loop.set_default_executor(dispatcher.executor)
@@ -350,7 +367,7 @@ async def serve(args: argparse.Namespace, threaded: bool = False) -> int:
             log.warning("heartbeat enabled but no --elixir-address: heartbeat is off")
         ready_file = os.environ.get("SNAKEPIT_READY_FILE", "")
         if ready_file:
-            write_ready_file(ready_file, handshake_line(address, args.host))
+            write_ready_file(ready_file, handshake_line(address, args.host, concurrency))
         if address.startswith("unix:"):
             os.chmod(address[len("unix:"):], 0o600)
         if _stdin_is_lifeline(args.lifeline):

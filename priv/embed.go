@@ -13,6 +13,6 @@ import "embed"
 //go:embed python/grpc_server.py python/grpc_server_threaded.py python/requirements.txt
 //go:embed python/snakepit_bridge_pb2.py python/snakepit_bridge_pb2_grpc.py
 //go:embed python/snakepit_bridge/*.py python/snakepit_bridge/*.pyi
-//go:embed python/snakepit_bridge/adapters/*.py python/snakepit_bridge/adapters/showcase/*.py
+//go:embed python/snakepit_bridge/adapters/*.py python/snakepit_bridge/adapters/showcase/*.py python/snakepit_bridge/adapters/concurrent/*.py
 //go:embed python/snakepit_bridge/launch/*.py python/snakepit_bridge/py.typed python/pyproject.toml
 var Python embed.FS

@@ -68,3 +68,35 @@ func FuzzParseReady(f *testing.F) {
 		}
 	})
 }
+
+func TestParseHandshakeOptions(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		target string
+		conc   int
+		err    string
+	}{
+		{"snakepit-bridge|1|unix|/a/w.sock|concurrency=4", "unix:///a/w.sock", 4, ""},
+		{"snakepit-bridge|1|tcp|127.0.0.1:5000|concurrency=16\n", "127.0.0.1:5000", 16, ""},
+		{"snakepit-bridge|1|unix|/a/w.sock|future=x|concurrency=2", "unix:///a/w.sock", 2, ""},
+		{"snakepit-bridge|1|unix|/a/w.sock|future=x", "unix:///a/w.sock", 1, ""},
+		{"snakepit-bridge|1|unix|/a/w.sock", "unix:///a/w.sock", 1, ""},
+		{"snakepit-bridge|1|unix|/a|b.sock", "unix:///a|b.sock", 1, ""},
+		{"40593", "127.0.0.1:40593", 1, ""},
+		{"snakepit-bridge|1|unix|/a/w.sock|concurrency=0", "", 0, "concurrency"},
+		{"snakepit-bridge|1|unix|/a/w.sock|concurrency=1025", "", 0, "concurrency"},
+		{"snakepit-bridge|1|unix|/a/w.sock|concurrency=many", "", 0, "concurrency"},
+		{"snakepit-bridge|1|tcp|10.0.0.1:5|concurrency=2", "", 0, "loopback only"},
+	} {
+		h, err := ParseHandshake([]byte(tc.in))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseHandshake(%q) = %+v, %v; want error %q", tc.in, h, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || h.Target != tc.target || h.Concurrency != tc.conc {
+			t.Errorf("ParseHandshake(%q) = %+v, %v; want %q, %d", tc.in, h, err, tc.target, tc.conc)
+		}
+	}
+}

@@ -34,7 +34,7 @@ import (
 )
 
 // benchScenarios are the scenarios of `snakepit bench`, in the order they run.
-var benchScenarios = []string{"dispatch", "unary", "metrics", "stream", "binary", "startup", "fork", "memory"}
+var benchScenarios = []string{"dispatch", "unary", "async", "metrics", "stream", "binary", "startup", "fork", "memory"}
 
 // Targets: a pool must keep at least this share of the direct path's
 // throughput, and start at most this far above the cold-start floor.
@@ -45,6 +45,7 @@ const (
 	binaryTarget  = 0.80
 	startupTarget = 1.2
 	forkTarget    = 3.0
+	asyncTarget   = 0.95
 )
 
 // Fixed workload parameters.
@@ -70,6 +71,10 @@ all, in this order):
            request/response; ratio = the worse of the two; target <= 1.50
   unary    ping through the pool (App.Execute) vs the same Python servers
            dialled directly (BridgeService.ExecuteTool); target ratio >= 0.90
+  async    aping (a coroutine) through a pool of AsyncShowcaseAdapter
+           workers (max_concurrency 16: many calls per process) vs the
+           same servers dialled directly, both with C/N calls in flight per
+           server; target ratio >= 0.95
   metrics  ping through a pool with OpenTelemetry metrics on (Prometheus
            exporter, scraped every second) vs a pool of the same size
            with metrics off; target ratio >= 0.98
@@ -81,10 +86,10 @@ all, in this order):
            cold-start x K / CPUs (at least one cold start), where cold-start
            is the median of 3 Python worker servers spawned directly;
            target ratio <= 1.2
-  fork     Start + AwaitInitComplete of 64 workers spawned vs forked from
+  fork     Start + AwaitInitComplete of -fork-workers (64) spawned vs forked from
            the pool's fork server, with the showcase adapter and with one
            importing numpy (when Python has it); ratio = the smaller
-           spawn/fork time; target >= 3. Also: 100 forked showcase workers
+           spawn/fork time; target >= 3. Also: -fork-many (100) forked workers
            ready (target < 1 s) and each worker's PSS, spawned vs forked
            (the zygote's PSS shared out; target forked <= half)
   memory   host RSS growth per worker and each worker's Python RSS (no ratio)
@@ -104,6 +109,8 @@ type benchConfig struct {
 	Duration    time.Duration `json:"-"`
 	DurationStr string        `json:"duration"`
 	Startup     []int         `json:"startup"`
+	ForkWorkers int           `json:"fork_workers"`
+	ForkMany    int           `json:"fork_many"`
 	Out         string        `json:"out"`
 	Rounds      int           `json:"rounds"`
 	Scenarios   []string      `json:"scenarios"`
@@ -180,10 +187,12 @@ func benchCommand(fs *pflag.FlagSet) func(ctx context.Context, scenarios []strin
 	concurrency := fs.Int("concurrency", 16, "concurrent callers (stream and binary use min(C, workers))")
 	duration := fs.Duration("duration", 3*time.Second, "length of each measured phase")
 	startup := fs.String("startup", "1,4,16,64", "worker counts for the startup scenario")
+	forkWorkers := fs.Int("fork-workers", 64, "pool size of the fork scenario's spawn/fork comparison")
+	forkMany := fs.Int("fork-many", 100, "forked workers the fork scenario starts against its 1 s target")
 	out := fs.String("out", filepath.Join("bench", "results"), "directory for <scenario>.json")
 	printJSON := fs.Bool("json", false, "also print each result's JSON to stdout")
 	return func(ctx context.Context, scenarios []string, stdout, stderr io.Writer) error {
-		return runBench(ctx, benchFlags{*workers, *concurrency, *duration, *startup, *out, *printJSON}, scenarios, stdout, stderr)
+		return runBench(ctx, benchFlags{*workers, *concurrency, *duration, *startup, *out, *printJSON, *forkWorkers, *forkMany}, scenarios, stdout, stderr)
 	}
 }
 
@@ -193,6 +202,8 @@ type benchFlags struct {
 	duration             time.Duration
 	startup, out         string
 	printJSON            bool
+	forkWorkers          int
+	forkMany             int
 }
 
 func newBenchCmd(*globals) *cobra.Command {
@@ -223,8 +234,8 @@ func runBench(ctx context.Context, f benchFlags, scenarios []string, stdout, std
 	if err != nil {
 		return err
 	}
-	if *workers < 1 || *concurrency < 1 || *duration <= 0 {
-		return errors.New("bench: -workers and -concurrency must be at least 1 and -duration positive")
+	if *workers < 1 || *concurrency < 1 || *duration <= 0 || f.forkWorkers < 1 || f.forkMany < 1 {
+		return errors.New("bench: -workers, -concurrency, -fork-workers and -fork-many must be at least 1 and -duration positive")
 	}
 
 	interp, err := pyenv.Find(ctx)
@@ -238,7 +249,7 @@ func runBench(ctx context.Context, f benchFlags, scenarios []string, stdout, std
 	b := &bench{
 		cfg: benchConfig{
 			Workers: *workers, Concurrency: *concurrency, Duration: *duration, DurationStr: duration.String(),
-			Startup: counts, Out: *out, Rounds: benchRounds, Scenarios: scenarios,
+			Startup: counts, ForkWorkers: f.forkWorkers, ForkMany: f.forkMany, Out: *out, Rounds: benchRounds, Scenarios: scenarios,
 		},
 		out:     stdout,
 		logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -258,7 +269,7 @@ func runBench(ctx context.Context, f benchFlags, scenarios []string, stdout, std
 	b.say("   pool of %d workers, concurrency %d, %s per measured phase; results in %s", *workers, *concurrency, *duration, *out)
 
 	run := map[string]func(context.Context) (*benchReport, error){
-		"dispatch": b.dispatch, "unary": b.unary, "metrics": b.metrics, "stream": b.stream, "binary": b.binary, "startup": b.startup, "fork": b.fork, "memory": b.memory,
+		"dispatch": b.dispatch, "unary": b.unary, "async": b.async, "metrics": b.metrics, "stream": b.stream, "binary": b.binary, "startup": b.startup, "fork": b.fork, "memory": b.memory,
 	}
 	var failed []string
 	for _, s := range scenarios {
@@ -408,8 +419,8 @@ func (b *bench) startAppWith(ctx context.Context, size int, mp metric.MeterProvi
 
 // readyPool starts an App with n workers, waits for all of them and dials
 // each one's server directly; done closes the connections and stops it.
-func (b *bench) readyPool(ctx context.Context, n int) (*snakepit.App, *servers, func(), error) {
-	app, stop, err := b.startApp(ctx, n)
+func (b *bench) readyPool(ctx context.Context, n int, change ...func(*snakepit.Config)) (*snakepit.App, *servers, func(), error) {
+	app, stop, err := b.startAppWith(ctx, n, nil, change...)
 	if err != nil {
 		return nil, nil, nil, err
 	}

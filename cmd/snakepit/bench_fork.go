@@ -17,13 +17,8 @@ import (
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
 )
 
-// Fork scenario parameters: the pool size of the spawn/fork comparison,
-// the pool size that must be ready within forkManyTarget.
-const (
-	forkWorkers    = 64
-	forkMany       = 100
-	forkManyTarget = time.Second
-)
+// forkManyTarget bounds the ready time of -fork-many forked workers.
+const forkManyTarget = time.Second
 
 // numpyAdapter is the showcase adapter with numpy imported, as an ML
 // adapter would: what each spawned worker pays again at start.
@@ -54,6 +49,7 @@ type forkRun struct {
 }
 
 func (b *bench) fork(ctx context.Context) (*benchReport, error) {
+	forkWorkers, forkMany := b.cfg.ForkWorkers, b.cfg.ForkMany
 	b.say("== fork: %d workers ready (Start + AwaitInitComplete), spawned vs forked from the pool's fork server", forkWorkers)
 	adapters := []struct{ name, class, pythonPath string }{{"showcase", snakepit.DefaultAdapter, ""}}
 	if err := exec.CommandContext(ctx, b.interp.Path, "-c", "import numpy").Run(); err == nil {

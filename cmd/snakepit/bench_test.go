@@ -22,7 +22,7 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	code := run([]string{"bench", "-workers", "1", "-concurrency", "2", "-duration", "200ms", "-startup", "1", "-out", dir,
-		"unary", "stream", "binary", "startup", "memory"}, &out, &errb)
+		"-fork-workers", "1", "-fork-many", "2", "unary", "async", "stream", "binary", "startup", "fork", "memory"}, &out, &errb)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
 
 	type phaseJSON struct {
@@ -69,6 +69,39 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 	checkCmp("unary", unary, func(p phaseJSON) float64 { return p.CallsPerS })
 	assert.Positive(t, top["ratio"])
 
+	var async comparisonJSON
+	top = read("async", &async)
+	checkCmp("async", async, func(p phaseJSON) float64 { return p.CallsPerS })
+	assert.Positive(t, top["ratio"])
+
+	var fork struct {
+		Runs []struct {
+			Adapter     string  `json:"adapter"`
+			Workers     int     `json:"workers"`
+			SpawnS      float64 `json:"spawn_ready_s"`
+			ForkS       float64 `json:"fork_ready_s"`
+			Ratio       float64 `json:"ratio"`
+			SpawnPSSKiB float64 `json:"spawn_pss_per_worker_kib"`
+			ForkPSSKiB  float64 `json:"fork_pss_per_worker_kib"`
+		} `json:"runs"`
+		ManyWorkers int     `json:"many_workers"`
+		ManyReadyS  float64 `json:"many_ready_s"`
+	}
+	top = read("fork", &fork)
+	assert.Positive(t, top["ratio"])
+	require.NotEmpty(t, fork.Runs)
+	assert.Equal(t, "showcase", fork.Runs[0].Adapter)
+	for _, r := range fork.Runs {
+		assert.Equal(t, 1, r.Workers, r.Adapter)
+		assert.Positive(t, r.SpawnS, r.Adapter)
+		assert.Positive(t, r.ForkS, r.Adapter)
+		assert.Positive(t, r.Ratio, r.Adapter)
+		assert.Positive(t, r.SpawnPSSKiB, r.Adapter)
+		assert.Positive(t, r.ForkPSSKiB, r.Adapter)
+	}
+	assert.Equal(t, 2, fork.ManyWorkers)
+	assert.Positive(t, fork.ManyReadyS)
+
 	var stream comparisonJSON
 	read("stream", &stream)
 	checkCmp("stream", stream, func(p phaseJSON) float64 { return p.MBPerS })
@@ -111,12 +144,12 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 	assert.Positive(t, memory.PythonRSSMean)
 
 	s := out.String()
-	for _, want := range []string{"== unary", "== stream", "== binary", "== startup", "== memory",
+	for _, want := range []string{"== unary", "== async", "== stream", "== binary", "== startup", "== fork", "== memory",
 		"best of 2 alternating rounds", "== summary"} {
 		assert.Contains(t, s, want)
 	}
 	summary := s[strings.Index(s, "== summary"):]
-	for _, scenario := range []string{"unary", "stream", "binary", "startup"} {
+	for _, scenario := range []string{"unary", "async", "stream", "binary", "startup", "fork"} {
 		assert.Regexp(t, `(?m)^\s+`+scenario+`\s+ratio [0-9.]+ .*(met|NOT met)$`, summary)
 	}
 	assert.Regexp(t, `(?m)^\s+memory\s+no ratio`, summary)

@@ -201,6 +201,7 @@ type crashHost struct {
 	Pids     []int  `json:"pids"`
 	Detached int    `json:"detached"`
 	Zygote   int    `json:"zygote"`
+	ShmDir   string `json:"shm_dir"`
 }
 
 func startCrashHost(t *testing.T, bin, data, inst string, workers int, extra ...string) *crashHost {

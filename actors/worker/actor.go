@@ -218,6 +218,9 @@ func (w *workerActor) start(ctx actor.Context) {
 		if rec != nil {
 			rec.Remove(key)
 		}
+		if d := w.cfg.SharedMemory; d != nil {
+			d.RemoveWorker(w.cfg.WorkerID, proc.pid) // the results it was writing
+		}
 		if creds != nil {
 			creds.Revoke(w.cfg.WorkerID, workerSecret)
 		}
@@ -329,6 +332,7 @@ func (w *workerActor) onBooted(ctx actor.Context) {
 		Control:      controlpb.NewWorkerControlClient(conn),
 		CancelGrace:  w.cfg.CancelGrace,
 		Device:       w.cfg.device(),
+		Shm:          w.cfg.SharedMemory,
 		Kill: func(reason string) {
 			ctx.ActorSystem().Root.Send(self, &KillProcess{Reason: reason})
 		},

@@ -15,6 +15,7 @@ import (
 	"github.com/snakepit-go/snakepit/actors/heartbeat"
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/names"
+	"github.com/snakepit-go/snakepit/internal/shm"
 )
 
 // Profile is how a worker runs tools: one call at a time in its own process,
@@ -152,6 +153,9 @@ type Config struct {
 	CUDADevices []string
 	// Telemetry reads the worker's Python telemetry stream (off by default).
 	Telemetry TelemetryConfig
+	// SharedMemory, when set, carries binary parameters and results of at
+	// least its threshold through shared-memory segments in its directory.
+	SharedMemory *shm.Dir
 	// ForkServer, when set, forks the worker from the pool's pre-imported
 	// fork server instead of spawning a new interpreter (NewForkServer).
 	ForkServer *ForkServer

@@ -19,6 +19,7 @@ import (
 
 	"github.com/snakepit-go/snakepit/internal/auth"
 	"github.com/snakepit-go/snakepit/internal/jsonany"
+	"github.com/snakepit-go/snakepit/internal/shm"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/proto/bridgepb"
 	"github.com/snakepit-go/snakepit/proto/controlpb"
@@ -139,6 +140,7 @@ type Executor struct {
 	pool       string
 	generation uint64
 	device     string
+	shm        *shm.Dir
 	client     bridgepb.BridgeServiceClient
 	sender     Sender
 	poolPID    *actor.PID
@@ -235,6 +237,9 @@ type ExecutorConfig struct {
 	// Device, when set, goes with every call as the request metadata
 	// DeviceKey (the device the worker was pinned to, "cuda:0").
 	Device string
+	// Shm, when set, carries binary parameters and results of at least its
+	// threshold through shared memory (see package shm).
+	Shm *shm.Dir
 }
 
 // NewExecutor returns an open executor.
@@ -249,7 +254,7 @@ func NewExecutor(c ExecutorConfig) *Executor {
 		c.CancelGrace = DefaultCancelGrace
 	}
 	return &Executor{
-		workerID: c.WorkerID, pool: c.Pool, generation: c.Generation, client: c.Client, device: c.Device,
+		workerID: c.WorkerID, pool: c.Pool, generation: c.Generation, client: c.Client, device: c.Device, shm: c.Shm,
 		sender: c.Sender, poolPID: c.PoolPID, exit: c.Exit, exitWait: c.ExitWait,
 		execTTL: c.ExecutionTTL, kill: c.Kill, control: c.Control, cancelGrace: c.CancelGrace,
 		calls: map[uint64]*callState{}, idle: make(chan queued), closing: make(chan struct{}),
@@ -537,6 +542,37 @@ func (x *Executor) reply(c Call, msg any) {
 	x.sender.Send(c.ReplyTo, msg)
 }
 
+// toShm moves req's binary parameters of at least the threshold into
+// shared-memory segments and returns their names (for removal once the call
+// has ended). A parameter that cannot be written (a full /dev/shm) stays
+// inline.
+func (x *Executor) toShm(req *bridgepb.ExecuteToolRequest) []string {
+	if x.shm == nil || len(req.BinaryParameters) == 0 {
+		return nil
+	}
+	var names []string
+	var moved map[string][]byte
+	for k, v := range req.BinaryParameters {
+		if len(v) < x.shm.Threshold() {
+			continue
+		}
+		name, err := x.shm.Put(v)
+		if err != nil {
+			continue
+		}
+		if moved == nil {
+			moved = maps.Clone(req.BinaryParameters) // the caller's map is not ours to change
+		}
+		moved[k] = nil
+		req.Metadata[shm.ParamKeyPrefix+k] = name
+		names = append(names, name)
+	}
+	if moved != nil {
+		req.BinaryParameters = moved
+	}
+	return names
+}
+
 // CallIDKey is the request metadata naming a call to the worker (its
 // WorkerControl.Status lists running calls by it).
 const CallIDKey = "snakepit_call_id"
@@ -684,6 +720,13 @@ func (x *Executor) runUnary(ctx context.Context, st *callState, c Call) (termina
 	if e != nil {
 		return fail(e)
 	}
+	if segs := x.toShm(req); len(segs) > 0 {
+		defer func() {
+			for _, name := range segs {
+				x.shm.Remove(name)
+			}
+		}()
+	}
 	resp, err := x.client.ExecuteTool(withCorrelation(ctx, c.Req), req)
 	if err != nil {
 		return fail(x.callError(st, err))
@@ -692,7 +735,21 @@ func (x *Executor) runUnary(ctx context.Context, st *callState, c Call) (termina
 		return fail(x.tag(sperr.FromPython(resp.GetErrorMessage())))
 	}
 	res.Metadata = resp.GetMetadata()
-	switch {
+	switch name := res.Metadata[shm.ResultKey]; {
+	case name != "" && x.shm != nil:
+		// The bytes are in a segment the worker wrote: a view for a caller
+		// in this process that asked for one (it releases it), else a copy.
+		view := c.Local != nil && c.Req.GetMetadata()[shm.ZeroCopyKey] == "1"
+		b, err := x.shm.Take(name, x.workerID, view)
+		if err != nil {
+			return fail(x.tag(sperr.Wrap(sperr.CodeInternal, err, "shared-memory result: %v", err)))
+		}
+		res.IsBinary, res.BinaryResult = true, b
+		res.Metadata = maps.Clone(res.Metadata)
+		delete(res.Metadata, shm.ResultKey)
+		if info := resp.GetResult().GetValue(); len(info) > 0 {
+			res.Metadata["binary_info"] = string(info)
+		}
 	case resp.GetBinaryResult() != nil || jsonany.IsBinary(resp.GetResult()):
 		// The bytes are binary_result (proto3 turns empty bytes into nil);
 		// the Any beside them describes the bytes, it is not the data.

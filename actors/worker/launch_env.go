@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/snakepit-go/snakepit/actors/heartbeat"
 	"github.com/snakepit-go/snakepit/apps/snakepit/hardware"
+	"github.com/snakepit-go/snakepit/internal/shm"
 )
 
 // threadLimits keep numeric libraries from starting a thread pool per core
@@ -31,6 +33,7 @@ const EnvDevice = "SNAKEPIT_DEVICE"
 func LaunchEnv(c Config, readyFile string) []string {
 	hostOnly := func(k string) bool {
 		return k == EnvServerSecret || k == EnvWorkerSecret || k == EnvAllowPickle || k == EnvHeartbeatConfig ||
+			k == shm.EnvDir || k == shm.EnvThreshold ||
 			k == EnvWorkerID || k == EnvListen || k == EnvLifeline
 	}
 	set := map[string]bool{}
@@ -96,6 +99,9 @@ func LaunchEnv(c Config, readyFile string) []string {
 	}
 	if c.AllowPickle {
 		env = append(env, EnvAllowPickle+"=1")
+	}
+	if d := c.SharedMemory; d != nil {
+		env = append(env, shm.EnvDir+"="+d.Path(), shm.EnvThreshold+"="+strconv.Itoa(d.Threshold()))
 	}
 	if hb := c.Heartbeat; hb.Enabled() && c.HostAddress != "" {
 		env = append(env, EnvHeartbeatConfig+"="+heartbeatEnv(hb))

@@ -55,6 +55,7 @@ import (
 	"github.com/snakepit-go/snakepit/internal/procs"
 	"github.com/snakepit-go/snakepit/internal/rundir"
 	"github.com/snakepit-go/snakepit/internal/runid"
+	"github.com/snakepit-go/snakepit/internal/shm"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/internal/workerhook"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
@@ -105,6 +106,7 @@ type App struct {
 	events    *eventHub    // App.Subscribe
 
 	runDir     string // removed at Stop (and by the next start if this host dies)
+	shmDir     string // shared-memory segments (runDir, or a run directory on /dev/shm); "" when no pool uses them
 	tools      *bridge.Tools
 	creds      *bridge.Credentials // the workers' bridge secrets
 	sessions   *sessions.Client
@@ -241,7 +243,30 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 			_ = os.RemoveAll(runDir)
 		}
 	}()
-	app := &App{runDir: runDir, instDir: inst.Dir, startedAt: startedAt, events: &eventHub{},
+	// Shared-memory segments: in a run directory of their own on /dev/shm
+	// (swept like the run directory), else in the run directory.
+	shmDir := ""
+	if cfg.usesSharedMemory() {
+		shmDir = runDir
+		if base := shm.Base(); base != "" {
+			if gone, err := rundir.Sweep(base, inst.Name, id, rundir.HostAlive(ctx)); err != nil {
+				cfg.Logger.Warn("removing earlier runs' shared-memory directories", "error", err)
+			} else if len(gone) > 0 {
+				cfg.Logger.Info("removed shared-memory directories of earlier runs whose host is gone", "dirs", gone)
+			}
+			if d, err := rundir.Create(base, rundir.Owner{RunID: id, Instance: inst.Name, HostPID: os.Getpid(), HostStart: hostStart}); err == nil {
+				shmDir = d
+				defer func() {
+					if !started {
+						_ = os.RemoveAll(d)
+					}
+				}()
+			} else {
+				cfg.Logger.Warn("shared memory: no directory on "+base+"; segments go to the run directory", "error", err)
+			}
+		}
+	}
+	app := &App{runDir: runDir, shmDir: shmDir, instDir: inst.Dir, startedAt: startedAt, events: &eventHub{},
 		cfg: cfg, system: system, ownSystem: own, runID: id, log: cfg.Logger.With("run_id", id),
 		pools: map[string]*actor.PID{}, poolCfg: map[string]PoolConfig{}, gaveUp: make(chan struct{}),
 		reqPrefix: id + "-",
@@ -325,6 +350,9 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		pc.Worker.HostAddress = bridgeAddr
 		pc.Worker.Credentials = app.creds
 		pc.Worker.TempDir = runDir
+		if p.SharedMemoryThreshold >= 0 && app.shmDir != "" {
+			pc.Worker.SharedMemory = shm.New(app.shmDir, p.SharedMemoryThreshold)
+		}
 		if p.ForkServer {
 			pc.Worker.ForkServer = worker.NewForkServer(pc.Worker)
 			if app.forkServers == nil {
@@ -566,6 +594,11 @@ func (a *App) Stop(ctx context.Context) (err error) {
 		a.conns.close()
 		if err := os.RemoveAll(a.runDir); err != nil {
 			a.log.Warn("removing the run directory", "dir", a.runDir, "error", err)
+		}
+		if a.shmDir != "" && a.shmDir != a.runDir {
+			if err := os.RemoveAll(a.shmDir); err != nil {
+				a.log.Warn("removing the shared-memory directory", "dir", a.shmDir, "error", err)
+			}
 		}
 		if a.remote != nil {
 			a.barrier.shutdown(a.remote, true)

@@ -126,6 +126,12 @@ type PoolConfig struct {
 	// replaced, so no CPU is spent for nobody (default 3s). The worker takes
 	// no call meanwhile.
 	CancelGrace time.Duration
+	// SharedMemoryThreshold: binary parameters and binary results of at
+	// least this many bytes travel through shared memory (a segment in a
+	// private directory on /dev/shm, mapped by the worker without a copy)
+	// instead of gRPC. 0: 1 MiB; negative: off. See WithZeroCopy for results
+	// without a copy on the Go side. Streams' chunks always go by gRPC.
+	SharedMemoryThreshold int
 	// AllowPickle lets this pool's workers unpickle binary parameters a
 	// request marks binary_format:<name>=pickle (off by default). Unpickling
 	// runs code chosen by whoever built the request: turn it on only when
@@ -552,6 +558,17 @@ func FindPrivDir(configured string) (string, error) {
 		return "", fmt.Errorf("snakepit: the embedded Python bridge: %w (or set Config.PrivDir)", err)
 	}
 	return dir, nil
+}
+
+// usesSharedMemory reports whether a pool carries payloads through shared
+// memory.
+func (c Config) usesSharedMemory() bool {
+	for _, p := range c.Pools {
+		if p.SharedMemoryThreshold >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // moduleName is a dotted Python module name.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"maps"
 	"reflect"
 	"runtime"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/snakepit-go/snakepit/actors/pool"
 	"github.com/snakepit-go/snakepit/actors/worker"
 	"github.com/snakepit-go/snakepit/internal/jsonany"
+	"github.com/snakepit-go/snakepit/internal/shm"
 	"github.com/snakepit-go/snakepit/internal/sperr"
 	"github.com/snakepit-go/snakepit/proto/poolpb"
 )
@@ -44,6 +46,7 @@ type callOptions struct {
 	idempotent  bool
 	metadata    map[string]string
 	profile     TimeoutProfile
+	zeroCopy    bool
 }
 
 // ExecuteOption adjusts one call.
@@ -69,6 +72,16 @@ func WithTimeout(d time.Duration) ExecuteOption { return func(o *callOptions) { 
 func WithBinary(params map[string][]byte) ExecuteOption {
 	return func(o *callOptions) { o.binary = params }
 }
+
+// WithZeroCopy asks for a binary result that came through shared memory
+// (PoolConfig.SharedMemoryThreshold) as a view of the worker's segment
+// instead of a copy: Result.Binary then points into a private mapping
+// (writable; nobody else sees the writes) that the caller must end with
+// Result.Release. It saves one copy of the result; without it the bytes
+// are copied into the Go heap once and nothing needs releasing. Results
+// below the threshold, and calls served by another node, are copies
+// either way.
+func WithZeroCopy() ExecuteOption { return func(o *callOptions) { o.zeroCopy = true } }
 
 // WithMetadata adds request metadata the worker sees (e.g.
 // "binary_format:<param>": "pickle" to have a binary parameter unpickled,
@@ -156,6 +169,17 @@ func (a *App) newRequest(ctx context.Context, tool string, args any, stream bool
 	}
 	if !ok {
 		deadline = time.Now().Add(budget)
+	}
+	if _, set := o.metadata[shm.ZeroCopyKey]; set || o.zeroCopy {
+		// The host's own key: set by WithZeroCopy only.
+		o.metadata = maps.Clone(o.metadata)
+		delete(o.metadata, shm.ZeroCopyKey)
+		if o.zeroCopy {
+			if o.metadata == nil {
+				o.metadata = map[string]string{}
+			}
+			o.metadata[shm.ZeroCopyKey] = "1"
+		}
 	}
 	reqID := a.nextRequestID()
 	if o.correlation == "" {
@@ -346,6 +370,15 @@ func (a *App) result(ctx context.Context, m *poolpb.Result) (*Result, error) {
 		WorkerID: m.GetWorkerId(), Metadata: m.GetMetadata()}, nil
 }
 
+// Release ends a zero-copy result's view (WithZeroCopy): Binary, and any
+// slice of it, must not be used afterwards. It does nothing for a result
+// that is not a view, and may be called more than once.
+func (r *Result) Release() {
+	if r != nil && shm.Release(r.Binary) {
+		r.Binary = nil
+	}
+}
+
 // cancelCall asks pool pid to cancel call id.
 func cancelCall(root *actor.RootContext, pid *actor.PID, id string) {
 	root.Send(pid, &poolpb.Cancel{RequestId: id})
@@ -361,6 +394,9 @@ func drainLocal(reply worker.Local, limit time.Duration) {
 		case m := <-reply:
 			g, ok := m.(*worker.Grant)
 			if !ok {
+				if r, ok := m.(*poolpb.Result); ok {
+					shm.Release(r.GetBinaryResult()) // a view nobody will read
+				}
 				return
 			}
 			g.Run()

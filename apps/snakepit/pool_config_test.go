@@ -66,6 +66,9 @@ func TestEveryPoolFieldReachesTheWorkersAndReplacements(t *testing.T) {
 		if name == "TimeoutProfile" {
 			continue // resolved into QueueTimeout, ExecuteTimeout and StreamTimeout by Start (TestApplyProfileFillsOnlyUnsetTimeouts)
 		}
+		if name == "SharedMemoryThreshold" {
+			continue // a *shm.Dir made per pool by Start (tests/shm_e2e_test.go)
+		}
 		if name == "ForkServer" {
 			continue // a *worker.ForkServer made per pool by Start (tests/forkserver_e2e_test.go)
 		}

@@ -208,3 +208,8 @@ func (a *App) ForkServer(poolName string) (info ForkServerInfo, ok bool) {
 	i := fs.Info()
 	return ForkServerInfo{PID: i.PID, Ready: i.Ready, Starts: i.Starts}, true
 }
+
+// SharedMemoryDir is the directory of this run's shared-memory segments
+// (PoolConfig.SharedMemoryThreshold): on /dev/shm when the system has it,
+// else the run directory; "" when no pool uses shared memory.
+func (a *App) SharedMemoryDir() string { return a.shmDir }

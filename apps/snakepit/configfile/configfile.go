@@ -130,6 +130,7 @@ type Pool struct {
 	Threads            int           `koanf:"threads"`
 	Transport          string        `koanf:"transport"`
 	MaxCallsPerWorker  int           `koanf:"max_calls_per_worker"`
+	SharedMemory       int           `koanf:"shared_memory_threshold"`
 	ForkServer         bool          `koanf:"fork_server"`
 	ForkPreload        []string      `koanf:"fork_preload"`
 	MaxQueue           int           `koanf:"max_queue"`
@@ -247,7 +248,7 @@ func (f *File) Config() (snakepit.Config, error) {
 		cfg.Pools = append(cfg.Pools, snakepit.PoolConfig{
 			Name: p.Name, Size: p.Size, Adapter: p.Adapter, AdapterArgs: p.AdapterArgs, AdapterEnv: p.AdapterEnv,
 			Profile: snakepit.Profile(p.Profile), Threads: p.Threads, Transport: snakepit.Transport(p.Transport),
-			MaxCallsPerWorker: p.MaxCallsPerWorker, ForkServer: p.ForkServer, ForkPreload: p.ForkPreload,
+			MaxCallsPerWorker: p.MaxCallsPerWorker, SharedMemoryThreshold: p.SharedMemory, ForkServer: p.ForkServer, ForkPreload: p.ForkPreload,
 			MaxQueue: p.MaxQueue, TimeoutProfile: snakepit.TimeoutProfile(p.TimeoutProfile),
 			QueueTimeout: p.QueueTimeout, ExecuteTimeout: p.ExecuteTimeout, StreamTimeout: p.StreamTimeout,
 			StartupConcurrency: p.StartupConcurrency, ReadyTimeout: p.ReadyTimeout, StopGrace: p.StopGrace,

@@ -49,6 +49,11 @@ def set_worker_id(worker_id: str) -> None:
     _worker_id = worker_id
 
 
+def current_worker_id() -> str:
+    """The id this process serves as ("" before the worker server set it)."""
+    return _worker_id
+
+
 @dataclass
 class ToolMetadata:
     """What :func:`tool` attaches to a method as ``_tool_metadata`` (upstream's fields first).

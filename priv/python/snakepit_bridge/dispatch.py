@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Optional
 
-from . import serialization
+from . import serialization, shm
 from .base_adapter import ToolInfo, overrides_execute_tool, overrides_set_session_context
 from .errors import InvalidArgumentError, StreamingMismatchError, bounded
 
@@ -167,7 +167,15 @@ class Dispatcher:
                 raise InvalidArgumentError(
                     f"tool {info.name!r} has no parameter {bounded(name)!r} (binary_parameters)"
                 )
-            arguments[name] = _binary_value(name, bytes(data), metadata, self.allow_pickle)
+            segment = metadata.get(shm.PARAM_KEY_PREFIX + name)
+            if segment:
+                try:
+                    value: Any = shm.attach(segment)
+                except (shm.SegmentError, OSError) as exc:
+                    raise InvalidArgumentError(f"binary parameter {bounded(name)!r}: {bounded(str(exc))}") from exc
+            else:
+                value = bytes(data)
+            arguments[name] = _binary_value(name, value, metadata, self.allow_pickle)
         if info is not None:
             arguments = self.adapter.bind(info, arguments)
         return Call(
@@ -283,7 +291,7 @@ class Dispatcher:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _binary_value(name: str, data: bytes, metadata: dict[str, str], allow_pickle: bool) -> Any:
+def _binary_value(name: str, data: Any, metadata: dict[str, str], allow_pickle: bool) -> Any:
     fmt = metadata.get(f"binary_format:{name}", "").strip().lower()
     if fmt in ("", "raw", "bytes"):
         return data

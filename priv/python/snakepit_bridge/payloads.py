@@ -12,15 +12,18 @@ class Binary:
 
     A tool that returns ``bytes`` gets the same treatment with empty metadata;
     the metadata travels as the JSON value of ``result`` (type ``snakepit.binary``).
+    A ``memoryview`` is kept as it is (a large one is written straight to
+    shared memory, see :mod:`snakepit_bridge.shm`); a ``bytearray`` is copied.
     """
 
-    data: bytes
+    data: Any
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, (bytes, bytearray, memoryview)):
             raise TypeError(f"Binary data must be bytes, not {type(self.data).__name__}")
-        object.__setattr__(self, "data", bytes(self.data))
+        if not isinstance(self.data, (bytes, memoryview)):
+            object.__setattr__(self, "data", bytes(self.data))
 
 
 @dataclass

@@ -12,12 +12,12 @@ from typing import Any, AsyncIterator, Optional
 import grpc
 from google.protobuf import timestamp_pb2
 
-from . import serialization, telemetry, tracing
+from . import serialization, shm, telemetry, tracing
 from . import snakepit_bridge_pb2 as pb2
 from . import snakepit_bridge_pb2_grpc as pb2_grpc
 from . import snakepit_control_pb2 as control_pb2
 from . import snakepit_control_pb2_grpc as control_pb2_grpc
-from .base_adapter import current_context_var
+from .base_adapter import current_context_var, current_worker_id
 from .dispatch import CALL_ID_KEY, Call, Dispatcher
 from .errors import (
     InvalidArgumentError,
@@ -226,10 +226,16 @@ class ControlServicer(control_pb2_grpc.WorkerControlServicer):
 def encode_result(value: Any) -> pb2.ExecuteToolResponse:
     """Builds a successful response: binary_result for bytes, JSON in Any otherwise."""
     if isinstance(value, (bytes, bytearray, memoryview)):
-        value = Binary(bytes(value))
+        value = Binary(value)
     if isinstance(value, Binary):
         meta = serialization.dumps(value.metadata)
-        response = pb2.ExecuteToolResponse(success=True, binary_result=value.data)
+        limit = shm.threshold()
+        segment = shm.put(value.data, current_worker_id()) if limit and shm.nbytes(value.data) >= limit else None
+        if segment:
+            response = pb2.ExecuteToolResponse(success=True)
+            response.metadata[shm.RESULT_KEY] = segment
+        else:
+            response = pb2.ExecuteToolResponse(success=True, binary_result=bytes(value.data))
         response.result.type_url = BINARY_TYPE_URL
         response.result.value = meta
         response.metadata["result_encoding"] = "binary"

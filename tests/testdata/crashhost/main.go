@@ -69,7 +69,8 @@ func main() {
 	if fs, ok := app.ForkServer("crash"); ok {
 		zygote = fs.PID
 	}
-	out, _ := json.Marshal(map[string]any{"run_id": app.RunID(), "pids": pids, "detached": detached, "zygote": zygote})
+	out, _ := json.Marshal(map[string]any{"run_id": app.RunID(), "pids": pids, "detached": detached, "zygote": zygote,
+		"shm_dir": app.SharedMemoryDir()})
 	fmt.Println(string(out))
 	select {} // until killed
 }

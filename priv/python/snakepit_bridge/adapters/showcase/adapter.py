@@ -9,6 +9,7 @@ back into the host.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import subprocess
@@ -17,8 +18,8 @@ import threading
 import time
 from typing import Any, AsyncIterator, Iterator, Optional
 
-from ... import hardware, tracing
-from ...base_adapter import BaseAdapter, tool
+from ... import hardware, shm, tracing
+from ...base_adapter import BaseAdapter, current_worker_id, tool
 from ...payloads import Binary
 from ...version import __version__
 
@@ -106,6 +107,16 @@ class ShowcaseAdapter(BaseAdapter):
     @tool(description="Returns the bytes of binary parameter data unchanged, in binary_result")
     def echo_binary(self, data: bytes, note: Optional[str] = None) -> Binary:
         return Binary(data, {"size": len(data), "note": note} if note else {"size": len(data)})
+
+    @tool(description="How a binary parameter arrived: its Python type (memoryview when by shared memory), size and sha256")
+    def describe_binary(self, data: bytes) -> dict[str, Any]:
+        return {"type": type(data).__name__, "size": memoryview(data).nbytes, "sha256": hashlib.sha256(data).hexdigest()}
+
+    @tool(description="Writes a shared-memory result segment of size bytes, then exits with code 3 before answering")
+    def crash_holding_segment(self, size: int) -> None:
+        shm.put(b"x" * size, current_worker_id())
+        sys.stderr.flush()
+        os._exit(3)
 
     @tool(description="The trace this call runs in (trace_id, span_id, parent_id), null when untraced; calls host tool `then` first when given")
     def trace_info(self, then: Optional[str] = None, args: Optional[dict[str, Any]] = None) -> Optional[dict[str, Any]]:

@@ -542,21 +542,29 @@ func (x *Executor) reply(c Call, msg any) {
 	x.sender.Send(c.ReplyTo, msg)
 }
 
+// lent are the segments a call borrowed: its large binary parameters', and
+// the one offered for its result.
+type lent struct {
+	params  []shm.Segment
+	offered shm.Segment
+}
+
 // toShm moves req's binary parameters of at least the threshold into
-// shared-memory segments and returns their names (for removal once the call
-// has ended). A parameter that cannot be written (a full /dev/shm) stays
-// inline.
-func (x *Executor) toShm(req *bridgepb.ExecuteToolRequest) []string {
-	if x.shm == nil || len(req.BinaryParameters) == 0 {
-		return nil
+// shared-memory segments, and tells the worker it may answer a large binary
+// result by segment: into the one offered (when there are large parameters
+// or idle segments to lend), else one of its own. A parameter that cannot be
+// written (a full /dev/shm) stays inline.
+func (x *Executor) toShm(req *bridgepb.ExecuteToolRequest) (l lent) {
+	if x.shm == nil || req.Stream {
+		return l
 	}
-	var names []string
+	largest := 0
 	var moved map[string][]byte
 	for k, v := range req.BinaryParameters {
 		if len(v) < x.shm.Threshold() {
 			continue
 		}
-		name, err := x.shm.Put(v)
+		seg, ref, err := x.shm.Write(v)
 		if err != nil {
 			continue
 		}
@@ -564,13 +572,31 @@ func (x *Executor) toShm(req *bridgepb.ExecuteToolRequest) []string {
 			moved = maps.Clone(req.BinaryParameters) // the caller's map is not ours to change
 		}
 		moved[k] = nil
-		req.Metadata[shm.ParamKeyPrefix+k] = name
-		names = append(names, name)
+		req.Metadata[shm.ParamKeyPrefix+k] = ref
+		l.params = append(l.params, seg)
+		largest = max(largest, len(v))
 	}
 	if moved != nil {
 		req.BinaryParameters = moved
 	}
-	return names
+	req.Metadata[shm.AcceptKey] = shm.AcceptOwn
+	if largest > 0 || x.shm.Idle() > 0 {
+		if seg, err := x.shm.Get(max(largest, x.shm.Threshold())); err == nil {
+			l.offered = seg
+			req.Metadata[shm.AcceptKey] = shm.Ref(seg.Name, seg.Cap)
+		}
+	}
+	return l
+}
+
+// giveBack returns what a call borrowed that its result did not keep.
+func (x *Executor) giveBack(l lent, resultTaken bool) {
+	for _, s := range l.params {
+		x.shm.Put(s)
+	}
+	if !resultTaken {
+		x.shm.Put(l.offered)
+	}
 }
 
 // CallIDKey is the request metadata naming a call to the worker (its
@@ -616,6 +642,7 @@ func (x *Executor) request(c Call) (*bridgepb.ExecuteToolRequest, *sperr.Error) 
 	if x.device != "" {
 		md[DeviceKey] = x.device
 	}
+
 	return &bridgepb.ExecuteToolRequest{
 		SessionId:        c.Req.GetSessionId(),
 		ToolName:         c.Req.GetTool(),
@@ -720,12 +747,9 @@ func (x *Executor) runUnary(ctx context.Context, st *callState, c Call) (termina
 	if e != nil {
 		return fail(e)
 	}
-	if segs := x.toShm(req); len(segs) > 0 {
-		defer func() {
-			for _, name := range segs {
-				x.shm.Remove(name)
-			}
-		}()
+	borrowed, taken := x.toShm(req), false
+	if x.shm != nil {
+		defer func() { x.giveBack(borrowed, taken) }()
 	}
 	resp, err := x.client.ExecuteTool(withCorrelation(ctx, c.Req), req)
 	if err != nil {
@@ -735,12 +759,13 @@ func (x *Executor) runUnary(ctx context.Context, st *callState, c Call) (termina
 		return fail(x.tag(sperr.FromPython(resp.GetErrorMessage())))
 	}
 	res.Metadata = resp.GetMetadata()
-	switch name := res.Metadata[shm.ResultKey]; {
-	case name != "" && x.shm != nil:
+	switch ref := res.Metadata[shm.ResultKey]; {
+	case ref != "" && x.shm != nil:
 		// The bytes are in a segment the worker wrote: a view for a caller
 		// in this process that asked for one (it releases it), else a copy.
 		view := c.Local != nil && c.Req.GetMetadata()[shm.ZeroCopyKey] == "1"
-		b, err := x.shm.Take(name, x.workerID, view)
+		b, err := x.shm.Take(ref, borrowed.offered, x.workerID, view)
+		taken = true // Take keeps or gives back the offered segment, whatever it returns
 		if err != nil {
 			return fail(x.tag(sperr.Wrap(sperr.CodeInternal, err, "shared-memory result: %v", err)))
 		}

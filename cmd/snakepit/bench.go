@@ -34,7 +34,7 @@ import (
 )
 
 // benchScenarios are the scenarios of `snakepit bench`, in the order they run.
-var benchScenarios = []string{"dispatch", "unary", "async", "metrics", "stream", "binary", "startup", "fork", "memory"}
+var benchScenarios = []string{"dispatch", "unary", "async", "metrics", "stream", "binary", "shm", "startup", "fork", "memory"}
 
 // Targets: a pool must keep at least this share of the direct path's
 // throughput, and start at most this far above the cold-start floor.
@@ -81,7 +81,11 @@ all, in this order):
   stream   stream_bytes (256 chunks of 64 KiB) through the pool vs direct
            ExecuteStreamingTool; concurrency min(C, N); target >= 0.80
   binary   echo_binary with 1 MiB and 16 MiB payloads through the pool vs
-           direct; concurrency min(C, N); target >= 0.80 per size
+           direct, both by gRPC (shared memory off); concurrency min(C, N);
+           target >= 0.80 per size
+  shm      echo_binary of 16 MiB through a pool with shared memory
+           (WithZeroCopy) vs direct gRPC, and vs the pool with it off;
+           ratio = the smaller; target >= 3
   startup  Start + AwaitInitComplete of a pool of K workers vs the floor
            cold-start x K / CPUs (at least one cold start), where cold-start
            is the median of 3 Python worker servers spawned directly;
@@ -269,7 +273,7 @@ func runBench(ctx context.Context, f benchFlags, scenarios []string, stdout, std
 	b.say("   pool of %d workers, concurrency %d, %s per measured phase; results in %s", *workers, *concurrency, *duration, *out)
 
 	run := map[string]func(context.Context) (*benchReport, error){
-		"dispatch": b.dispatch, "unary": b.unary, "async": b.async, "metrics": b.metrics, "stream": b.stream, "binary": b.binary, "startup": b.startup, "fork": b.fork, "memory": b.memory,
+		"dispatch": b.dispatch, "unary": b.unary, "async": b.async, "metrics": b.metrics, "stream": b.stream, "binary": b.binary, "shm": b.shm, "startup": b.startup, "fork": b.fork, "memory": b.memory,
 	}
 	var failed []string
 	for _, s := range scenarios {

@@ -198,7 +198,9 @@ func (b *bench) binary(ctx context.Context) (*benchReport, error) {
 	conc := min(b.cfg.Concurrency, n)
 	b.say("== binary: echo_binary, pool of %d workers, concurrency %d, %s per phase and size, best of %d alternating rounds; MB/s counts payload bytes sent + received (MB = 10^6 bytes)",
 		n, conc, b.cfg.Duration, b.cfg.Rounds)
-	app, srv, done, err := b.readyPool(ctx, n)
+	// By gRPC on both paths: this scenario is the pool's cost on the same
+	// transport (the shm scenario measures shared memory).
+	app, srv, done, err := b.readyPool(ctx, n, func(c *snakepit.Config) { c.Pools[0].SharedMemoryThreshold = -1 })
 	if err != nil {
 		return nil, err
 	}

@@ -9,14 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mapFile maps f's size bytes privately (copy-on-write: writes stay in this
-// process) and tracks the view for Release.
+// mapFile maps f's first size bytes privately (copy-on-write: writes stay
+// in this process).
 func mapFile(f *os.File, size int) ([]byte, error) {
 	b, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_POPULATE)
 	if err != nil {
 		return nil, fmt.Errorf("shm: mmap: %w", err)
 	}
-	track(b)
 	return b, nil
 }
 

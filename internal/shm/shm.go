@@ -27,18 +27,26 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"unsafe"
 )
 
 // Metadata keys of the bridge protocol's shared-memory extension.
 const (
-	// ParamKeyPrefix + <param> names the segment holding binary parameter
-	// <param> (whose binary_parameters entry is then empty).
+	// ParamKeyPrefix + <param> holds the Ref of the segment holding binary
+	// parameter <param> (whose binary_parameters entry is then empty).
 	ParamKeyPrefix = "snakepit_shm:"
-	// ResultKey names the segment holding a binary result (binary_result
-	// is then empty).
+	// ResultKey holds the Ref of the segment holding a binary result
+	// (binary_result is then empty).
 	ResultKey = "snakepit_shm_result"
+	// AcceptKey in a request's metadata holds the Ref of a segment the
+	// worker may write a large binary result to (its length is the
+	// segment's size): the caller takes results by segment. Without it (a
+	// direct gRPC client) the worker sends bytes.
+	AcceptKey = "snakepit_shm_accept"
+	// AcceptOwn as AcceptKey's value: no segment offered, the worker may
+	// answer with one of its own (the host adopts it).
+	AcceptOwn = "-"
 	// ZeroCopyKey = "1" in a call's request metadata (set by the host's
 	// App only) asks for a shared-memory result as a view (see Take).
 	ZeroCopyKey = "snakepit_zero_copy"
@@ -56,11 +64,27 @@ const DefaultThreshold = 1 << 20
 // for a worker's; never a path.
 var validName = regexp.MustCompile(`^(q\.[0-9a-f]{32}|r\.[A-Za-z0-9_-]{1,128}\.[0-9]{1,10}\.[0-9a-f]{32})$`)
 
-// Dir is a run's segment directory.
+// DefaultMaxFree bounds the bytes of idle segments a Dir keeps for reuse.
+const DefaultMaxFree = 256 << 20
+
+// Dir is a run's segment directory. It lends segments (files it owns) to
+// calls and takes them back when the call is done, so their pages are
+// written over rather than allocated, zeroed and freed per call (on tmpfs
+// a fresh 16 MiB write costs about 4 times an overwrite).
 type Dir struct {
 	path      string
 	threshold int
-	created   atomic.Int64
+	maxFree   int
+
+	mu        sync.Mutex
+	free      []Segment // idle, smallest first
+	freeBytes int
+}
+
+// Segment is one segment file of the directory's own.
+type Segment struct {
+	Name string
+	Cap  int // the file's size
 }
 
 // New returns the segment directory at path (an existing private
@@ -69,7 +93,7 @@ func New(path string, threshold int) *Dir {
 	if threshold <= 0 {
 		threshold = DefaultThreshold
 	}
-	return &Dir{path: path, threshold: threshold}
+	return &Dir{path: path, threshold: threshold, maxFree: DefaultMaxFree}
 }
 
 // Path is the directory.
@@ -93,64 +117,164 @@ func Base() string {
 	return ""
 }
 
-// Put writes data to a new segment and returns its name. The caller
-// removes it (Remove) when the call that carries it has ended.
-func (d *Dir) Put(data []byte) (string, error) {
-	name := "q." + randomHex()
-	f, err := os.OpenFile(filepath.Join(d.path, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("shm: %w", err)
+// Ref is how a segment travels in metadata: "<name>:<length>".
+func Ref(name string, n int) string { return name + ":" + strconv.Itoa(n) }
+
+// ParseRef splits a Ref; the name is checked.
+func ParseRef(ref string) (name string, n int, err error) {
+	name, num, ok := strings.Cut(ref, ":")
+	n, aerr := strconv.Atoi(num)
+	if !ok || aerr != nil || n < 0 || !validName.MatchString(name) {
+		return "", 0, fmt.Errorf("%w: %q", ErrName, truncate(ref, 80))
 	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return "", fmt.Errorf("shm: %w", err) // ENOSPC on a small /dev/shm: the caller sends the bytes inline
-	}
-	d.created.Add(1)
-	return name, nil
+	return name, n, nil
 }
 
-// Remove removes a segment (a missing one is not an error).
-func (d *Dir) Remove(name string) {
-	if validName.MatchString(name) {
-		_ = os.Remove(filepath.Join(d.path, name))
+// Get lends a segment of at least size bytes: an idle one, else a new
+// (sparse) file. Give it back with Put when the call is done.
+func (d *Dir) Get(size int) (Segment, error) {
+	d.mu.Lock()
+	for i, s := range d.free {
+		if s.Cap >= size {
+			d.free = append(d.free[:i], d.free[i+1:]...)
+			d.freeBytes -= s.Cap
+			d.mu.Unlock()
+			return s, nil
+		}
+	}
+	d.mu.Unlock()
+	s := Segment{Name: "q." + randomHex(), Cap: size}
+	f, err := os.OpenFile(filepath.Join(d.path, s.Name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return Segment{}, fmt.Errorf("shm: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(size)); err != nil {
+		_ = os.Remove(f.Name())
+		return Segment{}, fmt.Errorf("shm: %w", err)
+	}
+	return s, nil
+}
+
+// Write lends a segment holding data and returns it with its Ref.
+func (d *Dir) Write(data []byte) (Segment, string, error) {
+	s, err := d.Get(len(data))
+	if err != nil {
+		return Segment{}, "", err
+	}
+	f, err := os.OpenFile(filepath.Join(d.path, s.Name), os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteAt(data, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		d.discard(s)
+		if errors.Is(err, syscall.ENOSPC) {
+			d.Trim() // a small /dev/shm: give the idle pages back
+		}
+		return Segment{}, "", fmt.Errorf("shm: %w", err) // the caller sends the bytes inline
+	}
+	return s, Ref(s.Name, len(data)), nil
+}
+
+// Put gives a lent segment back: kept for reuse while the idle segments
+// stay under the bound, else removed.
+func (d *Dir) Put(s Segment) {
+	if s.Name == "" {
+		return
+	}
+	d.mu.Lock()
+	if d.freeBytes+s.Cap <= d.maxFree {
+		i := 0
+		for i < len(d.free) && d.free[i].Cap < s.Cap {
+			i++
+		}
+		d.free = append(d.free[:i], append([]Segment{s}, d.free[i:]...)...)
+		d.freeBytes += s.Cap
+		d.mu.Unlock()
+		return
+	}
+	d.mu.Unlock()
+	d.discard(s)
+}
+
+// Trim removes every idle segment.
+func (d *Dir) Trim() {
+	d.mu.Lock()
+	free := d.free
+	d.free, d.freeBytes = nil, 0
+	d.mu.Unlock()
+	for _, s := range free {
+		d.discard(s)
 	}
 }
+
+func (d *Dir) discard(s Segment) { _ = os.Remove(filepath.Join(d.path, s.Name)) }
 
 // ErrName: a segment name that is not one (a path, another worker's, …).
 var ErrName = errors.New("shm: not a segment name")
 
-// Take reads the result segment name, written by the worker workerID, and
-// unlinks it. With view, the bytes are a private mapping of the segment
-// (no copy; writable, copy-on-write) that the caller must Release; else
-// they are copied into the Go heap and the segment is gone.
-func (d *Dir) Take(name, workerID string, view bool) ([]byte, error) {
-	if !validName.MatchString(name) || !strings.HasPrefix(name, "r."+workerID+".") {
-		return nil, fmt.Errorf("%w: %q", ErrName, truncate(name, 80))
+// Take reads a result: ref names either offered, the segment this call
+// lent the worker for it, or a new segment of the worker workerID's. The
+// segment is this directory's afterwards (a worker's is adopted under a
+// name of ours). With view, the bytes are a private mapping (no copy;
+// writable, copy-on-write) that the caller must Release, which gives the
+// segment back; else they are copied into the Go heap and the segment is
+// given back at once.
+func (d *Dir) Take(ref string, offered Segment, workerID string, view bool) ([]byte, error) {
+	name, n, err := ParseRef(ref)
+	if err != nil {
+		d.Put(offered)
+		return nil, err
 	}
-	path := filepath.Join(d.path, name)
-	f, err := os.Open(path)
+	seg := offered
+	if name != offered.Name {
+		if !strings.HasPrefix(name, "r."+workerID+".") {
+			d.Put(offered)
+			return nil, fmt.Errorf("%w: %q is neither the offered segment nor worker %s's", ErrName, truncate(name, 80), workerID)
+		}
+		adopted := "q." + randomHex()
+		if err := os.Rename(filepath.Join(d.path, name), filepath.Join(d.path, adopted)); err != nil {
+			d.Put(offered)
+			return nil, fmt.Errorf("shm: %w", err)
+		}
+		d.Put(offered) // not used
+		seg = Segment{Name: adopted}
+	}
+	f, err := os.Open(filepath.Join(d.path, seg.Name))
 	if err != nil {
 		return nil, fmt.Errorf("shm: %w", err)
 	}
 	defer f.Close()
-	_ = os.Remove(path) // the data lives until the mapping or the copy is done
 	st, err := f.Stat()
 	if err != nil {
+		d.discard(seg)
 		return nil, fmt.Errorf("shm: %w", err)
 	}
-	size := st.Size()
-	if size == 0 {
+	seg.Cap = int(st.Size())
+	if n > seg.Cap {
+		d.discard(seg)
+		return nil, fmt.Errorf("shm: the result says %d bytes, its segment holds %d", n, seg.Cap)
+	}
+	if n == 0 {
+		d.Put(seg)
 		return []byte{}, nil
 	}
 	if view {
-		return mapFile(f, int(size))
+		b, err := mapFile(f, n)
+		if err != nil {
+			d.Put(seg)
+			return nil, err
+		}
+		track(b, d, seg)
+		return b, nil
 	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil {
+	b := make([]byte, n)
+	_, err = f.ReadAt(b, 0)
+	d.Put(seg)
+	if err != nil {
 		return nil, fmt.Errorf("shm: %w", err)
 	}
 	return b, nil
@@ -169,7 +293,8 @@ func (d *Dir) RemoveWorker(workerID string, pid int) int {
 	return n
 }
 
-// Segments counts the segments in the directory now.
+// Segments counts the segment files in the directory now (lent, idle and
+// a worker's); Idle counts the idle ones.
 func (d *Dir) Segments() int {
 	es, _ := os.ReadDir(d.path)
 	n := 0
@@ -181,10 +306,24 @@ func (d *Dir) Segments() int {
 	return n
 }
 
+// Idle is the number of idle segments kept for reuse.
+func (d *Dir) Idle() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.free)
+}
+
 // mappings are the live views (Take with view), by their first byte.
 var mappings struct {
 	sync.Mutex
-	m map[*byte][]byte
+	m map[*byte]mapping
+}
+
+// mapping is a view and the segment it holds until Release.
+type mapping struct {
+	b   []byte
+	dir *Dir
+	seg Segment
 }
 
 // Release unmaps b if it is a view Take returned; it reports whether it
@@ -195,13 +334,14 @@ func Release(b []byte) bool {
 	}
 	p := unsafe.SliceData(b)
 	mappings.Lock()
-	full, ok := mappings.m[p]
+	m, ok := mappings.m[p]
 	delete(mappings.m, p)
 	mappings.Unlock()
 	if !ok {
 		return false
 	}
-	_ = unmap(full)
+	_ = unmap(m.b)
+	m.dir.Put(m.seg)
 	return true
 }
 
@@ -212,12 +352,12 @@ func Views() int {
 	return len(mappings.m)
 }
 
-func track(b []byte) {
+func track(b []byte, d *Dir, seg Segment) {
 	mappings.Lock()
 	if mappings.m == nil {
-		mappings.m = map[*byte][]byte{}
+		mappings.m = map[*byte]mapping{}
 	}
-	mappings.m[unsafe.SliceData(b)] = b
+	mappings.m[unsafe.SliceData(b)] = mapping{b: b, dir: d, seg: seg}
 	mappings.Unlock()
 }
 

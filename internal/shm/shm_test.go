@@ -11,28 +11,64 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestPutThenAWorkersResultTakenAsAViewOrACopy(t *testing.T) {
+func TestWrittenSegmentsAreLentAndReused(t *testing.T) {
 	d := New(t.TempDir(), 0)
 	assert.Equal(t, DefaultThreshold, d.Threshold())
 	data := bytes.Repeat([]byte("snakepit"), 1<<16)
-	name, err := d.Put(data)
+	seg, ref, err := d.Write(data)
 	require.NoError(t, err)
-	got, err := os.ReadFile(filepath.Join(d.Path(), name))
+	assert.Equal(t, Ref(seg.Name, len(data)), ref)
+	got, err := os.ReadFile(filepath.Join(d.Path(), seg.Name))
 	require.NoError(t, err)
 	assert.Equal(t, data, got)
-	assert.Equal(t, 1, d.Segments())
-	d.Remove(name)
-	assert.Zero(t, d.Segments())
+	d.Put(seg)
+	assert.Equal(t, 1, d.Idle())
 
-	for _, view := range []bool{false, true} {
-		res := "r.pool-w1." + strconv.Itoa(os.Getpid()) + "." + randomHex()
-		require.NoError(t, os.WriteFile(filepath.Join(d.Path(), res), data, 0o600))
-		b, err := d.Take(res, "pool-w1", view)
+	// The idle segment is lent again (no new file) to a payload that fits.
+	seg2, _, err := d.Write(data[:100])
+	require.NoError(t, err)
+	assert.Equal(t, seg.Name, seg2.Name)
+	assert.Zero(t, d.Idle())
+	// A bigger one gets a new file.
+	seg3, _, err := d.Write(append(data, 'x'))
+	require.NoError(t, err)
+	assert.NotEqual(t, seg.Name, seg3.Name)
+	d.Put(seg2)
+	d.Put(seg3)
+	assert.Equal(t, 2, d.Segments())
+	d.Trim()
+	assert.Zero(t, d.Segments())
+}
+
+func TestIdleSegmentsStayUnderTheBound(t *testing.T) {
+	d := New(t.TempDir(), 0)
+	d.maxFree = 3000
+	var segs []Segment
+	for range 4 {
+		s, err := d.Get(1000)
 		require.NoError(t, err)
-		assert.Equal(t, data, b)
-		assert.Zero(t, d.Segments(), "a taken segment is unlinked at once")
+		segs = append(segs, s)
+	}
+	for _, s := range segs {
+		d.Put(s)
+	}
+	assert.Equal(t, 3, d.Idle())
+	assert.Equal(t, 3, d.Segments(), "the fourth is removed")
+}
+
+func TestTakeReadsTheOfferedSegmentOrAdoptsTheWorkers(t *testing.T) {
+	d := New(t.TempDir(), 0)
+	data := bytes.Repeat([]byte("x1"), 1<<15)
+	for _, view := range []bool{false, true} {
+		offered, err := d.Get(len(data))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(d.Path(), offered.Name), data, 0o600))
+		b, err := d.Take(Ref(offered.Name, len(data)-2), offered, "pool-w1", view)
+		require.NoError(t, err)
+		assert.Equal(t, data[:len(data)-2], b)
 		if view {
 			assert.Equal(t, 1, Views())
+			assert.Zero(t, d.Idle(), "a view holds its segment")
 			b[0] = 'X' // private: writable, seen by nobody else
 			assert.True(t, Release(b))
 			assert.False(t, Release(b), "released once")
@@ -40,7 +76,22 @@ func TestPutThenAWorkersResultTakenAsAViewOrACopy(t *testing.T) {
 			assert.False(t, Release(b), "a copy is not a view")
 		}
 		assert.Zero(t, Views())
+		assert.Equal(t, 1, d.Idle(), "the segment is idle again")
+		d.Trim()
 	}
+
+	// A result too big for the offered segment comes in one of the worker's
+	// own, which is adopted (renamed to a host name) and kept for reuse.
+	offered, err := d.Get(10)
+	require.NoError(t, err)
+	own := "r.pool-w1." + strconv.Itoa(os.Getpid()) + "." + randomHex()
+	require.NoError(t, os.WriteFile(filepath.Join(d.Path(), own), data, 0o600))
+	b, err := d.Take(Ref(own, len(data)), offered, "pool-w1", false)
+	require.NoError(t, err)
+	assert.Equal(t, data, b)
+	_, err = os.Stat(filepath.Join(d.Path(), own))
+	assert.True(t, os.IsNotExist(err))
+	assert.Equal(t, 2, d.Idle(), "the unused offer and the adopted segment")
 }
 
 func TestTakeRefusesWhatIsNotItsWorkersSegment(t *testing.T) {
@@ -48,13 +99,14 @@ func TestTakeRefusesWhatIsNotItsWorkersSegment(t *testing.T) {
 	outside := filepath.Join(t.TempDir(), "secret")
 	require.NoError(t, os.WriteFile(outside, []byte("x"), 0o600))
 	hex := randomHex()
-	for _, name := range []string{
-		"../secret", outside, "r.pool-w1.1.." + hex, "q." + hex, // a request segment is never a result
-		"r.pool-w2.1." + hex, // another worker's
-		"r.pool-w1.1." + hex + "/x", "", "r.pool-w1..x",
+	for _, ref := range []string{
+		"../secret:1", outside + ":1", "r.pool-w1.1.." + hex + ":1",
+		"q." + hex + ":1",           // a host name that was not offered
+		"r.pool-w2.1." + hex + ":1", // another worker's
+		"r.pool-w1.1." + hex + "/x:1", "", "r.pool-w1..x:1", "r.pool-w1.1." + hex, "r.pool-w1.1." + hex + ":-1",
 	} {
-		_, err := d.Take(name, "pool-w1", false)
-		assert.ErrorIs(t, err, ErrName, name)
+		_, err := d.Take(ref, Segment{}, "pool-w1", false)
+		assert.ErrorIs(t, err, ErrName, ref)
 	}
 }
 
@@ -69,8 +121,8 @@ func TestRemoveWorkerRemovesOnlyThatProcesssSegments(t *testing.T) {
 	assert.Equal(t, len(others), d.Segments())
 }
 
-func TestPutIntoAMissingDirectoryFails(t *testing.T) {
+func TestWriteIntoAMissingDirectoryFails(t *testing.T) {
 	d := New(filepath.Join(t.TempDir(), "gone"), 0)
-	_, err := d.Put([]byte("x"))
+	_, _, err := d.Write([]byte("x"))
 	assert.Error(t, err)
 }

@@ -89,7 +89,7 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
             call = self.dispatcher.prepare(request, context=session)
             call.running = running
             value = await self.dispatcher.run_unary(call)
-            response = encode_result(value)
+            response = encode_result(value, shm_accept=request.metadata.get(shm.ACCEPT_KEY, ""))
             cancelled, ok = False, True
         except Exception as exc:  # noqa: BLE001 - every tool failure becomes a payload
             cancelled = False
@@ -223,14 +223,19 @@ class ControlServicer(control_pb2_grpc.WorkerControlServicer):
         return control_pb2.StatusResponse(running=running, pid=os.getpid())
 
 
-def encode_result(value: Any) -> pb2.ExecuteToolResponse:
-    """Builds a successful response: binary_result for bytes, JSON in Any otherwise."""
+def encode_result(value: Any, shm_accept: str = "") -> pb2.ExecuteToolResponse:
+    """Builds a successful response: binary_result for bytes, JSON in Any otherwise.
+
+    With shm_accept (the request's snakepit_shm_accept: the host takes
+    shared-memory results), bytes of at least the shared-memory threshold go
+    to a segment instead.
+    """
     if isinstance(value, (bytes, bytearray, memoryview)):
         value = Binary(value)
     if isinstance(value, Binary):
         meta = serialization.dumps(value.metadata)
-        limit = shm.threshold()
-        segment = shm.put(value.data, current_worker_id()) if limit and shm.nbytes(value.data) >= limit else None
+        limit = shm.threshold() if shm_accept else 0
+        segment = shm.put(value.data, current_worker_id(), shm_accept) if limit and shm.nbytes(value.data) >= limit else None
         if segment:
             response = pb2.ExecuteToolResponse(success=True)
             response.metadata[shm.RESULT_KEY] = segment

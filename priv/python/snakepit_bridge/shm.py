@@ -7,7 +7,9 @@ entry plus the request metadata ``snakepit_shm:<param>`` naming a segment
 (a file in that directory) the host wrote; the tool gets a read-only
 ``memoryview`` of it, mapped, not copied (``numpy.frombuffer`` keeps it that
 way; ``bytes(view)`` copies). A binary result of at least that size is
-written to a segment of this worker's (``r.<worker id>.<pid>.<random>``) whose
+written, when the request's metadata ``snakepit_shm_accept`` says the caller
+takes segments (the host does; other callers get bytes), into the segment
+the host lent for it, or else to a new one of this worker's (``r.<worker id>.<pid>.<random>``) whose
 name goes back in the response metadata ``snakepit_shm_result``; the host
 maps it and unlinks it. Segment names are checked before anything is
 opened: a name from the wire never reaches outside the directory.
@@ -25,6 +27,7 @@ DIR_ENV = "SNAKEPIT_SHM_DIR"
 THRESHOLD_ENV = "SNAKEPIT_SHM_THRESHOLD"
 PARAM_KEY_PREFIX = "snakepit_shm:"
 RESULT_KEY = "snakepit_shm_result"
+ACCEPT_KEY = "snakepit_shm_accept"
 
 _HOST_SEGMENT = re.compile(r"^q\.[0-9a-f]{32}$")
 
@@ -48,27 +51,68 @@ def threshold() -> int:
         return 1 << 20
 
 
-def attach(name: str) -> memoryview:
-    """Maps the host's segment name read-only (no copy)."""
+def _parse_ref(ref: str) -> tuple[str, int]:
+    name, _, num = ref.partition(":")
+    if not _HOST_SEGMENT.match(name) or not num.isdigit():
+        raise SegmentError(f"{ref[:80]!r} is not a segment reference")
+    return name, int(num)
+
+
+def attach(ref: str) -> memoryview:
+    """Maps the host's segment ``name:length`` read-only (no copy)."""
     d = directory()
     if not d:
         raise SegmentError("a shared-memory parameter, but this worker has no segment directory")
-    if not _HOST_SEGMENT.match(name):
-        raise SegmentError(f"{name[:80]!r} is not a segment name")
+    name, length = _parse_ref(ref)
     fd = os.open(os.path.join(d, name), os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
     try:
-        size = os.fstat(fd).st_size
-        if size == 0:
+        if length > os.fstat(fd).st_size:
+            raise SegmentError(f"segment {name} is shorter than {length} bytes")
+        if length == 0:
             return memoryview(b"")
-        return memoryview(mmap.mmap(fd, size, prot=mmap.PROT_READ))
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        return memoryview(mmap.mmap(fd, length, flags=flags, prot=mmap.PROT_READ))
     finally:
         os.close(fd)
 
 
-def put(data: Any, worker_id: str) -> Optional[str]:
-    """Writes a result to a new segment of this worker's; None when it cannot (the caller sends it inline)."""
+def _write_all(fd: int, data: Any) -> None:
+    view = memoryview(data).cast("B")
+    offset = 0
+    while offset < len(view):
+        offset += os.pwrite(fd, view[offset:], offset)
+
+
+def put(data: Any, worker_id: str, accept: str) -> Optional[str]:
+    """Writes a result for a host that accepts segments; returns its reference, None to send it inline.
+
+    accept is the request's ``snakepit_shm_accept``: a segment the host
+    lent for the result (``name:size``; used when the result fits), or
+    ``-``. Otherwise the result goes to a new segment of this worker's,
+    which the host adopts.
+    """
     d = directory()
-    if not d or not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", worker_id or ""):
+    if not d or not accept:
+        return None
+    n = nbytes(data)
+    if accept != "-":
+        try:
+            name, cap = _parse_ref(accept)
+        except SegmentError:
+            return None
+        if n <= cap:
+            try:
+                fd = os.open(os.path.join(d, name), os.O_WRONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+            except OSError:
+                return None
+            try:
+                _write_all(fd, data)
+            except OSError:
+                return None
+            finally:
+                os.close(fd)
+            return f"{name}:{n}"
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", worker_id or ""):
         return None
     name = f"r.{worker_id}.{os.getpid()}.{secrets.token_hex(16)}"
     path = os.path.join(d, name)
@@ -77,15 +121,13 @@ def put(data: Any, worker_id: str) -> Optional[str]:
     except OSError:
         return None
     try:
-        view = memoryview(data).cast("B")
-        while view:
-            view = view[os.write(fd, view):]
+        _write_all(fd, data)
     except OSError:  # a full /dev/shm: inline instead
         os.close(fd)
         os.unlink(path)
         return None
     os.close(fd)
-    return name
+    return f"{name}:{n}"
 
 
 def nbytes(data: Any) -> int:

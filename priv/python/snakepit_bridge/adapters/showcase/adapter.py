@@ -114,7 +114,7 @@ class ShowcaseAdapter(BaseAdapter):
 
     @tool(description="Writes a shared-memory result segment of size bytes, then exits with code 3 before answering")
     def crash_holding_segment(self, size: int) -> None:
-        shm.put(b"x" * size, current_worker_id())
+        shm.put(b"x" * size, current_worker_id(), "-")
         sys.stderr.flush()
         os._exit(3)
 

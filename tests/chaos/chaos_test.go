@@ -1,6 +1,7 @@
 //go:build linux
 
-// Package chaos drives two pools of real Python workers with random calls
+// Package chaos drives three pools of real Python workers (one forked from
+// a fork server, running several calls per process) with random calls
 // while a driver kills, freezes, recycles and resizes their workers, then
 // stops the App mid-flight, and checks that every request was answered
 // exactly once with its own answer and that nothing was left behind.
@@ -152,6 +153,12 @@ var ops = []op{
 		return &poolpb.Execute{Tool: "sleep", ArgsJson: args(map[string]any{"ms": 1000}),
 			DeadlineUnixNano: time.Now().Add(time.Duration(20+r.IntN(150)) * time.Millisecond).UnixNano()}, 0
 	}},
+	{"binary", func(r *rand.Rand, nonce string, _ int) (*poolpb.Execute, time.Duration) {
+		// Above the shared-memory threshold (1 MiB): the payload goes by segment.
+		blob := make([]byte, 1<<20+r.IntN(1<<20))
+		return &poolpb.Execute{Tool: "describe_binary", ArgsJson: args(map[string]any{"nonce": nonce}),
+			BinaryParameters: map[string][]byte{"data": blob}}, 0
+	}},
 	{"session", func(r *rand.Rand, nonce string, caller int) (*poolpb.Execute, time.Duration) {
 		return &poolpb.Execute{Tool: "echo", ArgsJson: args(map[string]any{"nonce": nonce}),
 			SessionId: "chaos-s" + strconv.Itoa(caller%5), Affinity: poolpb.Affinity(1 + r.IntN(3))}, 0
@@ -213,6 +220,11 @@ func TestChaos(t *testing.T) {
 				// Pool a keeps the default crash breaker (it opens under this
 				// many kills); b's lets more calls through to the workers.
 				CrashBarrier: snakepit.CrashBarrier{Breaker: snakepit.BreakerConfig{Threshold: 40}}},
+			// Many calls per process (an async adapter, capacity 4 each), its
+			// workers forked from a fork server the driver may kill or freeze too.
+			{Name: "c", Size: 2, Adapter: "snakepit_bridge.adapters.concurrent.AsyncShowcaseAdapter", MaxCallsPerWorker: 4,
+				ForkServer: true, CancelGrace: time.Second, StopGrace: time.Second, QueueTimeout: 5 * time.Second,
+				CrashBarrier: snakepit.CrashBarrier{Breaker: snakepit.BreakerConfig{Threshold: 40}}},
 		},
 		Python: py.Path, PrivDir: filepath.Join(testutil.RepoRoot(t), "priv", "python"), DataDir: data, InstanceName: inst,
 		Logger: testutil.QuietLogger(t),
@@ -227,7 +239,8 @@ func TestChaos(t *testing.T) {
 		callers  sync.WaitGroup
 		events   = map[string]int{}
 	)
-	pools := []string{"a", "b"}
+	pools := []string{"a", "b", "c"}
+	shmDir := app.SharedMemoryDir()
 	end := time.Now().Add(duration(t))
 	for i := range 16 {
 		callers.Add(1)
@@ -300,7 +313,7 @@ func TestChaos(t *testing.T) {
 			frozen = append(frozen, pid)
 			events["sigstop"]++
 		case a < 8:
-			p := pools[driver.IntN(2)]
+			p := pools[driver.IntN(len(pools))]
 			if ids, err := app.ListWorkers(ctx, p); err == nil && len(ids) > 0 {
 				_ = app.RecycleWorker(ctx, p, ids[driver.IntN(len(ids))])
 				events["recycle"]++
@@ -384,10 +397,12 @@ func TestChaos(t *testing.T) {
 	entries, err := os.ReadDir(tmp)
 	require.NoError(t, err)
 	require.Empty(t, entries, "temp dir leftovers")
+	_, err = os.Stat(shmDir)
+	require.True(t, os.IsNotExist(err), "the shared-memory directory %s is left: %v", shmDir, err)
 	system.Shutdown()
 	gerr := goleak.Find()
 	require.NoError(t, gerr, "goroutines left")
-	t.Logf("chaos leftovers: processes=%d registry_entries=%d temp_entries=%d goroutines=0",
+	t.Logf("chaos leftovers: processes=%d registry_entries=%d temp_entries=%d shm_dir=gone goroutines=0",
 		len(left), len(snap.Entries), len(entries))
 }
 

@@ -108,9 +108,10 @@ class ShowcaseAdapter(BaseAdapter):
     def echo_binary(self, data: bytes, note: Optional[str] = None) -> Binary:
         return Binary(data, {"size": len(data), "note": note} if note else {"size": len(data)})
 
-    @tool(description="How a binary parameter arrived: its Python type (memoryview when by shared memory), size and sha256")
-    def describe_binary(self, data: bytes) -> dict[str, Any]:
-        return {"type": type(data).__name__, "size": memoryview(data).nbytes, "sha256": hashlib.sha256(data).hexdigest()}
+    @tool(description="How a binary parameter arrived: its Python type (memoryview when by shared memory), size and sha256; nonce is echoed")
+    def describe_binary(self, data: bytes, nonce: Optional[str] = None) -> dict[str, Any]:
+        return {"type": type(data).__name__, "size": memoryview(data).nbytes, "sha256": hashlib.sha256(data).hexdigest(),
+                "nonce": nonce}
 
     @tool(description="Writes a shared-memory result segment of size bytes, then exits with code 3 before answering")
     def crash_holding_segment(self, size: int) -> None:

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES="python3-grpcio python3-protobuf python3-pytest protobuf-compiler protobuf-compiler-grpc chromium"
+DEB_PACKAGES="python3-grpcio python3-protobuf python3-pytest python3-numpy protobuf-compiler protobuf-compiler-grpc chromium"
 
 have_python() {
   py=$(scripts/find-python.sh 2>/dev/null) && "$py" -c 'import pytest' >/dev/null 2>&1

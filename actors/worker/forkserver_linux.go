@@ -56,6 +56,10 @@ type ForkServer struct {
 	backoff time.Duration
 	timer   *time.Timer
 	starts  int
+	// bridged: a worker was spawned while the current zygote started (one
+	// per zygote start, so a pool's first worker is ready after one cold
+	// start, not a zygote start plus a fork).
+	bridged bool
 }
 
 // NewForkServer returns the fork server of a pool whose workers are made
@@ -150,9 +154,30 @@ func (f *ForkServer) get(ctx context.Context) (*zygote, error) {
 	return z, nil
 }
 
+// bridge reports whether this worker is to be spawned rather than forked:
+// the first one asked for while the zygote is starting (which it then
+// starts, if none is). Its start and the zygote's overlap.
+func (f *ForkServer) bridge() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	z := f.cur
+	if z == nil || z.isGone() {
+		z = f.launch()
+	}
+	if z.isReadyClosed() || f.bridged {
+		return false
+	}
+	f.bridged = true
+	return true
+}
+
 // launch spawns a zygote (under f.mu) and makes it current.
 func (f *ForkServer) launch() *zygote {
 	f.starts++
+	f.bridged = false
 	z := &zygote{ready: make(chan struct{}), gone: make(chan struct{}), born: time.Now(), log: f.log,
 		pending: map[uint64]*pendingFork{}, children: map[int]chan exitReport{}}
 	f.cur = z
@@ -454,6 +479,9 @@ func (z *zygote) reap(pid int) {
 // start forks a worker for c (ForkServer set) and returns it like
 // spawnProcess does.
 func (f *ForkServer) start(c Config, lineLog func(line string, rec *pyRecord)) (*process, error) {
+	if f.bridge() {
+		return spawnProcess(c, lineLog)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.ReadyTimeout)
 	defer cancel()
 	z, err := f.get(ctx)

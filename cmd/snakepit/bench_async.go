@@ -22,7 +22,11 @@ func (b *bench) async(ctx context.Context) (*benchReport, error) {
 	perServer := (conc + n - 1) / n
 	b.say("== async: aping (a coroutine), pool of %d %s workers (max_concurrency 16), %d callers = %d in flight per server, %s per phase, best of %d alternating rounds",
 		n, "AsyncShowcaseAdapter", conc, perServer, b.cfg.Duration, b.cfg.Rounds)
-	app, srv, done, err := b.readyPool(ctx, n, func(c *snakepit.Config) { c.Pools[0].Adapter = asyncAdapter })
+	// Capped at the direct path's calls in flight per server, so both paths
+	// keep the same number on each server.
+	app, srv, done, err := b.readyPool(ctx, n, func(c *snakepit.Config) {
+		c.Pools[0].Adapter, c.Pools[0].MaxCallsPerWorker = asyncAdapter, perServer
+	})
 	if err != nil {
 		return nil, err
 	}

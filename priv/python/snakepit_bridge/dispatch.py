@@ -147,9 +147,12 @@ class Dispatcher:
         )
 
     # -- preparation -------------------------------------------------------------
-    def prepare(self, request: Any, context: Any = None) -> Call:
-        """Decodes and validates a request; raises ToolNotFoundError / InvalidArgumentError."""
-        metadata = dict(request.metadata)
+    def prepare(self, request: Any, context: Any = None, metadata: Optional[dict[str, str]] = None) -> Call:
+        """Decodes and validates a request; raises ToolNotFoundError / InvalidArgumentError.
+
+        metadata is the request's metadata as a dict when the caller has read it already.
+        """
+        metadata = dict(request.metadata) if metadata is None else metadata
         info: Optional[ToolInfo] = None
         if not self.legacy:
             # Resolved first: nothing of an unknown tool's request is decoded.

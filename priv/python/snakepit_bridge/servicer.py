@@ -57,9 +57,10 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
     async def Ping(self, request: pb2.PingRequest, context: Any) -> pb2.PingResponse:
         return pb2.PingResponse(message=f"Pong from Python: {request.message}", server_time=_now())
 
-    def _context_for(self, request: pb2.ExecuteToolRequest) -> SessionContext:
+    def _context_for(self, request: pb2.ExecuteToolRequest, metadata: Optional[dict[str, str]] = None) -> SessionContext:
         stub = self.host.stub if self.host is not None else None
-        return SessionContext(stub, request.session_id, dict(request.metadata), host=self.host)
+        md = dict(metadata) if metadata is not None else dict(request.metadata)
+        return SessionContext(stub, request.session_id, md, host=self.host)
 
     def _error_context(self, request: pb2.ExecuteToolRequest, call: Optional[Call],
                        call_type: str) -> dict[str, Any]:
@@ -78,18 +79,20 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
     async def ExecuteTool(self, request: pb2.ExecuteToolRequest, context: Any) -> pb2.ExecuteToolResponse:
         started = time.monotonic()
         call: Optional[Call] = None
-        session = self._context_for(request)
+        # The request's metadata read once: each read of a protobuf map builds its strings anew.
+        metadata = dict(request.metadata)
+        session = self._context_for(request, metadata)
         token = current_context_var().set(session)
-        span = tracing.start(f"tool {request.tool_name}", dict(request.metadata), tool=request.tool_name,
+        span = tracing.start(f"tool {request.tool_name}", metadata, tool=request.tool_name,
                              worker_id=self.worker_id)
-        running = self.dispatcher.running.begin(request.metadata.get(CALL_ID_KEY, ""), request.tool_name)
+        running = self.dispatcher.running.begin(metadata.get(CALL_ID_KEY, ""), request.tool_name)
         cancelled = True  # until the handler gets to its end
         ok = False
         try:
-            call = self.dispatcher.prepare(request, context=session)
+            call = self.dispatcher.prepare(request, context=session, metadata=metadata)
             call.running = running
             value = await self.dispatcher.run_unary(call)
-            response = encode_result(value, shm_accept=request.metadata.get(shm.ACCEPT_KEY, ""))
+            response = encode_result(value, shm_accept=metadata.get(shm.ACCEPT_KEY, ""))
             cancelled, ok = False, True
         except Exception as exc:  # noqa: BLE001 - every tool failure becomes a payload
             cancelled = False

@@ -85,7 +85,14 @@ func TestLargeBinaryPayloadsTravelThroughSharedMemory(t *testing.T) {
 	assert.True(t, bytes.Equal(big, res.Binary))
 	assert.Equal(t, 1, shm.Views())
 	res.Binary[0] ^= 0xff // a private mapping: writable
+	st, err := app.Stats(t.Context(), "sm")
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.SharedMemory.Lent, "the view holds its segment")
 	res.Release()
+	st, err = app.Stats(t.Context(), "sm")
+	require.NoError(t, err)
+	assert.Zero(t, st.SharedMemory.Lent)
+	assert.Positive(t, st.SharedMemory.Idle, "segments are kept for reuse")
 	assert.Zero(t, shm.Views())
 	assert.Nil(t, res.Binary)
 

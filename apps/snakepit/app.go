@@ -107,6 +107,7 @@ type App struct {
 
 	runDir     string // removed at Stop (and by the next start if this host dies)
 	shmDir     string // shared-memory segments (runDir, or a run directory on /dev/shm); "" when no pool uses them
+	shmDirs    map[string]*shm.Dir
 	tools      *bridge.Tools
 	creds      *bridge.Credentials // the workers' bridge secrets
 	sessions   *sessions.Client
@@ -352,6 +353,10 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		pc.Worker.TempDir = runDir
 		if p.SharedMemoryThreshold >= 0 && app.shmDir != "" {
 			pc.Worker.SharedMemory = shm.New(app.shmDir, p.SharedMemoryThreshold)
+			if app.shmDirs == nil {
+				app.shmDirs = map[string]*shm.Dir{}
+			}
+			app.shmDirs[p.Name] = pc.Worker.SharedMemory
 		}
 		if p.ForkServer {
 			pc.Worker.ForkServer = worker.NewForkServer(pc.Worker)

@@ -52,6 +52,17 @@ type PoolStats struct {
 	Retried         uint64 `json:"retried"`          // idempotent calls run again after their worker died
 	WorkerRestarts  uint64 `json:"worker_restarts"`  // worker processes started again after an exit
 	Recycled        uint64 `json:"recycled"`         // workers replaced by the lifecycle or by hand
+
+	// SharedMemory counts the pool's shared-memory segments (a pool of
+	// this node with SharedMemoryThreshold ≥ 0; zero otherwise).
+	SharedMemory SharedMemoryStats `json:"shared_memory"`
+}
+
+// SharedMemoryStats counts a pool's shared-memory segments.
+type SharedMemoryStats struct {
+	Lent      int `json:"lent"`       // lent to running calls, or held by a WithZeroCopy result not yet released
+	Idle      int `json:"idle"`       // kept for reuse (at most 256 MiB)
+	IdleBytes int `json:"idle_bytes"` // their size
 }
 
 func poolStatsFrom(s *poolpb.Stats) PoolStats {
@@ -72,7 +83,12 @@ func (a *App) Stats(ctx context.Context, poolName string) (_ PoolStats, err erro
 	if err != nil {
 		return PoolStats{}, err
 	}
-	return poolStatsFrom(s), nil
+	st := poolStatsFrom(s)
+	if d := a.shmDirs[a.poolName(poolName)]; d != nil {
+		ss := d.Stats()
+		st.SharedMemory = SharedMemoryStats{Lent: ss.Lent, Idle: ss.Idle, IdleBytes: ss.IdleBytes}
+	}
+	return st, nil
 }
 
 // SessionStats are the session store's counters (App.SessionStats).

@@ -18,6 +18,7 @@ import (
 	"github.com/snakepit-go/snakepit/actors/registry/procreg"
 	"github.com/snakepit-go/snakepit/internal/instance"
 	"github.com/snakepit-go/snakepit/internal/rundir"
+	"github.com/snakepit-go/snakepit/internal/shm"
 )
 
 // cleanupCommand defines cleanup's flags on fl and returns the command. It ends what a dead host of an instance left behind: processes in
@@ -80,13 +81,20 @@ func cleanupCommand(fl *pflag.FlagSet) func(ctx context.Context, stdout io.Write
 			return err
 		}
 		if !*dry {
-			// The temp directories (worker sockets, ready files) of runs whose host is gone.
-			dirs, err := rundir.Sweep("", name, "", rundir.HostAlive(ctx))
-			for _, d := range dirs {
-				fmt.Fprintf(stdout, "removed %s\n", d)
+			// The temp directories (worker sockets, ready files) and the
+			// shared-memory directories (segments) of runs whose host is gone.
+			bases := []string{""}
+			if b := shm.Base(); b != "" {
+				bases = append(bases, b)
 			}
-			if err != nil {
-				return err
+			for _, base := range bases {
+				dirs, err := rundir.Sweep(base, name, "", rundir.HostAlive(ctx))
+				for _, d := range dirs {
+					fmt.Fprintf(stdout, "removed %s\n", d)
+				}
+				if err != nil {
+					return err
+				}
 			}
 		}
 		if s := rep.Survivors(); len(s) > 0 && !*dry {
@@ -99,7 +107,7 @@ func cleanupCommand(fl *pflag.FlagSet) func(ctx context.Context, stdout io.Write
 func newCleanupCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cleanup",
-		Short: "End what a dead host of an instance left behind (processes and temp files)",
+		Short: "End what a dead host of an instance left behind (processes, temp files, shared memory)",
 		Long: `cleanup ends the processes a dead host of an instance left behind: those in its process
 registry whose host is gone (verified against their command lines) and, unless -rogue=false,
 orphans carrying the instance's token and a run marker. Processes of live hosts are never touched.

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/snakepit-go/snakepit/internal/instance"
 	"github.com/snakepit-go/snakepit/internal/procs"
 	"github.com/snakepit-go/snakepit/internal/rundir"
+	"github.com/snakepit-go/snakepit/internal/shm"
 	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
@@ -74,6 +76,14 @@ func TestCleanupCommand(t *testing.T) {
 	require.NoError(t, err)
 	liveDir, err := rundir.Create("", rundir.Owner{RunID: "liverun1", Instance: "ops", HostPID: os.Getpid(), HostStart: me.CreateTime})
 	require.NoError(t, err)
+	// And the dead host's shared-memory directory with a segment in it.
+	deadShm := ""
+	if base := shm.Base(); base != "" {
+		deadShm, err = rundir.Create(base, rundir.Owner{RunID: "deadrun1", Instance: "ops", HostPID: orphan, HostStart: 1})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = os.RemoveAll(deadShm) })
+		require.NoError(t, os.WriteFile(filepath.Join(deadShm, "q."+strings.Repeat("0", 32)), []byte("x"), 0o600))
+	}
 
 	var out, errOut bytes.Buffer
 	args := []string{"cleanup", "-instance", "ops", "-data-dir", data}
@@ -90,6 +100,9 @@ func TestCleanupCommand(t *testing.T) {
 	require.Contains(t, out.String(), "removed "+deadDir)
 	require.NoDirExists(t, deadDir, "a dead host's run directory is removed")
 	require.DirExists(t, liveDir, "a live host's is kept")
+	if deadShm != "" {
+		require.NoDirExists(t, deadShm, "a dead host's shared-memory directory is removed")
+	}
 	snap, err := store.Read()
 	require.NoError(t, err)
 	require.Len(t, snap.Entries, 1, "a live host's entry stays")

@@ -79,6 +79,7 @@ type Dir struct {
 	mu        sync.Mutex
 	free      []Segment // idle, smallest first
 	freeBytes int
+	lent      int // segments lent to calls (or held by a view) now
 }
 
 // Segment is one segment file of the directory's own.
@@ -138,6 +139,7 @@ func (d *Dir) Get(size int) (Segment, error) {
 		if s.Cap >= size {
 			d.free = append(d.free[:i], d.free[i+1:]...)
 			d.freeBytes -= s.Cap
+			d.lent++
 			d.mu.Unlock()
 			return s, nil
 		}
@@ -153,6 +155,9 @@ func (d *Dir) Get(size int) (Segment, error) {
 		_ = os.Remove(f.Name())
 		return Segment{}, fmt.Errorf("shm: %w", err)
 	}
+	d.mu.Lock()
+	d.lent++
+	d.mu.Unlock()
 	return s, nil
 }
 
@@ -170,7 +175,7 @@ func (d *Dir) Write(data []byte) (Segment, string, error) {
 		}
 	}
 	if err != nil {
-		d.discard(s)
+		d.drop(s)
 		if errors.Is(err, syscall.ENOSPC) {
 			d.Trim() // a small /dev/shm: give the idle pages back
 		}
@@ -186,6 +191,7 @@ func (d *Dir) Put(s Segment) {
 		return
 	}
 	d.mu.Lock()
+	d.lent--
 	if d.freeBytes+s.Cap <= d.maxFree {
 		i := 0
 		for i < len(d.free) && d.free[i].Cap < s.Cap {
@@ -212,6 +218,14 @@ func (d *Dir) Trim() {
 }
 
 func (d *Dir) discard(s Segment) { _ = os.Remove(filepath.Join(d.path, s.Name)) }
+
+// drop removes a lent segment that cannot be used.
+func (d *Dir) drop(s Segment) {
+	d.mu.Lock()
+	d.lent--
+	d.mu.Unlock()
+	d.discard(s)
+}
 
 // ErrName: a segment name that is not one (a path, another worker's, …).
 var ErrName = errors.New("shm: not a segment name")
@@ -242,20 +256,24 @@ func (d *Dir) Take(ref string, offered Segment, workerID string, view bool) ([]b
 		}
 		d.Put(offered) // not used
 		seg = Segment{Name: adopted}
+		d.mu.Lock()
+		d.lent++ // given back like a lent one
+		d.mu.Unlock()
 	}
 	f, err := os.Open(filepath.Join(d.path, seg.Name))
 	if err != nil {
+		d.drop(seg)
 		return nil, fmt.Errorf("shm: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		d.discard(seg)
+		d.drop(seg)
 		return nil, fmt.Errorf("shm: %w", err)
 	}
 	seg.Cap = int(st.Size())
 	if n > seg.Cap {
-		d.discard(seg)
+		d.drop(seg)
 		return nil, fmt.Errorf("shm: the result says %d bytes, its segment holds %d", n, seg.Cap)
 	}
 	if n == 0 {
@@ -311,6 +329,20 @@ func (d *Dir) Idle() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.free)
+}
+
+// Stats counts a directory's segments.
+type Stats struct {
+	Lent      int // lent to running calls, or held by a view not yet released
+	Idle      int // kept for reuse
+	IdleBytes int
+}
+
+// Stats counts the segments now.
+func (d *Dir) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return Stats{Lent: d.lent, Idle: len(d.free), IdleBytes: d.freeBytes}
 }
 
 // mappings are the live views (Take with view), by their first byte.

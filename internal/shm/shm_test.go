@@ -21,8 +21,9 @@ func TestWrittenSegmentsAreLentAndReused(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(d.Path(), seg.Name))
 	require.NoError(t, err)
 	assert.Equal(t, data, got)
+	assert.Equal(t, Stats{Lent: 1}, d.Stats())
 	d.Put(seg)
-	assert.Equal(t, 1, d.Idle())
+	assert.Equal(t, Stats{Idle: 1, IdleBytes: len(data)}, d.Stats())
 
 	// The idle segment is lent again (no new file) to a payload that fits.
 	seg2, _, err := d.Write(data[:100])
@@ -69,6 +70,7 @@ func TestTakeReadsTheOfferedSegmentOrAdoptsTheWorkers(t *testing.T) {
 		if view {
 			assert.Equal(t, 1, Views())
 			assert.Zero(t, d.Idle(), "a view holds its segment")
+			assert.Equal(t, 1, d.Stats().Lent)
 			b[0] = 'X' // private: writable, seen by nobody else
 			assert.True(t, Release(b))
 			assert.False(t, Release(b), "released once")
@@ -92,6 +94,7 @@ func TestTakeReadsTheOfferedSegmentOrAdoptsTheWorkers(t *testing.T) {
 	_, err = os.Stat(filepath.Join(d.Path(), own))
 	assert.True(t, os.IsNotExist(err))
 	assert.Equal(t, 2, d.Idle(), "the unused offer and the adopted segment")
+	assert.Zero(t, d.Stats().Lent, "nothing is lent once every call gave its segments back")
 }
 
 func TestTakeRefusesWhatIsNotItsWorkersSegment(t *testing.T) {

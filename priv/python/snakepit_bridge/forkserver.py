@@ -29,6 +29,7 @@ zygote imports come from its own command line and environment.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import logging
@@ -135,10 +136,17 @@ class ForkServer:
         except OSError:
             pass
         while not self.stop:
-            for key, _ in self.sel.select(timeout=1.0):
+            # Children are looked at when a signal (SIGCHLD) woke the loop, and
+            # once a second in case a wake-up was lost: not once per packet.
+            scan = False
+            events = self.sel.select(timeout=1.0)
+            if not events:
+                scan = True
+            for key, _ in events:
                 if key.data == "ctl":
                     self._on_packet()
                 elif key.data == "wake":
+                    scan = True
                     try:
                         while os.read(self.wake_r, 512):
                             pass
@@ -148,7 +156,8 @@ class ForkServer:
                     if not os.read(0, 4096):
                         log.info("fork server: lifeline closed")
                         self.stop = True
-            self._report_exits()
+            if scan:
+                self._report_exits()
         self._end_children()
         return 0
 
@@ -215,6 +224,10 @@ class ForkServer:
             return
         sys.stdout.flush()
         sys.stderr.flush()
+        # What the zygote holds moves to the collector's permanent generation:
+        # the children's collections never walk it, so its pages stay shared
+        # (a walk writes to every object it visits, copying the page).
+        gc.freeze()
         try:
             pid = os.fork()
         except OSError as exc:

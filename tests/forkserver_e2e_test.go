@@ -70,6 +70,35 @@ func TestForkedWorkersServeAndAreTheZygotesChildren(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, string(res.JSON), strconv.Itoa(i))
 	}
+	// A forked worker's secrets came over the zygote's socket: its
+	// /proc/PID/environ (the zygote's, copied) holds none, but the markers.
+	for _, pid := range pids {
+		if ppid(t, pid) != fs.PID {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		require.NoError(t, err)
+		assert.NotContains(t, string(env), "SNAKEPIT_SERVER_SECRET")
+		assert.NotContains(t, string(env), "SNAKEPIT_WORKER_SECRET")
+		assert.Contains(t, string(env), "SNAKEPIT_RUN_ID="+app.RunID())
+	}
+}
+
+func TestAThreadProfilePoolForksToo(t *testing.T) {
+	app := startApp(t, snakepit.Config{InstanceName: uniqueInstance("forkthr"), Pools: []snakepit.PoolConfig{
+		{Name: "ft", Size: 2, ForkServer: true, Profile: snakepit.ProfileThread, Threads: 4}}})
+	fs, _ := app.ForkServer("ft")
+	forked := 0
+	for _, pid := range workerPids(t, app, "ft") {
+		if ppid(t, pid) == fs.PID {
+			forked++
+		}
+	}
+	assert.Equal(t, 1, forked)
+	for range 4 {
+		_, err := app.Execute(t.Context(), "ping", nil, snakepit.WithPool("ft"))
+		require.NoError(t, err)
+	}
 }
 
 func TestHostSIGKILLLeavesNoForkedWorkerNorZygote(t *testing.T) {

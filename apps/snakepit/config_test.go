@@ -74,6 +74,8 @@ func TestValidate(t *testing.T) {
 		{"profile", []PoolConfig{{Name: "a", Profile: "fiber"}}, "unknown Profile"},
 		{"transport", []PoolConfig{{Name: "a", Transport: "carrier-pigeon"}}, "unknown Transport"},
 		{"negative duration", []PoolConfig{{Name: "a", QueueTimeout: -time.Second}}, "must not be negative"},
+		{"negative calls per worker", []PoolConfig{{Name: "a", MaxCallsPerWorker: -1}}, "must not be negative"},
+		{"a preload that is not a module", []PoolConfig{{Name: "a", ForkServer: true, ForkPreload: []string{"os; import x"}}}, "not a Python module name"},
 	}
 
 	for _, c := range cases {

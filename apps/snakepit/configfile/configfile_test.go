@@ -51,6 +51,10 @@ pools:
     allow_pickle: true
     cuda_devices: ["0", "1"]
     telemetry: {enabled: true, allow: ["tool.*"], sampling_rate: 0.5}
+    max_calls_per_worker: 8
+    fork_server: true
+    fork_preload: [numpy]
+    shared_memory_threshold: -1
   - name: cpu
 `)
 	f, err := Load(p)
@@ -85,6 +89,10 @@ pools:
 	assert.True(t, gpu.AllowPickle)
 	assert.Equal(t, []string{"0", "1"}, gpu.CUDADevices)
 	assert.Equal(t, snakepit.PythonTelemetry{Enabled: true, Allow: []string{"tool.*"}, SamplingRate: 0.5}, gpu.Telemetry)
+	assert.Equal(t, 8, gpu.MaxCallsPerWorker)
+	assert.True(t, gpu.ForkServer)
+	assert.Equal(t, []string{"numpy"}, gpu.ForkPreload)
+	assert.Equal(t, -1, gpu.SharedMemoryThreshold)
 	assert.Equal(t, snakepit.PoolConfig{Name: "cpu"}, cfg.Pools[1], "unset keys stay zero: Start's defaults apply")
 }
 

@@ -52,11 +52,30 @@ def _send(ctl: socket.socket, msg: dict[str, Any]) -> None:
     ctl.send(json.dumps(msg).encode())
 
 
-def _preload(adapter: str) -> list[str]:
-    """Imports what every worker would: the bridge, grpc, the adapter's class and the preload list."""
-    from . import server  # noqa: F401 - grpc and the bridge, imported once for every child
+# The workers' command-line parsers, built once (argparse is slow to build).
+_PARSERS: dict[bool, Any] = {}
 
-    server.load_adapter_class(adapter)
+
+def _preload(adapter: str) -> list[str]:
+    """Imports what every worker would: the bridge, grpc, the adapter's class and the preload list.
+
+    Also does once what each worker would do again: build the command-line
+    parsers and discover the adapter's tools (cached per class).
+    """
+    from . import server  # grpc and the bridge, imported once for every child
+
+    # What a worker's start imports lazily (its thread pool, grpc's helpers).
+    for name in ("concurrent.futures.thread", "queue", "grpc._utilities"):
+        importlib.import_module(name)
+    cls = server.load_adapter_class(adapter)
+    tools = getattr(cls, "tools", None)
+    if callable(tools):
+        try:
+            tools()
+        except Exception:  # noqa: BLE001 - the worker reports a broken adapter itself
+            pass
+    for threaded in (False, True):
+        _PARSERS[threaded] = server._parser(threaded)
     done = [adapter]
     for name in filter(None, (n.strip() for n in os.environ.get(PRELOAD_ENV, "").split(","))):
         try:
@@ -96,7 +115,8 @@ def _child(req: dict[str, Any], fds: list[int], closing: list[int]) -> None:
         sys.argv = [sys.argv[0]] + args
         from . import server
 
-        code = server.main(args, threaded=bool(req.get("threaded")))
+        threaded = bool(req.get("threaded"))
+        code = server.main(args, threaded=threaded, parser=_PARSERS.get(threaded))
         logging.shutdown()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

@@ -63,6 +63,13 @@ def handshake_line(address: str, host: str, concurrency: int = 1) -> str:
     return f"{HANDSHAKE}|{PROTOCOL_VERSION}|tcp|{host}:{address}{extra}"
 
 
+EXIT_OK, EXIT_STARTUP, EXIT_USAGE = 0, 1, 2
+
+
+class StartupError(Exception):
+    """The worker cannot start; the message says why (exit code 1)."""
+
+
 MAX_CONCURRENCY = 1024
 
 
@@ -72,46 +79,59 @@ def declared_concurrency(cls: type, path: str) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CONCURRENCY:
         raise StartupError(f"adapter {path!r}: max_concurrency must be an int from 1 to {MAX_CONCURRENCY}, got {n!r}")
     return n
-EXIT_OK, EXIT_STARTUP, EXIT_USAGE = 0, 1, 2
-
-
-class StartupError(Exception):
-    """The worker cannot start; the message says why (exit code 1)."""
 
 
 def build_parser(threaded: bool = False) -> argparse.ArgumentParser:
-    """The worker's command line (upstream's flags plus ours)."""
+    """The worker's command line (upstream's flags plus ours), with defaults from the environment."""
+    p = _parser(threaded)
+    env_defaults(p, threaded)
+    return p
+
+
+def env_defaults(p: argparse.ArgumentParser, threaded: bool) -> None:
+    """Sets the flags' defaults the environment gives, as it is now.
+
+    Apart from :func:`_parser`, so the fork server builds the parser once and
+    each forked worker sets only these (its environment is its own).
+    """
+    lifeline = os.environ.get("SNAKEPIT_LIFELINE", "auto")
+    p.set_defaults(
+        listen=os.environ.get("SNAKEPIT_LISTEN", ""),
+        elixir_address=os.environ.get("SNAKEPIT_GRPC_ADDRESS") or os.environ.get("SNAKEPIT_ELIXIR_ADDRESS", ""),
+        instance_name=os.environ.get("SNAKEPIT_INSTANCE_NAME", ""),
+        instance_token=os.environ.get("SNAKEPIT_INSTANCE_TOKEN", ""),
+        worker_id=os.environ.get("SNAKEPIT_WORKER_ID", ""),
+        lifeline=lifeline if lifeline in ("auto", "stdin", "none") else "auto",
+    )
+    if not threaded:
+        p.set_defaults(max_threads=int(os.environ.get("SNAKEPIT_MAX_THREADS", "32")))
+
+
+def _parser(threaded: bool) -> argparse.ArgumentParser:
     prog = "grpc_server_threaded.py" if threaded else "grpc_server.py"
     p = argparse.ArgumentParser(prog=prog, description="Snakepit Python worker")
     p.add_argument("--adapter", help="adapter class as pkg.module.Class")
     p.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
     p.add_argument("--host", default="127.0.0.1", help="TCP address to bind (default loopback)")
-    p.add_argument("--listen", default=os.environ.get("SNAKEPIT_LISTEN", ""),
+    p.add_argument("--listen",
                    help="unix:/path to serve on a unix socket instead of TCP (default $SNAKEPIT_LISTEN)")
     p.add_argument(
         "--elixir-address",
-        default=os.environ.get("SNAKEPIT_GRPC_ADDRESS") or os.environ.get("SNAKEPIT_ELIXIR_ADDRESS", ""),
         help="host BridgeService address (host:port or unix:/path) for sessions and host tools",
     )
     p.add_argument("--host-connect-timeout-ms", type=int, default=30000,
                    help="how long to wait for the host to answer Ping at start")
     p.add_argument("--snakepit-run-id", "--run-id", dest="run_id", default="")
-    p.add_argument("--snakepit-instance-name", dest="instance_name",
-                   default=os.environ.get("SNAKEPIT_INSTANCE_NAME", ""))
-    p.add_argument("--snakepit-instance-token", dest="instance_token",
-                   default=os.environ.get("SNAKEPIT_INSTANCE_TOKEN", ""))
-    p.add_argument("--snakepit-worker-id", dest="worker_id",
-                   default=os.environ.get("SNAKEPIT_WORKER_ID", ""))
-    lifeline = os.environ.get("SNAKEPIT_LIFELINE", "auto")
+    p.add_argument("--snakepit-instance-name", dest="instance_name")
+    p.add_argument("--snakepit-instance-token", dest="instance_token")
+    p.add_argument("--snakepit-worker-id", dest="worker_id")
     p.add_argument("--lifeline", choices=("auto", "stdin", "none"),
-                   default=lifeline if lifeline in ("auto", "stdin", "none") else "auto",
                    help="exit on stdin EOF: auto = when stdin is a pipe or socket (default $SNAKEPIT_LIFELINE)")
     if threaded:
         p.add_argument("--max-workers", dest="max_threads", type=int, default=10,
                        help="concurrent calls (threads for sync tools); the host's capacity for this worker")
     else:
-        p.add_argument("--max-threads", type=int, default=int(os.environ.get("SNAKEPIT_MAX_THREADS", "32")),
-                       help="threads for sync tools")
+        p.add_argument("--max-threads", type=int, help="threads for sync tools")
     p.add_argument("--shutdown-grace-ms", type=int, default=2000)
     p.add_argument("--snakepit-fork-server", dest="fork_server", action="store_true",
                    help="run as the pool's fork server on the socket at $SNAKEPIT_FORK_SERVER_FD "
@@ -426,9 +446,17 @@ def health_check(adapter_path: str, threaded: bool = False) -> int:
     return EXIT_OK
 
 
-def main(argv: Optional[list[str]] = None, threaded: bool = False) -> int:
-    """Entry point of grpc_server.py (threaded: grpc_server_threaded.py); returns the exit code."""
-    parser = build_parser(threaded)
+def main(argv: Optional[list[str]] = None, threaded: bool = False,
+         parser: Optional[argparse.ArgumentParser] = None) -> int:
+    """Entry point of grpc_server.py (threaded: grpc_server_threaded.py); returns the exit code.
+
+    parser is one :func:`_parser` built before (by the fork server); its
+    environment defaults are set here.
+    """
+    if parser is None:
+        parser = build_parser(threaded)
+    else:
+        env_defaults(parser, threaded)
     args = parser.parse_args(argv)
     if args.health_check:
         configure_logging(default_level="info")

@@ -163,3 +163,17 @@ def test_an_adapter_that_cannot_be_imported_is_reported() -> None:
     assert z.proc.stdin is not None and z.proc.stderr is not None
     z.proc.stdin.close()
     z.proc.stderr.close()
+
+
+def test_a_parser_built_before_takes_the_workers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from snakepit_bridge import server
+
+    parser = server._parser(False)  # as the fork server builds it, before any worker's environment exists
+    monkeypatch.setenv("SNAKEPIT_WORKER_ID", "pool-w7")
+    monkeypatch.setenv("SNAKEPIT_LISTEN", "unix:/run/w7.sock")
+    monkeypatch.setenv("SNAKEPIT_LIFELINE", "bogus")
+    monkeypatch.setenv("SNAKEPIT_MAX_THREADS", "5")
+    server.env_defaults(parser, False)
+    args = parser.parse_args(["--adapter", SHOWCASE])
+    assert (args.worker_id, args.listen, args.lifeline, args.max_threads) == ("pool-w7", "unix:/run/w7.sock", "auto", 5)
+    assert vars(args) == vars(server.build_parser(False).parse_args(["--adapter", SHOWCASE]))

@@ -374,7 +374,7 @@ func (z *zygote) read() {
 	z.mu.Unlock()
 	if !z.isReadyClosed() {
 		inf, _ := z.proc.waitExit(time.Second)
-		z.setReady(fmt.Errorf("the fork server exited before it was ready (%s): %s", inf, sperrTail(inf.Output)))
+		z.setReady(fmt.Errorf("the fork server exited before it was ready (%s): %s", inf, outputTailOf(inf.Output)))
 	}
 	close(z.gone)
 }
@@ -519,7 +519,7 @@ func (f *ForkServer) start(c Config, lineLog func(line string, rec *pyRecord)) (
 		_ = os.RemoveAll(p.dir)
 		return nil, fmt.Errorf("fork server: %w", err)
 	}
-	p.pid, p.pgid, p.stdin, p.parent = pid, pid, lifeW, z.proc.pid
+	p.pid, p.pgid, p.stdin = pid, pid, lifeW
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		pidfd = -1
@@ -573,8 +573,8 @@ func waitPidfd(pidfd, pid int) {
 	}
 }
 
-// sperrTail is the end of a process's output, for an error message.
-func sperrTail(out string) string {
+// outputTailOf is the end of a process's output, for an error message.
+func outputTailOf(out string) string {
 	const max = 2 << 10
 	out = strings.TrimSpace(out)
 	if len(out) > max {

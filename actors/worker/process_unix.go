@@ -31,15 +31,14 @@ const outputDrain = 300 * time.Millisecond
 // on its stdin as its lifeline: when the host dies the pipe closes and the
 // server exits.
 type process struct {
-	cmd    *exec.Cmd // nil for a forked worker
-	parent int       // the fork server's pid for a forked worker, 0 when spawned
-	pid    int
-	pgid   int
-	stdin  io.WriteCloser
-	out    *tailBuffer
-	dir    string // private directory: ready file and unix socket
-	ready  string // ready file path
-	sock   string // unix socket path, "" for TCP
+	cmd   *exec.Cmd // nil for a forked worker
+	pid   int
+	pgid  int
+	stdin io.WriteCloser
+	out   *tailBuffer
+	dir   string // private directory: ready file and unix socket
+	ready string // ready file path
+	sock  string // unix socket path, "" for TCP
 
 	done chan struct{} // closed once reaped; exit is valid then
 	exit ExitInfo

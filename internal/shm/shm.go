@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -79,8 +80,14 @@ type Dir struct {
 	mu        sync.Mutex
 	free      []Segment // idle, smallest first
 	freeBytes int
-	lent      int // segments lent to calls (or held by a view) now
+	lent      int       // segments lent to calls (or held by a view) now
+	fullUntil time.Time // after a full file system: no writes tried until then
 }
+
+// fullBackoff is how long a Dir sends payloads inline after its file system
+// was full (a small /dev/shm, e.g. a container's default 64 MiB), instead of
+// writing into it again for every call until it fails.
+const fullBackoff = 5 * time.Second
 
 // Segment is one segment file of the directory's own.
 type Segment struct {
@@ -89,12 +96,18 @@ type Segment struct {
 }
 
 // New returns the segment directory at path (an existing private
-// directory) for payloads of at least threshold bytes.
+// directory) for payloads of at least threshold bytes. Idle segments are
+// kept up to DefaultMaxFree, or a quarter of the file system's size when
+// that is less.
 func New(path string, threshold int) *Dir {
 	if threshold <= 0 {
 		threshold = DefaultThreshold
 	}
-	return &Dir{path: path, threshold: threshold, maxFree: DefaultMaxFree}
+	maxFree := DefaultMaxFree
+	if size := fsSize(path); size > 0 {
+		maxFree = min(maxFree, int(size/4))
+	}
+	return &Dir{path: path, threshold: threshold, maxFree: maxFree}
 }
 
 // Path is the directory.
@@ -161,8 +174,17 @@ func (d *Dir) Get(size int) (Segment, error) {
 	return s, nil
 }
 
+// ErrFull: the file system was full a moment ago; the payload goes inline.
+var ErrFull = errors.New("shm: the segment file system is full")
+
 // Write lends a segment holding data and returns it with its Ref.
 func (d *Dir) Write(data []byte) (Segment, string, error) {
+	d.mu.Lock()
+	full := time.Now().Before(d.fullUntil)
+	d.mu.Unlock()
+	if full {
+		return Segment{}, "", ErrFull
+	}
 	s, err := d.Get(len(data))
 	if err != nil {
 		return Segment{}, "", err
@@ -178,6 +200,9 @@ func (d *Dir) Write(data []byte) (Segment, string, error) {
 		d.drop(s)
 		if errors.Is(err, syscall.ENOSPC) {
 			d.Trim() // a small /dev/shm: give the idle pages back
+			d.mu.Lock()
+			d.fullUntil = time.Now().Add(fullBackoff)
+			d.mu.Unlock()
 		}
 		return Segment{}, "", fmt.Errorf("shm: %w", err) // the caller sends the bytes inline
 	}

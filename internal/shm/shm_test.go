@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -128,4 +129,21 @@ func TestWriteIntoAMissingDirectoryFails(t *testing.T) {
 	d := New(filepath.Join(t.TempDir(), "gone"), 0)
 	_, _, err := d.Write([]byte("x"))
 	assert.Error(t, err)
+}
+
+func TestAFullFileSystemSendsPayloadsInlineForAWhile(t *testing.T) {
+	d := New(t.TempDir(), 0)
+	d.fullUntil = time.Now().Add(time.Hour) // as after an ENOSPC
+	_, _, err := d.Write([]byte("x"))
+	assert.ErrorIs(t, err, ErrFull)
+	assert.Zero(t, d.Segments(), "nothing was written")
+	d.fullUntil = time.Time{}
+	_, _, err = d.Write([]byte("x"))
+	assert.NoError(t, err)
+}
+
+func TestIdleSegmentsAreBoundedByTheFileSystemsSize(t *testing.T) {
+	d := New(t.TempDir(), 0)
+	assert.LessOrEqual(t, d.maxFree, DefaultMaxFree)
+	assert.Positive(t, d.maxFree)
 }

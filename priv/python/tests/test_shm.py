@@ -69,3 +69,12 @@ def test_without_a_directory_or_an_accepting_host_nothing_goes_to_shared_memory(
 def test_a_bad_worker_id_is_not_used_in_a_name(shm_dir: Path) -> None:
     assert shm.put(b"x", "../evil", "-") is None
     assert list(shm_dir.iterdir()) == []
+
+
+def test_numpy_reads_a_parameter_view_without_copying(shm_dir: Path) -> None:
+    np = pytest.importorskip("numpy")
+    (shm_dir / HOST).write_bytes(np.arange(256, dtype=np.float32).tobytes())
+    view = shm.attach(f"{HOST}:1024")
+    arr = np.frombuffer(view, dtype=np.float32)
+    assert arr[255] == 255.0 and not arr.flags.owndata and not arr.flags.writeable
+    assert np.shares_memory(arr, np.frombuffer(view, dtype=np.uint8)), "the array is the mapped segment"

@@ -4,6 +4,7 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -104,6 +105,28 @@ func TestLargeBinaryPayloadsTravelThroughSharedMemory(t *testing.T) {
 	stopAndCheck(t, app)
 	_, err = os.Stat(dir)
 	assert.True(t, os.IsNotExist(err), "Stop removes the segment directory: %v", err)
+}
+
+func TestACallThatEndsUnansweredNeverLendsItsSegmentsAgain(t *testing.T) {
+	app := startApp(t, snakepit.Config{InstanceName: uniqueInstance("shmcancel"), Pools: []snakepit.PoolConfig{{Name: "sx", Size: 1}}})
+	big := randomBytes(t, 2<<20)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	// The caller leaves mid-call: the worker may still read the parameter,
+	// or write a result (a sync tool runs on), after the host has moved on.
+	_, err := app.Execute(ctx, "slow_echo_binary", map[string]any{"ms": 1500}, snakepit.WithPool("sx"),
+		snakepit.WithBinary(map[string][]byte{"data": big}))
+	require.ErrorIs(t, err, snakepit.ErrDeadlineExceeded)
+	st, err := app.Stats(t.Context(), "sx")
+	require.NoError(t, err)
+	assert.Equal(t, snakepit.SharedMemoryStats{}, st.SharedMemory,
+		"the parameter's and the result's segments were removed, not kept for another call")
+	// The next call gets fresh segments and its own bytes.
+	other := randomBytes(t, 2<<20)
+	res, err := app.Execute(t.Context(), "slow_echo_binary", map[string]any{"ms": 1}, snakepit.WithPool("sx"),
+		snakepit.WithBinary(map[string][]byte{"data": other}))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(other, res.Binary))
 }
 
 func TestAWorkerThatDiesHoldingASegmentLeavesNone(t *testing.T) {

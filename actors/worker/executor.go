@@ -589,13 +589,20 @@ func (x *Executor) toShm(req *bridgepb.ExecuteToolRequest) (l lent) {
 	return l
 }
 
-// giveBack returns what a call borrowed that its result did not keep.
-func (x *Executor) giveBack(l lent, resultTaken bool) {
+// giveBack returns what a call borrowed that its result did not keep. When
+// the worker did not answer (a cancel, a deadline, its death), its handler
+// may still read the parameters or write the result segment: those
+// segments are removed instead, never lent to another call.
+func (x *Executor) giveBack(l lent, resultTaken, answered bool) {
+	back := x.shm.Put
+	if !answered {
+		back = x.shm.Drop
+	}
 	for _, s := range l.params {
-		x.shm.Put(s)
+		back(s)
 	}
 	if !resultTaken {
-		x.shm.Put(l.offered)
+		back(l.offered)
 	}
 }
 
@@ -747,11 +754,12 @@ func (x *Executor) runUnary(ctx context.Context, st *callState, c Call) (termina
 	if e != nil {
 		return fail(e)
 	}
-	borrowed, taken := x.toShm(req), false
+	borrowed, taken, answered := x.toShm(req), false, false
 	if x.shm != nil {
-		defer func() { x.giveBack(borrowed, taken) }()
+		defer func() { x.giveBack(borrowed, taken, answered) }()
 	}
 	resp, err := x.client.ExecuteTool(withCorrelation(ctx, c.Req), req)
+	answered = err == nil
 	if err != nil {
 		return fail(x.callError(st, err))
 	}

@@ -197,7 +197,7 @@ func (d *Dir) Write(data []byte) (Segment, string, error) {
 		}
 	}
 	if err != nil {
-		d.drop(s)
+		d.Drop(s)
 		if errors.Is(err, syscall.ENOSPC) {
 			d.Trim() // a small /dev/shm: give the idle pages back
 			d.mu.Lock()
@@ -244,8 +244,13 @@ func (d *Dir) Trim() {
 
 func (d *Dir) discard(s Segment) { _ = os.Remove(filepath.Join(d.path, s.Name)) }
 
-// drop removes a lent segment that cannot be used.
-func (d *Dir) drop(s Segment) {
+// Drop removes a lent segment instead of giving it back: another process
+// may still use it (a worker whose call was cancelled), so it is never lent
+// again. Whoever has it open or mapped keeps the data until they close it.
+func (d *Dir) Drop(s Segment) {
+	if s.Name == "" {
+		return
+	}
 	d.mu.Lock()
 	d.lent--
 	d.mu.Unlock()
@@ -287,18 +292,18 @@ func (d *Dir) Take(ref string, offered Segment, workerID string, view bool) ([]b
 	}
 	f, err := os.Open(filepath.Join(d.path, seg.Name))
 	if err != nil {
-		d.drop(seg)
+		d.Drop(seg)
 		return nil, fmt.Errorf("shm: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		d.drop(seg)
+		d.Drop(seg)
 		return nil, fmt.Errorf("shm: %w", err)
 	}
 	seg.Cap = int(st.Size())
 	if n > seg.Cap {
-		d.drop(seg)
+		d.Drop(seg)
 		return nil, fmt.Errorf("shm: the result says %d bytes, its segment holds %d", n, seg.Cap)
 	}
 	if n == 0 {

@@ -147,3 +147,17 @@ func TestIdleSegmentsAreBoundedByTheFileSystemsSize(t *testing.T) {
 	assert.LessOrEqual(t, d.maxFree, DefaultMaxFree)
 	assert.Positive(t, d.maxFree)
 }
+
+func TestADroppedSegmentIsNeverLentAgain(t *testing.T) {
+	d := New(t.TempDir(), 0)
+	s, _, err := d.Write([]byte("payload"))
+	require.NoError(t, err)
+	d.Drop(s)
+	assert.Equal(t, Stats{}, d.Stats())
+	assert.Zero(t, d.Segments())
+	s2, err := d.Get(3)
+	require.NoError(t, err)
+	assert.NotEqual(t, s.Name, s2.Name)
+	d.Drop(Segment{}) // nothing lent: nothing to do
+	assert.Equal(t, 1, d.Stats().Lent)
+}

@@ -113,6 +113,11 @@ class ShowcaseAdapter(BaseAdapter):
         return {"type": type(data).__name__, "size": memoryview(data).nbytes, "sha256": hashlib.sha256(data).hexdigest(),
                 "nonce": nonce}
 
+    @tool(description="Sleeps ms milliseconds (async), then returns data unchanged")
+    async def slow_echo_binary(self, data: bytes, ms: int) -> Binary:
+        await asyncio.sleep(ms / 1000)
+        return Binary(data)
+
     @tool(description="Writes a shared-memory result segment of size bytes, then exits with code 3 before answering")
     def crash_holding_segment(self, size: int) -> None:
         shm.put(b"x" * size, current_worker_id(), "-")

@@ -30,9 +30,10 @@ test: setup lint test-go test-python fuzz-short
 test-cluster: setup
 	$(GO) test -race -count=3 -v -run . ./tests/cluster/
 
-# The chaos suite, long form (about 3 minutes): random calls against two
-# pools while workers are killed, frozen, recycled and resized, then a stop
-# mid-flight; and five host SIGKILLs. The test suite runs a 40 s form.
+# The chaos suite, long form (about 3 minutes): random calls against three
+# pools (one forked from a fork server, several calls per worker) while
+# workers and the zygote are killed, frozen, recycled and resized, then a
+# stop mid-flight; and five host SIGKILLs. The test suite runs a 40 s form.
 # CHAOS_SEED=<n> replays a run; CHAOS_DURATION sets its length.
 CHAOS_DURATION ?= 150s
 chaos: setup

@@ -195,3 +195,23 @@ func TestAZygoteThatCannotImportTheAdapterFailsTheStartWithTheReason(t *testing.
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no_such_module_xyz")
 }
+
+func TestStopDoesNotWaitForAFrozenZygote(t *testing.T) {
+	app := startApp(t, snakepit.Config{InstanceName: uniqueInstance("forkfrz"), Pools: []snakepit.PoolConfig{
+		{Name: "fz", Size: 2, ForkServer: true, ReadyTimeout: time.Minute, StopGrace: 500 * time.Millisecond}}})
+	fs, _ := app.ForkServer("fz")
+	require.NoError(t, syscall.Kill(fs.PID, syscall.SIGSTOP))
+	t.Cleanup(func() { _ = syscall.Kill(fs.PID, syscall.SIGKILL) })
+	// A replacement now waits on the frozen zygote for its fork.
+	pids := workerPids(t, app, "fz")
+	require.NoError(t, syscall.Kill(pids[len(pids)-1], syscall.SIGKILL))
+	waitStats(t, app, "fz", "the replacement starting", func(s statsView) bool { return s.Restarts >= 1 || s.Ready < 2 })
+	time.Sleep(200 * time.Millisecond) // the replacement's fork request is out
+
+	start := time.Now()
+	stopAndCheck(t, app)
+	took := time.Since(start)
+	t.Logf("Stop with a fork waiting on a frozen zygote took %s", took.Round(time.Millisecond))
+	assert.Less(t, took, 20*time.Second, "Stop does not wait out the replacement's ReadyTimeout (1 min)")
+	assert.False(t, procs.Alive(fs.PID), "the frozen zygote is gone")
+}

@@ -60,6 +60,9 @@ type ForkServer struct {
 	// per zygote start, so a pool's first worker is ready after one cold
 	// start, not a zygote start plus a fork).
 	bridged bool
+	// life bounds every wait for a fork; Abort ends it.
+	life  context.Context
+	abort context.CancelFunc
 }
 
 // NewForkServer returns the fork server of a pool whose workers are made
@@ -69,8 +72,10 @@ func NewForkServer(base Config) *ForkServer {
 	base = base.withDefaults()
 	base.ForkServer = nil
 	base.WorkerID = base.PoolName + "-forkserver"
-	return &ForkServer{base: base, log: base.Logger.With("worker", base.WorkerID, "pool", base.PoolName),
+	f := &ForkServer{base: base, log: base.Logger.With("worker", base.WorkerID, "pool", base.PoolName),
 		backoff: forkRestartMin}
+	f.life, f.abort = context.WithCancel(context.Background())
+	return f
 }
 
 // ForkServerInfo describes a fork server.
@@ -103,11 +108,24 @@ func (f *ForkServer) Start(ctx context.Context) error {
 	return err
 }
 
-// Close ends the zygote (its workers are not touched) and refuses further
-// forks.
+// Abort refuses further forks and ends the waits of those in progress at
+// once (a worker start waiting on a zygote that does not answer, a frozen
+// one say, fails now instead of after its ReadyTimeout); the zygote keeps
+// running. The App aborts its fork servers when it starts to stop.
+func (f *ForkServer) Abort() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	f.abort()
+}
+
+// Close ends the zygote, which SIGKILLs any worker it forked that still
+// runs (close it after the pool's workers have stopped), and refuses
+// further forks.
 func (f *ForkServer) Close() {
 	f.mu.Lock()
 	f.closed = true
+	f.abort()
 	z := f.cur
 	if f.timer != nil {
 		f.timer.Stop()
@@ -125,6 +143,9 @@ func (f *ForkServer) Close() {
 func (f *ForkServer) Open() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		f.life, f.abort = context.WithCancel(context.Background())
+	}
 	f.closed = false
 }
 
@@ -482,7 +503,10 @@ func (f *ForkServer) start(c Config, lineLog func(line string, rec *pyRecord)) (
 	if f.bridge() {
 		return spawnProcess(c, lineLog)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.ReadyTimeout)
+	f.mu.Lock()
+	life := f.life
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(life, c.ReadyTimeout)
 	defer cancel()
 	z, err := f.get(ctx)
 	if err != nil {
@@ -520,32 +544,50 @@ func (f *ForkServer) start(c Config, lineLog func(line string, rec *pyRecord)) (
 		return nil, fmt.Errorf("fork server: %w", err)
 	}
 	p.pid, p.pgid, p.stdin = pid, pid, lifeW
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		pidfd = -1
-	}
+	ended, stopWatch := watchExit(pid)
 	copied := p.copyOutput(outR, lineLog)
 	go func() {
+		defer stopWatch()
 		var r exitReport
-		kept := false
+		kept, lateReap := false, false
 		select {
 		case r = <-exited:
 			kept = true
+		case <-ended:
+			// It ended; its zygote should say so at once. One that does not
+			// (frozen, or busy) has not reaped it either: the group id is
+			// still ours, and the zygote is told to reap when it reports.
+			select {
+			case r = <-exited:
+				kept = true
+			case <-z.gone:
+				r = exitReport{code: -1}
+			case <-time.After(exitReportWait):
+				r = exitReport{code: -1}
+				kept, lateReap = !z.isGone(), true
+			}
 		case <-z.gone:
 			// The zygote died: its workers were handed to init, which
 			// reaps them. Watch this one until it ends; its status is
 			// not known then.
 			r = exitReport{code: -1}
-			waitPidfd(pidfd, pid)
+			<-ended
 		}
 		if kept {
 			p.endGroup(true)
-			z.reap(pid)
+			if lateReap {
+				go func() {
+					select {
+					case <-exited:
+						z.reap(pid)
+					case <-z.gone:
+					}
+				}()
+			} else {
+				z.reap(pid)
+			}
 		} else {
 			p.endGroup(false)
-		}
-		if pidfd >= 0 {
-			_ = unix.Close(pidfd)
 		}
 		p.finish(copied, outR, func(output string) ExitInfo {
 			info := ExitInfo{OSPid: pid, ExitCode: r.code, Output: output}
@@ -558,19 +600,50 @@ func (f *ForkServer) start(c Config, lineLog func(line string, rec *pyRecord)) (
 	return p, nil
 }
 
-// waitPidfd waits until the process ends: on its pidfd, else by polling.
-func waitPidfd(pidfd, pid int) {
-	if pidfd >= 0 {
-		for {
-			_, err := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, -1)
-			if !errors.Is(err, unix.EINTR) {
+// exitReportWait bounds the wait for the zygote's report once a forked
+// worker's pidfd says it ended.
+const exitReportWait = time.Second
+
+// watchExit returns a channel closed when process pid (not our child) has
+// ended: its pidfd, waited on by the runtime's poller (no thread is held),
+// else polled. stop ends the watch.
+func watchExit(pid int) (<-chan struct{}, func()) {
+	ended := make(chan struct{})
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err == nil {
+		f := os.NewFile(uintptr(fd), "pidfd")
+		if rc, err := f.SyscallConn(); err == nil {
+			go func() {
+				first := true
+				// Read waits until the pidfd is readable (the process ended)
+				// when the function returns false; Close ends the wait too.
+				_ = rc.Read(func(uintptr) bool {
+					if first {
+						first = false
+						return false
+					}
+					return true
+				})
+				close(ended)
+			}()
+			return ended, func() { _ = f.Close() }
+		}
+		_ = f.Close()
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for syscall.Kill(pid, 0) == nil {
+			select {
+			case <-done:
 				return
+			case <-t.C:
 			}
 		}
-	}
-	for syscall.Kill(pid, 0) == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
+		close(ended)
+	}()
+	return ended, func() { close(done) }
 }
 
 // outputTailOf is the end of a process's output, for an error message.

@@ -33,6 +33,9 @@ func (f *ForkServer) Info() ForkServerInfo { return ForkServerInfo{} }
 // Start fails: no fork server on this system.
 func (f *ForkServer) Start(context.Context) error { return errNoForkServer }
 
+// Abort does nothing.
+func (f *ForkServer) Abort() {}
+
 // Open does nothing.
 func (f *ForkServer) Open() {}
 

@@ -588,6 +588,11 @@ func (a *App) Stop(ctx context.Context) (err error) {
 			a.streams.Delete(k)
 			return true
 		})
+		// A worker start waiting on a fork ends at once: nothing is
+		// started while the App stops.
+		for _, fs := range a.forkServers {
+			fs.Abort()
+		}
 		a.stopErr = a.stopTree(ctx)
 		for _, fs := range a.forkServers {
 			fs.Close() // closed by the tree already, unless its stop timed out

@@ -160,16 +160,7 @@ func (w *workerActor) info() *Info {
 func (w *workerActor) start(ctx actor.Context) {
 	w.state = StateStarting
 	w.startedAt = time.Now()
-	// What the worker writes reaches the host's log: its Python log
-	// records at their own levels, anything else (prints) at info.
-	logger := w.log
-	lineLog := func(line string, rec *pyRecord) {
-		if rec != nil {
-			logger.Log(context.Background(), rec.level(), rec.Msg, rec.attrs()...)
-			return
-		}
-		logger.Info(line, "source", "python output")
-	}
+	lineLog := pyLineLogger(w.log)
 	// Reserved before the spawn, so a host that dies right after it still
 	// left a trace; removed once the process is reaped.
 	rec, key := w.cfg.Processes, procreg.EntryKey(w.cfg.RunID, w.cfg.WorkerID, w.gen)

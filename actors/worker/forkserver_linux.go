@@ -90,7 +90,7 @@ func (f *ForkServer) Info() ForkServerInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	inf := ForkServerInfo{Starts: f.starts}
-	if z := f.cur; z != nil && !z.isGone() && z.proc != nil {
+	if z := f.cur; z != nil && !isClosed(z.gone) && z.proc != nil {
 		inf.PID = z.proc.pid
 		select {
 		case <-z.ready:
@@ -99,13 +99,6 @@ func (f *ForkServer) Info() ForkServerInfo {
 		}
 	}
 	return inf
-}
-
-// Start starts the zygote now (it would start with the first fork) and
-// waits until it is ready or ctx ends.
-func (f *ForkServer) Start(ctx context.Context) error {
-	_, err := f.get(ctx)
-	return err
 }
 
 // Abort refuses further forks and ends the waits of those in progress at
@@ -131,7 +124,7 @@ func (f *ForkServer) Close() {
 		f.timer.Stop()
 	}
 	f.mu.Unlock()
-	if z != nil && z.proc != nil && !z.isGone() {
+	if z != nil && z.proc != nil && !isClosed(z.gone) {
 		_ = z.conn.Close()
 		z.proc.stop(f.base.StopGrace)
 		<-z.gone
@@ -160,7 +153,7 @@ func (f *ForkServer) get(ctx context.Context) (*zygote, error) {
 		return nil, errForkServerClosed
 	}
 	z := f.cur
-	if z == nil || z.isGone() {
+	if z == nil || isClosed(z.gone) {
 		z = f.launch()
 	}
 	f.mu.Unlock()
@@ -185,10 +178,10 @@ func (f *ForkServer) bridge() bool {
 		return false
 	}
 	z := f.cur
-	if z == nil || z.isGone() {
+	if z == nil || isClosed(z.gone) {
 		z = f.launch()
 	}
-	if z.isReadyClosed() || f.bridged {
+	if isClosed(z.ready) || f.bridged {
 		return false
 	}
 	f.bridged = true
@@ -222,14 +215,7 @@ func (f *ForkServer) launch() *zygote {
 		rec.Reserve(procreg.Entry{Key: key, RunID: c.RunID, WorkerID: c.WorkerID, Pool: c.PoolName,
 			Generation: gen, Script: c.script()})
 	}
-	log := f.log
-	proc, err := spawnProcess(c, func(line string, r *pyRecord) {
-		if r != nil {
-			log.Log(context.Background(), r.level(), r.Msg, r.attrs()...)
-			return
-		}
-		log.Info(line, "source", "python output")
-	})
+	proc, err := spawnProcess(c, pyLineLogger(f.log))
 	_ = childEnd.Close()
 	if err != nil {
 		_ = hostEnd.Close()
@@ -269,6 +255,7 @@ func (f *ForkServer) launch() *zygote {
 
 // onGone restarts a zygote that died while the server was open.
 func (f *ForkServer) onGone(z *zygote) {
+	inf, _ := z.proc.waitExit(time.Second) // for the log line; not under the lock
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed || f.cur != z || z.err != nil {
@@ -279,7 +266,6 @@ func (f *ForkServer) onGone(z *zygote) {
 	}
 	wait := f.backoff
 	f.backoff = min(f.backoff*2, forkRestartMax)
-	inf, _ := z.proc.waitExit(time.Second)
 	f.log.Warn("the fork server exited; restarting it", "exit", inf.String(), "after", wait)
 	f.timer = time.AfterFunc(wait, func() {
 		f.mu.Lock()
@@ -346,15 +332,6 @@ func (z *zygote) setReady(err error) {
 	})
 }
 
-func (z *zygote) isGone() bool {
-	select {
-	case <-z.gone:
-		return true
-	default:
-		return false
-	}
-}
-
 // read serves the zygote's packets until the socket ends.
 func (z *zygote) read() {
 	buf := make([]byte, 64<<10)
@@ -393,20 +370,11 @@ func (z *zygote) read() {
 		delete(z.pending, id)
 	}
 	z.mu.Unlock()
-	if !z.isReadyClosed() {
+	if !isClosed(z.ready) {
 		inf, _ := z.proc.waitExit(time.Second)
 		z.setReady(fmt.Errorf("the fork server exited before it was ready (%s): %s", inf, outputTailOf(inf.Output)))
 	}
 	close(z.gone)
-}
-
-func (z *zygote) isReadyClosed() bool {
-	select {
-	case <-z.ready:
-		return true
-	default:
-		return false
-	}
 }
 
 // onForked answers a fork request, and registers the child for its exit
@@ -420,15 +388,7 @@ func (z *zygote) onForked(m packet) {
 		ch = make(chan exitReport, 1)
 		z.children[m.PID] = ch
 		if p != nil && p.abandoned {
-			// Nobody waits for this worker: end it, and reap it once ended.
-			_ = syscall.Kill(-m.PID, syscall.SIGKILL)
-			go func(pid int) {
-				select {
-				case <-ch:
-					z.reap(pid)
-				case <-z.gone:
-				}
-			}(m.PID)
+			z.discard(m.PID, ch)
 			p = nil
 		}
 	}
@@ -476,9 +436,8 @@ func (z *zygote) fork(ctx context.Context, req packet, lifeline, output *os.File
 			return 0, nil, fmt.Errorf("waiting for the fork: %w", ctx.Err())
 		}
 		z.mu.Unlock()
-		r := <-p.reply // answered meanwhile
-		if r.err == nil {
-			_ = syscall.Kill(-r.pid, syscall.SIGKILL)
+		if r := <-p.reply; r.err == nil { // answered meanwhile
+			z.discard(r.pid, r.exited)
 		}
 		return 0, nil, fmt.Errorf("waiting for the fork: %w", ctx.Err())
 	}
@@ -489,6 +448,20 @@ func (z *zygote) send(b, oob []byte) error {
 	defer z.wmu.Unlock()
 	_, _, err := z.conn.WriteMsgUnix(b, oob, nil)
 	return err
+}
+
+// discard ends a forked worker nobody waits for (its fork request was
+// abandoned), and has it reaped once the zygote reports its exit. Unreaped,
+// its group id is still ours to signal.
+func (z *zygote) discard(pid int, exited <-chan exitReport) {
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	go func() {
+		select {
+		case <-exited:
+			z.reap(pid)
+		case <-z.gone:
+		}
+	}()
 }
 
 // reap lets the zygote reap an ended worker whose group has been ended.
@@ -564,7 +537,7 @@ func (f *ForkServer) start(c Config, lineLog func(line string, rec *pyRecord)) (
 				r = exitReport{code: -1}
 			case <-time.After(exitReportWait):
 				r = exitReport{code: -1}
-				kept, lateReap = !z.isGone(), true
+				kept, lateReap = !isClosed(z.gone), true
 			}
 		case <-z.gone:
 			// The zygote died: its workers were handed to init, which

@@ -2,10 +2,7 @@
 
 package worker
 
-import (
-	"context"
-	"errors"
-)
+import "errors"
 
 // ForkServerSupported reports whether this system can run a fork server.
 const ForkServerSupported = false
@@ -29,9 +26,6 @@ func NewForkServer(Config) *ForkServer { return &ForkServer{} }
 
 // Info reports no zygote.
 func (f *ForkServer) Info() ForkServerInfo { return ForkServerInfo{} }
-
-// Start fails: no fork server on this system.
-func (f *ForkServer) Start(context.Context) error { return errNoForkServer }
 
 // Abort does nothing.
 func (f *ForkServer) Abort() {}

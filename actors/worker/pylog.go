@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -74,4 +75,16 @@ func (r pyRecord) attrs() []any {
 		a = append(a, "exc", r.Exc)
 	}
 	return a
+}
+
+// pyLineLogger is where a Python process's output goes: its log records
+// to log at their own levels, anything else (prints) at info.
+func pyLineLogger(log *slog.Logger) func(line string, rec *pyRecord) {
+	return func(line string, rec *pyRecord) {
+		if rec != nil {
+			log.Log(context.Background(), rec.level(), rec.Msg, rec.attrs()...)
+			return
+		}
+		log.Info(line, "source", "python output")
+	}
 }

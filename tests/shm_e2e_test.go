@@ -170,7 +170,7 @@ func TestAHostSIGKILLedWithSegmentsLeavesNoneAfterTheNextStart(t *testing.T) {
 	host := startCrashHost(t, bin, data, inst, 1)
 	require.NotEmpty(t, host.ShmDir)
 	// A call in flight when the host died left its request segment.
-	left := filepath.Join(host.ShmDir, "q."+strings.Repeat("ab", 16))
+	left := filepath.Join(host.ShmDir, "q."+strings.Repeat("ab", 32))
 	require.NoError(t, os.WriteFile(left, randomBytes(t, 1<<20), 0o600))
 	require.NoError(t, syscall.Kill(host.cmd.Process.Pid, syscall.SIGKILL))
 	require.Eventually(t, func() bool { return len(testutil.ProcessesOfRun(host.RunID)) == 0 }, 5*time.Second, 10*time.Millisecond)

@@ -82,7 +82,7 @@ func TestCleanupCommand(t *testing.T) {
 		deadShm, err = rundir.Create(base, rundir.Owner{RunID: "deadrun1", Instance: "ops", HostPID: orphan, HostStart: 1})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = os.RemoveAll(deadShm) })
-		require.NoError(t, os.WriteFile(filepath.Join(deadShm, "q."+strings.Repeat("0", 32)), []byte("x"), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(deadShm, "q."+strings.Repeat("0", 64)), []byte("x"), 0o600))
 	}
 
 	var out, errOut bytes.Buffer

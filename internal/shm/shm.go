@@ -8,17 +8,16 @@
 // Segments are files, so they are owned, counted and removed like the
 // processes: a run's segments live in its own directory (a rundir with an
 // owner file), removed at a clean stop and by the next start of the
-// instance after a crash; a call's request segment is removed when the
-// call ends; a result segment is unlinked as soon as the host has mapped
-// it; and the segments a worker was writing when it died are removed with
-// it (RemoveWorker). Names are checked before any file is opened: nothing
-// outside the run's directory is ever opened for a name that came over
-// the wire.
+// instance after a crash. A Dir lends segments to calls and takes them back
+// once the worker has answered (idle ones are reused, within a bound); the
+// segments of a call that ended unanswered are removed instead, and the
+// ones a worker was writing when it died are removed with it
+// (RemoveWorker). Names are checked before any file is opened: nothing
+// outside the run's directory is ever opened for a name that came over the
+// wire.
 package shm
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -30,6 +29,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/snakepit-go/snakepit/internal/auth"
 )
 
 // Metadata keys of the bridge protocol's shared-memory extension.
@@ -62,8 +63,8 @@ const (
 const DefaultThreshold = 1 << 20
 
 // validName is a segment name: q.<hex> for the host's, r.<worker>.<pid>.<hex>
-// for a worker's; never a path.
-var validName = regexp.MustCompile(`^(q\.[0-9a-f]{32}|r\.[A-Za-z0-9_-]{1,128}\.[0-9]{1,10}\.[0-9a-f]{32})$`)
+// for a worker's (<hex>: 256 random bits, unguessable); never a path.
+var validName = regexp.MustCompile(`^(q\.[0-9a-f]{64}|r\.[A-Za-z0-9_-]{1,128}\.[0-9]{1,10}\.[0-9a-f]{64})$`)
 
 // DefaultMaxFree bounds the bytes of idle segments a Dir keeps for reuse.
 const DefaultMaxFree = 256 << 20
@@ -134,8 +135,8 @@ func Base() string {
 // Ref is how a segment travels in metadata: "<name>:<length>".
 func Ref(name string, n int) string { return name + ":" + strconv.Itoa(n) }
 
-// ParseRef splits a Ref; the name is checked.
-func ParseRef(ref string) (name string, n int, err error) {
+// parseRef splits a Ref; the name is checked.
+func parseRef(ref string) (name string, n int, err error) {
 	name, num, ok := strings.Cut(ref, ":")
 	n, aerr := strconv.Atoi(num)
 	if !ok || aerr != nil || n < 0 || !validName.MatchString(name) {
@@ -158,7 +159,7 @@ func (d *Dir) Get(size int) (Segment, error) {
 		}
 	}
 	d.mu.Unlock()
-	s := Segment{Name: "q." + randomHex(), Cap: size}
+	s := Segment{Name: "q." + auth.NewSecret(), Cap: size}
 	f, err := os.OpenFile(filepath.Join(d.path, s.Name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return Segment{}, fmt.Errorf("shm: %w", err)
@@ -268,7 +269,7 @@ var ErrName = errors.New("shm: not a segment name")
 // segment back; else they are copied into the Go heap and the segment is
 // given back at once.
 func (d *Dir) Take(ref string, offered Segment, workerID string, view bool) ([]byte, error) {
-	name, n, err := ParseRef(ref)
+	name, n, err := parseRef(ref)
 	if err != nil {
 		d.Put(offered)
 		return nil, err
@@ -279,7 +280,7 @@ func (d *Dir) Take(ref string, offered Segment, workerID string, view bool) ([]b
 			d.Put(offered)
 			return nil, fmt.Errorf("%w: %q is neither the offered segment nor worker %s's", ErrName, truncate(name, 80), workerID)
 		}
-		adopted := "q." + randomHex()
+		adopted := "q." + auth.NewSecret()
 		if err := os.Rename(filepath.Join(d.path, name), filepath.Join(d.path, adopted)); err != nil {
 			d.Put(offered)
 			return nil, fmt.Errorf("shm: %w", err)
@@ -421,12 +422,6 @@ func track(b []byte, d *Dir, seg Segment) {
 	}
 	mappings.m[unsafe.SliceData(b)] = mapping{b: b, dir: d, seg: seg}
 	mappings.Unlock()
-}
-
-func randomHex() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func truncate(s string, n int) string {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/snakepit-go/snakepit/internal/auth"
 )
 
 func TestWrittenSegmentsAreLentAndReused(t *testing.T) {
@@ -87,7 +89,7 @@ func TestTakeReadsTheOfferedSegmentOrAdoptsTheWorkers(t *testing.T) {
 	// own, which is adopted (renamed to a host name) and kept for reuse.
 	offered, err := d.Get(10)
 	require.NoError(t, err)
-	own := "r.pool-w1." + strconv.Itoa(os.Getpid()) + "." + randomHex()
+	own := "r.pool-w1." + strconv.Itoa(os.Getpid()) + "." + auth.NewSecret()
 	require.NoError(t, os.WriteFile(filepath.Join(d.Path(), own), data, 0o600))
 	b, err := d.Take(Ref(own, len(data)), offered, "pool-w1", false)
 	require.NoError(t, err)
@@ -102,7 +104,7 @@ func TestTakeRefusesWhatIsNotItsWorkersSegment(t *testing.T) {
 	d := New(t.TempDir(), 0)
 	outside := filepath.Join(t.TempDir(), "secret")
 	require.NoError(t, os.WriteFile(outside, []byte("x"), 0o600))
-	hex := randomHex()
+	hex := auth.NewSecret()
 	for _, ref := range []string{
 		"../secret:1", outside + ":1", "r.pool-w1.1.." + hex + ":1",
 		"q." + hex + ":1",           // a host name that was not offered
@@ -116,8 +118,8 @@ func TestTakeRefusesWhatIsNotItsWorkersSegment(t *testing.T) {
 
 func TestRemoveWorkerRemovesOnlyThatProcesssSegments(t *testing.T) {
 	d := New(t.TempDir(), 0)
-	mine := []string{"r.pool-w1.42." + randomHex(), "r.pool-w1.42." + randomHex()}
-	others := []string{"r.pool-w1.43." + randomHex(), "r.pool-w10.42." + randomHex(), "q." + randomHex()}
+	mine := []string{"r.pool-w1.42." + auth.NewSecret(), "r.pool-w1.42." + auth.NewSecret()}
+	others := []string{"r.pool-w1.43." + auth.NewSecret(), "r.pool-w10.42." + auth.NewSecret(), "q." + auth.NewSecret()}
 	for _, n := range append(append([]string{}, mine...), others...) {
 		require.NoError(t, os.WriteFile(filepath.Join(d.Path(), n), []byte("x"), 0o600))
 	}

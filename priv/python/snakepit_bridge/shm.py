@@ -29,7 +29,7 @@ PARAM_KEY_PREFIX = "snakepit_shm:"
 RESULT_KEY = "snakepit_shm_result"
 ACCEPT_KEY = "snakepit_shm_accept"
 
-_HOST_SEGMENT = re.compile(r"^q\.[0-9a-f]{32}$")
+_HOST_SEGMENT = re.compile(r"^q\.[0-9a-f]{64}$")
 
 
 class SegmentError(ValueError):
@@ -114,7 +114,7 @@ def put(data: Any, worker_id: str, accept: str) -> Optional[str]:
             return f"{name}:{n}"
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", worker_id or ""):
         return None
-    name = f"r.{worker_id}.{os.getpid()}.{secrets.token_hex(16)}"
+    name = f"r.{worker_id}.{os.getpid()}.{secrets.token_hex(32)}"
     path = os.path.join(d, name)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)

@@ -9,7 +9,7 @@ import pytest
 
 from snakepit_bridge import shm
 
-HOST = "q." + "0" * 32
+HOST = "q." + "0" * 64
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_attach_maps_the_hosts_segment(shm_dir: Path) -> None:
     assert view.nbytes == 3000 and bytes(view[:3]) == b"abc"
 
 
-@pytest.mark.parametrize("ref", ["../etc/passwd:1", "/etc/passwd:1", "r.w1.1." + "0" * 32 + ":1", "q.short:1",
+@pytest.mark.parametrize("ref", ["../etc/passwd:1", "/etc/passwd:1", "r.w1.1." + "0" * 64 + ":1", "q.short:1",
                                  HOST + "/x:1", "", HOST, HOST + ":-1", HOST + ":99999"])
 def test_attach_refuses_what_is_not_a_host_segment(shm_dir: Path, ref: str) -> None:
     (shm_dir / HOST).write_bytes(b"x")

@@ -77,7 +77,7 @@ type App struct {
 	pools     map[string]*actor.PID
 	poolCfg   map[string]PoolConfig
 	// forkServers are the pools' fork servers (PoolConfig.ForkServer),
-	// closed after the tree has stopped.
+	// opened and closed by the runtime supervisor's forkservers child.
 	forkServers map[string]*worker.ForkServer
 	registry    *actor.PID
 	reqPrefix   string
@@ -227,14 +227,16 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 		hostStart = me.CreateTime
 	}
 	id := runid.New()
-	// What SIGKILLed hosts of this instance left in the temp dir goes first;
-	// this run's directory holds its workers' directories and sockets.
-	if gone, err := rundir.Sweep("", inst.Name, id, rundir.HostAlive(ctx)); err != nil {
-		cfg.Logger.Warn("removing earlier runs' directories", "error", err)
-	} else if len(gone) > 0 {
-		cfg.Logger.Info("removed directories of earlier runs whose host is gone", "dirs", gone)
+	// What SIGKILLed hosts of this instance left in the temp dir and on
+	// /dev/shm goes first; this run's directory holds its workers'
+	// directories and sockets.
+	sweepRunDirs(ctx, "", inst.Name, id, cfg.Logger)
+	shmBase := shm.Base()
+	if shmBase != "" {
+		sweepRunDirs(ctx, shmBase, inst.Name, id, cfg.Logger)
 	}
-	runDir, err := rundir.Create("", rundir.Owner{RunID: id, Instance: inst.Name, HostPID: os.Getpid(), HostStart: hostStart})
+	owner := rundir.Owner{RunID: id, Instance: inst.Name, HostPID: os.Getpid(), HostStart: hostStart}
+	runDir, err := rundir.Create("", owner)
 	if err != nil {
 		return nil, fmt.Errorf("snakepit: %w", err)
 	}
@@ -249,13 +251,8 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 	shmDir := ""
 	if cfg.usesSharedMemory() {
 		shmDir = runDir
-		if base := shm.Base(); base != "" {
-			if gone, err := rundir.Sweep(base, inst.Name, id, rundir.HostAlive(ctx)); err != nil {
-				cfg.Logger.Warn("removing earlier runs' shared-memory directories", "error", err)
-			} else if len(gone) > 0 {
-				cfg.Logger.Info("removed shared-memory directories of earlier runs whose host is gone", "dirs", gone)
-			}
-			if d, err := rundir.Create(base, rundir.Owner{RunID: id, Instance: inst.Name, HostPID: os.Getpid(), HostStart: hostStart}); err == nil {
+		if shmBase != "" {
+			if d, err := rundir.Create(shmBase, owner); err == nil {
 				shmDir = d
 				defer func() {
 					if !started {
@@ -263,7 +260,7 @@ func start(ctx context.Context, system *actor.ActorSystem, cfg Config, own bool)
 					}
 				}()
 			} else {
-				cfg.Logger.Warn("shared memory: no directory on "+base+"; segments go to the run directory", "error", err)
+				cfg.Logger.Warn("shared memory: no directory on "+shmBase+"; segments go to the run directory", "error", err)
 			}
 		}
 	}
@@ -563,6 +560,16 @@ func (a *App) poolPID(name string) (*actor.PID, error) {
 		return nil, e
 	}
 	return pid, nil
+}
+
+// sweepRunDirs removes the run directories under base ("" is the temp dir)
+// that dead hosts of the instance left.
+func sweepRunDirs(ctx context.Context, base, instance, runID string, log *slog.Logger) {
+	if gone, err := rundir.Sweep(base, instance, runID, rundir.HostAlive(ctx)); err != nil {
+		log.Warn("removing earlier runs' directories", "base", base, "error", err)
+	} else if len(gone) > 0 {
+		log.Info("removed directories of earlier runs whose host is gone", "dirs", gone)
+	}
 }
 
 // Stop stops the App: pools answer queued calls with shutdown, workers

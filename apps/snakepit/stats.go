@@ -61,7 +61,7 @@ type PoolStats struct {
 // SharedMemoryStats counts a pool's shared-memory segments.
 type SharedMemoryStats struct {
 	Lent      int `json:"lent"`       // lent to running calls, or held by a WithZeroCopy result not yet released
-	Idle      int `json:"idle"`       // kept for reuse (at most 256 MiB)
+	Idle      int `json:"idle"`       // kept for reuse (at most 256 MiB, or a quarter of /dev/shm)
 	IdleBytes int `json:"idle_bytes"` // their size
 }
 

@@ -342,19 +342,6 @@ func (d *Dir) RemoveWorker(workerID string, pid int) int {
 	return n
 }
 
-// Segments counts the segment files in the directory now (lent, idle and
-// a worker's); Idle counts the idle ones.
-func (d *Dir) Segments() int {
-	es, _ := os.ReadDir(d.path)
-	n := 0
-	for _, e := range es {
-		if validName.MatchString(e.Name()) {
-			n++
-		}
-	}
-	return n
-}
-
 // Idle is the number of idle segments kept for reuse.
 func (d *Dir) Idle() int {
 	d.mu.Lock()

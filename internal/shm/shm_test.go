@@ -39,9 +39,9 @@ func TestWrittenSegmentsAreLentAndReused(t *testing.T) {
 	assert.NotEqual(t, seg.Name, seg3.Name)
 	d.Put(seg2)
 	d.Put(seg3)
-	assert.Equal(t, 2, d.Segments())
+	assert.Equal(t, 2, segments(d))
 	d.Trim()
-	assert.Zero(t, d.Segments())
+	assert.Zero(t, segments(d))
 }
 
 func TestIdleSegmentsStayUnderTheBound(t *testing.T) {
@@ -57,7 +57,7 @@ func TestIdleSegmentsStayUnderTheBound(t *testing.T) {
 		d.Put(s)
 	}
 	assert.Equal(t, 3, d.Idle())
-	assert.Equal(t, 3, d.Segments(), "the fourth is removed")
+	assert.Equal(t, 3, segments(d), "the fourth is removed")
 }
 
 func TestTakeReadsTheOfferedSegmentOrAdoptsTheWorkers(t *testing.T) {
@@ -124,7 +124,7 @@ func TestRemoveWorkerRemovesOnlyThatProcesssSegments(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(d.Path(), n), []byte("x"), 0o600))
 	}
 	assert.Equal(t, 2, d.RemoveWorker("pool-w1", 42))
-	assert.Equal(t, len(others), d.Segments())
+	assert.Equal(t, len(others), segments(d))
 }
 
 func TestWriteIntoAMissingDirectoryFails(t *testing.T) {
@@ -138,7 +138,7 @@ func TestAFullFileSystemSendsPayloadsInlineForAWhile(t *testing.T) {
 	d.fullUntil = time.Now().Add(time.Hour) // as after an ENOSPC
 	_, _, err := d.Write([]byte("x"))
 	assert.ErrorIs(t, err, ErrFull)
-	assert.Zero(t, d.Segments(), "nothing was written")
+	assert.Zero(t, segments(d), "nothing was written")
 	d.fullUntil = time.Time{}
 	_, _, err = d.Write([]byte("x"))
 	assert.NoError(t, err)
@@ -156,10 +156,23 @@ func TestADroppedSegmentIsNeverLentAgain(t *testing.T) {
 	require.NoError(t, err)
 	d.Drop(s)
 	assert.Equal(t, Stats{}, d.Stats())
-	assert.Zero(t, d.Segments())
+	assert.Zero(t, segments(d))
 	s2, err := d.Get(3)
 	require.NoError(t, err)
 	assert.NotEqual(t, s.Name, s2.Name)
 	d.Drop(Segment{}) // nothing lent: nothing to do
 	assert.Equal(t, 1, d.Stats().Lent)
+}
+
+// segments counts the segment files in d's directory (lent, idle and a
+// worker's).
+func segments(d *Dir) int {
+	es, _ := os.ReadDir(d.Path())
+	n := 0
+	for _, e := range es {
+		if validName.MatchString(e.Name()) {
+			n++
+		}
+	}
+	return n
 }

@@ -75,7 +75,7 @@ def _preload(adapter: str) -> list[str]:
         except Exception:  # noqa: BLE001 - the worker reports a broken adapter itself
             pass
     for threaded in (False, True):
-        _PARSERS[threaded] = server._parser(threaded)
+        _PARSERS[threaded] = server.flags_parser(threaded)
     done = [adapter]
     for name in filter(None, (n.strip() for n in os.environ.get(PRELOAD_ENV, "").split(","))):
         try:

@@ -83,7 +83,7 @@ def declared_concurrency(cls: type, path: str) -> int:
 
 def build_parser(threaded: bool = False) -> argparse.ArgumentParser:
     """The worker's command line (upstream's flags plus ours), with defaults from the environment."""
-    p = _parser(threaded)
+    p = flags_parser(threaded)
     env_defaults(p, threaded)
     return p
 
@@ -91,7 +91,7 @@ def build_parser(threaded: bool = False) -> argparse.ArgumentParser:
 def env_defaults(p: argparse.ArgumentParser, threaded: bool) -> None:
     """Sets the flags' defaults the environment gives, as it is now.
 
-    Apart from :func:`_parser`, so the fork server builds the parser once and
+    Apart from :func:`flags_parser`, so the fork server builds the parser once and
     each forked worker sets only these (its environment is its own).
     """
     lifeline = os.environ.get("SNAKEPIT_LIFELINE", "auto")
@@ -107,7 +107,8 @@ def env_defaults(p: argparse.ArgumentParser, threaded: bool) -> None:
         p.set_defaults(max_threads=int(os.environ.get("SNAKEPIT_MAX_THREADS", "32")))
 
 
-def _parser(threaded: bool) -> argparse.ArgumentParser:
+def flags_parser(threaded: bool) -> argparse.ArgumentParser:
+    """The worker's flags, without the defaults the environment gives (see env_defaults)."""
     prog = "grpc_server_threaded.py" if threaded else "grpc_server.py"
     p = argparse.ArgumentParser(prog=prog, description="Snakepit Python worker")
     p.add_argument("--adapter", help="adapter class as pkg.module.Class")
@@ -450,7 +451,7 @@ def main(argv: Optional[list[str]] = None, threaded: bool = False,
          parser: Optional[argparse.ArgumentParser] = None) -> int:
     """Entry point of grpc_server.py (threaded: grpc_server_threaded.py); returns the exit code.
 
-    parser is one :func:`_parser` built before (by the fork server); its
+    parser is one :func:`flags_parser` built before (by the fork server); its
     environment defaults are set here.
     """
     if parser is None:

@@ -57,10 +57,9 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
     async def Ping(self, request: pb2.PingRequest, context: Any) -> pb2.PingResponse:
         return pb2.PingResponse(message=f"Pong from Python: {request.message}", server_time=_now())
 
-    def _context_for(self, request: pb2.ExecuteToolRequest, metadata: Optional[dict[str, str]] = None) -> SessionContext:
+    def _context_for(self, request: pb2.ExecuteToolRequest, metadata: dict[str, str]) -> SessionContext:
         stub = self.host.stub if self.host is not None else None
-        md = dict(metadata) if metadata is not None else dict(request.metadata)
-        return SessionContext(stub, request.session_id, md, host=self.host)
+        return SessionContext(stub, request.session_id, dict(metadata), host=self.host)
 
     def _error_context(self, request: pb2.ExecuteToolRequest, call: Optional[Call],
                        call_type: str) -> dict[str, Any]:
@@ -125,15 +124,16 @@ class WorkerServicer(pb2_grpc.BridgeServiceServicer):
         self, request: pb2.ExecuteToolRequest, context: Any
     ) -> AsyncIterator[pb2.ToolChunk]:
         call: Optional[Call] = None
-        session = self._context_for(request)
+        metadata = dict(request.metadata)  # read once, as ExecuteTool does
+        session = self._context_for(request, metadata)
         token = current_context_var().set(session)
         sent = 0
         final_sent = False
         started = time.monotonic()
-        running = self.dispatcher.running.begin(request.metadata.get(CALL_ID_KEY, ""), request.tool_name)
+        running = self.dispatcher.running.begin(metadata.get(CALL_ID_KEY, ""), request.tool_name)
         completed = False
         try:
-            call = self.dispatcher.prepare(request, context=session)
+            call = self.dispatcher.prepare(request, context=session, metadata=metadata)
             call.running = running
             # aclosing: if this handler is closed (client gone), the tool's generator is closed too.
             async with contextlib.aclosing(self.dispatcher.run_stream(call)) as items:

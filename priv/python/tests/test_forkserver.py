@@ -168,7 +168,7 @@ def test_an_adapter_that_cannot_be_imported_is_reported() -> None:
 def test_a_parser_built_before_takes_the_workers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from snakepit_bridge import server
 
-    parser = server._parser(False)  # as the fork server builds it, before any worker's environment exists
+    parser = server.flags_parser(False)  # as the fork server builds it, before any worker's environment exists
     monkeypatch.setenv("SNAKEPIT_WORKER_ID", "pool-w7")
     monkeypatch.setenv("SNAKEPIT_LISTEN", "unix:/run/w7.sock")
     monkeypatch.setenv("SNAKEPIT_LIFELINE", "bogus")

@@ -22,7 +22,7 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	code := run([]string{"bench", "-workers", "1", "-concurrency", "2", "-duration", "200ms", "-startup", "1", "-out", dir,
-		"-fork-workers", "1", "-fork-many", "2", "unary", "async", "stream", "binary", "startup", "fork", "memory"}, &out, &errb)
+		"-fork-workers", "1", "-fork-many", "2", "unary", "async", "stream", "binary", "shm", "startup", "fork", "memory"}, &out, &errb)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
 
 	type phaseJSON struct {
@@ -119,6 +119,16 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 		checkCmp("binary", s.Result, func(p phaseJSON) float64 { return p.MBPerS })
 	}
 
+	var shmRes struct {
+		comparisonJSON
+		PoolGRPC    phaseJSON `json:"pool_grpc"`
+		RatioVsGRPC float64   `json:"ratio_vs_pool_grpc"`
+	}
+	read("shm", &shmRes)
+	checkCmp("shm", shmRes.comparisonJSON, func(p phaseJSON) float64 { return p.MBPerS })
+	assert.Positive(t, shmRes.PoolGRPC.MBPerS)
+	assert.Positive(t, shmRes.RatioVsGRPC)
+
 	var startup struct {
 		ColdStartS float64 `json:"cold_start_s"`
 		Runs       []struct {
@@ -144,12 +154,12 @@ func TestBenchRunsEveryScenario(t *testing.T) {
 	assert.Positive(t, memory.PythonRSSMean)
 
 	s := out.String()
-	for _, want := range []string{"== unary", "== async", "== stream", "== binary", "== startup", "== fork", "== memory",
+	for _, want := range []string{"== unary", "== async", "== stream", "== binary", "== shm", "== startup", "== fork", "== memory",
 		"best of 2 alternating rounds", "== summary"} {
 		assert.Contains(t, s, want)
 	}
 	summary := s[strings.Index(s, "== summary"):]
-	for _, scenario := range []string{"unary", "async", "stream", "binary", "startup", "fork"} {
+	for _, scenario := range []string{"unary", "async", "stream", "binary", "shm", "startup", "fork"} {
 		assert.Regexp(t, `(?m)^\s+`+scenario+`\s+ratio [0-9.]+ .*(met|NOT met)$`, summary)
 	}
 	assert.Regexp(t, `(?m)^\s+memory\s+no ratio`, summary)

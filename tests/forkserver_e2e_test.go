@@ -5,7 +5,6 @@ package tests
 import (
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,16 +17,12 @@ import (
 	"github.com/snakepit-go/snakepit/internal/testutil"
 )
 
-// ppid reads a process's parent pid from /proc.
+// ppid is a process's parent pid.
 func ppid(t *testing.T, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	p, err := procs.System.Process(t.Context(), pid)
 	require.NoError(t, err)
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	n, err := strconv.Atoi(fields[1])
-	require.NoError(t, err)
-	return n
+	return p.PPID
 }
 
 func forkPool(name string, size int) snakepit.PoolConfig {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	snakepit "github.com/snakepit-go/snakepit/apps/snakepit"
+	"github.com/snakepit-go/snakepit/internal/procs"
 )
 
 // forkManyTarget bounds the ready time of -fork-many forked workers.
@@ -146,7 +147,7 @@ func (b *bench) timeStart(ctx context.Context, n int, adapter, pythonPath string
 	var sum float64
 	measured := 0
 	for _, w := range ws {
-		if zpid == 0 || parentOf(w.OSPid) == zpid {
+		if zpid == 0 || parentOf(ctx, w.OSPid) == zpid {
 			sum += pssKiB(w.OSPid)
 			measured++
 		}
@@ -164,18 +165,12 @@ func (b *bench) timeStart(ctx context.Context, n int, adapter, pythonPath string
 }
 
 // parentOf is a process's parent pid (0 when unknown).
-func parentOf(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+func parentOf(ctx context.Context, pid int) int {
+	p, err := procs.System.Process(ctx, pid)
 	if err != nil {
 		return 0
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 2 {
-		return 0
-	}
-	p, _ := strconv.Atoi(f[1])
-	return p
+	return p.PPID
 }
 
 // pssKiB is a process's proportional set size (Pss in smaps_rollup), 0
